@@ -1,0 +1,77 @@
+"""Reading request bodies defensively: size, encoding, depth and string checks (§3).
+
+FastAPI's own body parsing would pass JSON numbers through floats and knows
+nothing of the contract's limits, so POST bodies are read here by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+from fastapi import Request
+
+MAX_BODY = 16 * 1024 * 1024
+MAX_DEPTH = 32
+_BAD_CHARS = re.compile(r"[\x00\ud800-\udfff]")
+
+
+class BodyError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _check(value: Any, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise BodyError(400, f"the JSON nests deeper than {MAX_DEPTH} levels")
+    if isinstance(value, str):
+        if _BAD_CHARS.search(value):
+            raise BodyError(400, "a string holds a NUL character or a lone surrogate")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check(key, depth)
+            _check(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check(item, depth + 1)
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BodyError(400, "the body is not UTF-8") from None
+    try:
+        value = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except RecursionError:
+        raise BodyError(400, f"the JSON nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError as error:
+        raise BodyError(400, f"the body is not valid JSON: {error}") from None
+    _check(value, 1)
+    return value
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+        raise BodyError(415, "send the body as application/json")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise BodyError(413, "the body is larger than 16 MiB")
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks.extend(chunk)
+        if len(chunks) > MAX_BODY:
+            raise BodyError(413, "the body is larger than 16 MiB")
+    value = parse_json(bytes(chunks))
+    if not isinstance(value, dict):
+        raise BodyError(422, "the body must be a JSON object")
+    return value

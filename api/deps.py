@@ -1,0 +1,68 @@
+"""FastAPI dependencies: the services, the caller, and the ledger position a read is at."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+
+from api.errors import BadRequest, Unauthorized
+from ledger.tokens import Principal
+from ledger.values import parse_period
+from replay.bootstrap import Services
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+def principal(request: Request, svc: ServicesDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send Authorization: Bearer <token>")
+    found = svc.tokens.authenticate(token.strip(), datetime.now(UTC))
+    if found is None:
+        raise Unauthorized("the token is unknown, revoked or expired")
+    return found
+
+
+PrincipalDep = Annotated[Principal, Depends(principal)]
+
+
+def checked_period(period: str, field: str = "period") -> str:
+    try:
+        return parse_period(period)
+    except ValueError as error:
+        raise BadRequest(field, str(error)) from None
+
+
+def resolve_position(svc: Services, as_of_position: int | None, as_of: str | None) -> int:
+    """Resolve `as_of_position` / `as_of` (§6) to a position. Call after the permission checks."""
+    if as_of_position is not None and as_of is not None:
+        raise BadRequest("as_of", "give as_of_position or as_of, not both")
+    svc.log.catch_up()
+    head = svc.log.head
+    position = head
+    if as_of_position is not None:
+        if not 0 <= as_of_position <= head:
+            raise BadRequest("as_of_position", f"must be between 0 and the head position {head}")
+        position = as_of_position
+    elif as_of is not None:
+        try:
+            moment = datetime.fromisoformat(as_of)
+        except ValueError:
+            raise BadRequest("as_of", "must be an RFC 3339 time with an offset") from None
+        if moment.tzinfo is None or "T" not in as_of.upper():
+            raise BadRequest("as_of", "must be an RFC 3339 time with an offset")
+        position = svc.books.position_at_time(moment)
+    return position
+
+
+AsOfPosition = Annotated[int | None, Query(description="read as the ledger stood at this position")]
+AsOf = Annotated[str | None, Query(description="read as of an RFC 3339 time with offset")]

@@ -1,0 +1,87 @@
+"""Audit endpoints: chain verification, replay of closed statements, payouts, disputes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from api.deps import PrincipalDep, ServicesDep, checked_period
+from replay.access import AUDITORS, require
+from replay.audit import replay_closes
+from replay.chain import verify
+from replay.payouts import payout_rows, payouts_csv, payouts_json
+
+router = APIRouter(prefix="/v1", tags=["audit"])
+
+
+@router.get("/audit/verify")
+def verify_chain(svc: ServicesDep, who: PrincipalDep) -> dict[str, Any]:
+    require(who.role in AUDITORS, "only admin and finance verify the chain")
+    return verify(svc.store).body()
+
+
+@router.post("/audit/replay")
+def replay(svc: ServicesDep, who: PrincipalDep) -> dict[str, Any]:
+    """Recompute every closed statement from the stored log and list differences from the frozen ones."""
+    require(who.role in AUDITORS, "only admin and finance run a replay audit")
+    svc.log.catch_up()
+    checked, differences = replay_closes(svc.store, svc.books.head)
+    return {
+        "ok": not differences,
+        "as_of_position": svc.books.head.position,
+        "statements_checked": checked,
+        "differences": [d.__dict__ for d in differences],
+    }
+
+
+@router.get("/payouts/{period}", response_model=None)
+def payouts(period: str, request: Request, svc: ServicesDep, who: PrincipalDep) -> Response | dict[str, Any]:
+    """What payroll pays: the frozen totals of a closed period (CSV with Accept: text/csv)."""
+    require(who.role in AUDITORS, "only admin and finance export payouts")
+    checked_period(period)
+    svc.log.catch_up()
+    book = svc.books.head
+    rows = payout_rows(book, period)
+    currency = svc.settings.currency
+    if "text/csv" in request.headers.get("accept", ""):
+        return PlainTextResponse(
+            payouts_csv(rows, period, currency),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="payouts-{period}.csv"'},
+        )
+    return payouts_json(rows, period, currency, book.position)
+
+
+@router.get("/disputes")
+def disputes(
+    svc: ServicesDep,
+    who: PrincipalDep,
+    status: Annotated[Literal["open", "upheld", "rejected"] | None, Query()] = None,
+    period: Annotated[str | None, Query()] = None,
+    participant_id: Annotated[str | None, Query()] = None,
+) -> dict[str, Any]:
+    require(who.role in AUDITORS, "only admin and finance list disputes")
+    if period is not None:
+        checked_period(period)
+    svc.log.catch_up()
+    rows = []
+    for dispute in svc.books.head.state.disputes.values():
+        state = dispute.resolution or "open"
+        if status not in (None, state) or period not in (None, dispute.period):
+            continue
+        if participant_id not in (None, dispute.participant_id):
+            continue
+        rows.append(
+            {
+                "dispute_id": dispute.dispute_id,
+                "participant_id": dispute.participant_id,
+                "period": dispute.period,
+                "deal_id": dispute.deal_id,
+                "reason": dispute.reason,
+                "status": state,
+                "note": dispute.note,
+            }
+        )
+    return {"disputes": rows}

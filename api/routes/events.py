@@ -1,0 +1,88 @@
+"""Appending events and reading the log (§3, §6)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from api.body import read_json_object
+from api.deps import AsOf, AsOfPosition, PrincipalDep, ServicesDep, resolve_position
+from api.errors import BadRequest
+from ledger.appender import MAX_BATCH
+from replay.access import AUDITORS, check_append, require
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+_ENVELOPE = {
+    "type": "object",
+    "required": ["event_id", "type", "data"],
+    "properties": {"event_id": {"type": "string"}, "type": {"type": "string"}, "data": {"type": "object"}},
+}
+
+
+@router.post(
+    "",
+    status_code=201,
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _ENVELOPE}}}},
+)
+async def append_one(request: Request, svc: ServicesDep, who: PrincipalDep) -> JSONResponse:
+    envelope = await read_json_object(request)
+    check_append(who, [envelope])
+    [result] = svc.log.append([envelope])
+    return JSONResponse(result.body(), status_code=200 if result.duplicate else 201)
+
+
+@router.post(
+    "/batch",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["events"],
+                        "properties": {"events": {"type": "array", "items": _ENVELOPE}},
+                    }
+                }
+            },
+        }
+    },
+)
+async def append_batch(request: Request, svc: ServicesDep, who: PrincipalDep) -> JSONResponse:
+    body = await read_json_object(request)
+    extra = sorted(set(body) - {"events"})
+    if extra:
+        raise BadRequest(extra[0], "unexpected field")
+    events = body.get("events")
+    if not isinstance(events, list):
+        raise BadRequest("events", "must be a list of 1 to 10,000 events")
+    if not 1 <= len(events) <= MAX_BATCH:
+        raise BadRequest("events", f"a batch holds 1 to {MAX_BATCH} events, not {len(events)}")
+    check_append(who, events)
+    results = svc.log.append(events)
+    status = 201 if any(not r.duplicate for r in results) else 200
+    return JSONResponse({"results": [r.body() for r in results]}, status_code=status)
+
+
+@router.get("")
+def list_events(
+    svc: ServicesDep,
+    who: PrincipalDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    as_of_position: AsOfPosition = None,
+    as_of: AsOf = None,
+) -> dict[str, Any]:
+    require(who.role in AUDITORS, "only admin and finance read the event log")
+    position = resolve_position(svc, as_of_position, as_of)
+    upto = min(position, after + limit)
+    records = [entry.record.listing() for entry in svc.log.entries[after:upto]]
+    return {
+        "events": records,
+        "next_after": records[-1]["position"] if records else after,
+        "as_of_position": position,
+    }

@@ -1,0 +1,86 @@
+"""Tokens (§7): admins issue, list and revoke them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, cast, get_args
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from api.body import read_json_object
+from api.deps import PrincipalDep, ServicesDep
+from api.errors import BadRequest, NotFound
+from ledger.tokens import ROLES, Role
+from ledger.values import parse_id
+from replay.access import require
+
+router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
+
+_SCHEMA = {
+    "type": "object",
+    "required": ["role"],
+    "properties": {
+        "role": {"type": "string", "enum": list(ROLES)},
+        "participant_id": {"type": ["string", "null"]},
+        "expires_at": {"type": ["string", "null"]},
+    },
+}
+
+
+@router.post(
+    "",
+    status_code=201,
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _SCHEMA}}}},
+)
+async def issue(request: Request, svc: ServicesDep, who: PrincipalDep) -> JSONResponse:
+    require(who.role == "admin", "only an admin issues tokens")
+    body = await read_json_object(request)
+    extra = sorted(set(body) - {"role", "participant_id", "expires_at"})
+    if extra:
+        raise BadRequest(extra[0], "unexpected field")
+    role = body.get("role")
+    if role not in get_args(Role):
+        raise BadRequest("role", f"must be one of {', '.join(ROLES)}")
+    participant_id = body.get("participant_id")
+    if participant_id is not None:
+        try:
+            parse_id(participant_id)
+        except ValueError as error:
+            raise BadRequest("participant_id", str(error)) from None
+    if role in ("manager", "rep"):
+        if participant_id is None:
+            raise BadRequest("participant_id", f"required for role '{role}'")
+        svc.log.catch_up()
+        if not svc.books.head.has_participant(participant_id):
+            raise BadRequest("participant_id", f"unknown participant '{participant_id}'")
+    expires_at = None
+    raw_expiry = body.get("expires_at")
+    if raw_expiry is not None:
+        try:
+            expires_at = datetime.fromisoformat(raw_expiry) if isinstance(raw_expiry, str) else None
+        except ValueError:
+            expires_at = None
+        if expires_at is None or expires_at.tzinfo is None:
+            raise BadRequest("expires_at", "must be an RFC 3339 time with an offset")
+        if expires_at <= datetime.now(UTC):
+            raise BadRequest("expires_at", "must be in the future")
+    token_id, token = svc.tokens.issue(cast(Role, role), participant_id, expires_at)
+    body_out = {"token_id": token_id, "token": token, "role": role, "participant_id": participant_id}
+    if expires_at is not None:
+        body_out["expires_at"] = expires_at.isoformat()
+    return JSONResponse(body_out, status_code=201)
+
+
+@router.get("")
+def list_tokens(svc: ServicesDep, who: PrincipalDep) -> dict[str, Any]:
+    require(who.role == "admin", "only an admin lists tokens")
+    return {"tokens": [p.body() for p in svc.tokens.list()]}
+
+
+@router.delete("/{token_id}", status_code=204)
+def revoke(token_id: str, svc: ServicesDep, who: PrincipalDep) -> Response:
+    require(who.role == "admin", "only an admin revokes tokens")
+    if not svc.tokens.revoke(token_id):
+        raise NotFound(f"no token '{token_id}'")
+    return Response(status_code=204)

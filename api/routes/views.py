@@ -1,0 +1,49 @@
+"""Attainment and rankings (§6), filtered to what the caller may see (§7)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import AsOf, AsOfPosition, PrincipalDep, ServicesDep, checked_period, resolve_position
+from replay.access import check_reader, visible_attainment, visible_rankings
+
+router = APIRouter(prefix="/v1", tags=["views"])
+
+PeriodQuery = Annotated[str, Query(description="YYYY-MM or YYYY-Qn")]
+TeamQuery = Annotated[str | None, Query()]
+
+
+@router.get("/attainment")
+def attainment(
+    svc: ServicesDep,
+    who: PrincipalDep,
+    period: PeriodQuery,
+    team_id: TeamQuery = None,
+    as_of_position: AsOfPosition = None,
+    as_of: AsOf = None,
+) -> dict[str, Any]:
+    check_reader(who)
+    checked_period(period)
+    position = resolve_position(svc, as_of_position, as_of)
+    rows = visible_attainment(svc.books.at(position), who, period, team_id)
+    return {"period": period, "as_of_position": position, "rows": [row.body() for row in rows]}
+
+
+@router.get("/rankings")
+def rankings(
+    svc: ServicesDep,
+    who: PrincipalDep,
+    period: PeriodQuery,
+    team_id: TeamQuery = None,
+    as_of_position: AsOfPosition = None,
+    as_of: AsOf = None,
+) -> dict[str, Any]:
+    check_reader(who)
+    checked_period(period)
+    position = resolve_position(svc, as_of_position, as_of)
+    anonymous = svc.settings.ranking_names == "anonymous"
+    salt = svc.tokens.salt() if anonymous and who.role == "rep" else ""
+    rows = visible_rankings(svc.books.at(position), who, period, team_id, anonymous, salt)
+    return {"period": period, "as_of_position": position, "rows": rows}

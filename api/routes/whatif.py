@@ -1,0 +1,60 @@
+"""What-if (§6): hypothetical events against a copy; nothing is stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from api.body import read_json_object
+from api.deps import PrincipalDep, ServicesDep, checked_period
+from api.errors import BadRequest
+from ledger.values import parse_id
+from replay.access import check_reader, check_what_if
+from replay.whatif import what_if
+
+router = APIRouter(prefix="/v1", tags=["what-if"])
+
+_SCHEMA = {
+    "type": "object",
+    "required": ["events", "periods", "participant_ids"],
+    "properties": {
+        "events": {"type": "array", "items": {"type": "object"}},
+        "periods": {"type": "array", "items": {"type": "string"}},
+        "participant_ids": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+
+def _string_list(body: dict[str, Any], field: str) -> list[str]:
+    value = body.get(field)
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise BadRequest(field, "must be a non-empty list of strings")
+    if len(value) > 1000:
+        raise BadRequest(field, "at most 1,000 entries")
+    return value
+
+
+@router.post(
+    "/what-if",
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _SCHEMA}}}},
+)
+async def post_what_if(request: Request, svc: ServicesDep, who: PrincipalDep) -> dict[str, Any]:
+    check_reader(who)
+    body = await read_json_object(request)
+    extra = sorted(set(body) - {"events", "periods", "participant_ids"})
+    if extra:
+        raise BadRequest(extra[0], "unexpected field")
+    events = body.get("events")
+    if not isinstance(events, list):
+        raise BadRequest("events", "must be a list of events")
+    periods = [checked_period(p, "periods") for p in _string_list(body, "periods")]
+    participant_ids = _string_list(body, "participant_ids")
+    for participant_id in participant_ids:
+        try:
+            parse_id(participant_id)
+        except ValueError as error:
+            raise BadRequest("participant_ids", str(error)) from None
+    svc.log.catch_up()
+    check_what_if(svc.books.at(None), who, participant_ids, periods)
+    return what_if(svc.log, svc.books, events, periods, participant_ids)

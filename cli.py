@@ -1,0 +1,140 @@
+"""The `ledger` command: serve, demo, verify, replay, export."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, cast
+
+import typer
+
+from ledger.settings import Settings
+
+if TYPE_CHECKING:
+    from ledger.tokens import Role
+    from replay.bootstrap import Services
+
+app = typer.Typer(help="Performance Ledger: an event-sourced ledger for incentive compensation.", no_args_is_help=True)
+export_app = typer.Typer(help="Export files for other systems.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+def _services() -> Services:
+    from replay.bootstrap import build
+
+    return build(Settings())
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    demo: Annotated[bool, typer.Option("--demo", help="load the demo ledger first if the ledger is empty")] = False,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Start the HTTP service (stops cleanly on SIGTERM)."""
+    import logging
+
+    import uvicorn
+
+    from api.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    services = _services()
+    token = services.tokens.ensure_bootstrap_admin()
+    if token is not None:
+        typer.echo(f"Generated the admin token (shown once, only its hash is stored):\n  {token}\n", err=True)
+    if demo and services.log.head == 0:
+        from replay.demo import load_demo
+
+        count = load_demo(services.log)
+        typer.echo(f"Loaded the demo ledger: {count} events.", err=True)
+    if workers > 1:
+        services.close()
+        uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="info")
+        return
+    uvicorn.run(create_app(services), host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo() -> None:
+    """Load the demo ledger (teams, reps, plans, a quarter of deals) into an empty ledger."""
+    from replay.demo import load_demo
+
+    services = _services()
+    if services.log.head:
+        typer.echo(f"The ledger already holds {services.log.head} events; the demo loads only into an empty one.")
+        raise typer.Exit(1)
+    typer.echo(f"Loaded {load_demo(services.log)} events.")
+
+
+@app.command()
+def verify() -> None:
+    """Recompute the hash chain from storage; exit 1 if any stored event was altered."""
+    from replay.chain import verify as verify_chain
+
+    verdict = verify_chain(_services().store)
+    typer.echo(json.dumps(verdict.body()))
+    if not verdict.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def replay() -> None:
+    """Recompute every closed statement from the stored log; exit 1 on any difference."""
+    from replay.audit import replay_closes
+
+    services = _services()
+    checked, differences = replay_closes(services.store, services.books.head)
+    typer.echo(f"closed statements checked: {checked}")
+    typer.echo(f"differences: {len(differences)}")
+    for difference in differences:
+        typer.echo(json.dumps(difference.__dict__, indent=2))
+    if differences:
+        raise typer.Exit(1)
+
+
+@export_app.command("payouts")
+def export_payouts(
+    period: Annotated[str, typer.Option(help="a closed period, YYYY-MM or YYYY-Qn")],
+    output: Annotated[Path | None, typer.Option(help="file to write (default: standard output)")] = None,
+) -> None:
+    """Write the payroll file of a closed period: CSV with a header and a checksum line."""
+    from ledger.values import parse_period
+    from replay.payouts import PeriodNotClosed, payout_rows, payouts_csv
+
+    services = _services()
+    try:
+        text = payouts_csv(payout_rows(services.books.head, parse_period(period)), period, services.settings.currency)
+    except (ValueError, PeriodNotClosed) as error:
+        typer.echo(f"cannot export {period}: {error or 'the period is not closed'}", err=True)
+        raise typer.Exit(2) from None
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output}")
+
+
+@app.command()
+def token(
+    role: Annotated[str, typer.Argument(help="admin, finance, integration, manager or rep")],
+    participant_id: Annotated[str | None, typer.Option(help="required for manager and rep")] = None,
+) -> None:
+    """Issue a token from the command line (for operators with database access)."""
+    from ledger.tokens import ROLES
+
+    if role not in ROLES or (role in ("manager", "rep") and participant_id is None):
+        typer.echo("give a role (admin, finance, integration, manager, rep) and --participant-id for manager/rep")
+        raise typer.Exit(2)
+    services = _services()
+    if participant_id is not None and not services.books.head.has_participant(participant_id):
+        typer.echo(f"unknown participant '{participant_id}'")
+        raise typer.Exit(2)
+    token_id, value = services.tokens.issue(cast("Role", role), participant_id, None)
+    typer.echo(json.dumps({"token_id": token_id, "token": value, "role": role, "participant_id": participant_id}))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,222 @@
+"""The write side: idempotent, all-or-nothing appends (§3).
+
+`LedgerLog` holds the log in memory (records and their parsed events) and
+keeps it in step with the store. Appends run under a process lock; writers in
+other processes are serialised by the store's unique position key, so a lost
+race means: read what the other writer stored, check again, retry.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ledger.events import EventData
+from ledger.records import Record, seal
+from ledger.store import EventStore, PositionTaken
+from ledger.validation import (
+    Envelope,
+    Problem,
+    ReferenceIndex,
+    check_references,
+    parse_envelope,
+    parse_stored,
+)
+
+MAX_BATCH = 10_000
+_RETRIES = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Logged:
+    """A stored record with its parsed event: what the projections consume."""
+
+    record: Record
+    event: EventData
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    event_id: str
+    position: int
+    recorded_at: str
+    duplicate: bool
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "position": self.position,
+            "recorded_at": self.recorded_at,
+            "duplicate": self.duplicate,
+        }
+
+
+class Rejected(Exception):
+    """Invalid input: nothing was stored. 409 when only period-order conflicts remain."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.problem}" for p in problems))
+        self.problems = problems
+        self.status = 409 if all(p.conflict for p in problems) else 422
+
+
+class EventIdReused(Exception):
+    """The same event_id with other content: 409, nothing stored."""
+
+    def __init__(self, index: int | None, event_id: str) -> None:
+        super().__init__(f"event_id '{event_id}' was already used for another event")
+        self.index = index
+        self.event_id = event_id
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """Equality of JSON values: unlike Python's ==, true is not 1."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, str) or isinstance(b, str) or a is None or b is None:
+        return type(a) is type(b) and a == b
+    if isinstance(a, (dict, list)) or isinstance(b, (dict, list)):
+        return False
+    return bool(a == b)
+
+
+def _same_event(record: Record, envelope: dict[str, Any]) -> bool:
+    return json_equal(envelope.get("type"), record.type) and json_equal(envelope.get("data"), record.data)
+
+
+Listener = Callable[[Sequence[Logged]], None]
+
+
+class LedgerLog:
+    def __init__(
+        self,
+        store: EventStore,
+        currency: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.currency = currency
+        self.clock = clock
+        self.entries: list[Logged] = []
+        self.by_event_id: dict[str, Record] = {}
+        self.refs = ReferenceIndex()
+        self._listeners: list[Listener] = []
+        self._lock = threading.RLock()
+
+    @property
+    def head(self) -> int:
+        return len(self.entries)
+
+    def subscribe(self, listener: Listener) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+            if self.entries:
+                listener(self.entries)
+
+    def catch_up(self) -> None:
+        """Read what other processes appended since we last looked."""
+        with self._lock:
+            fresh = [Logged(r, parse_stored(r.type, r.data)) for r in self.store.read(self.head)]
+            if fresh:
+                self._accept(fresh)
+
+    def _accept(self, fresh: Sequence[Logged]) -> None:
+        for entry in fresh:
+            assert entry.record.position == self.head + 1, "the log must be contiguous"
+            self.entries.append(entry)
+            self.by_event_id[entry.record.event_id] = entry.record
+            self.refs.apply(entry.event)
+        for listener in self._listeners:
+            listener(fresh)
+
+    def append(self, envelopes: Sequence[Any]) -> list[AppendResult]:
+        """Append one batch, all or nothing. Raises `Rejected` or `EventIdReused`."""
+        if not 1 <= len(envelopes) <= MAX_BATCH:
+            raise Rejected([Problem("events", f"a batch holds 1 to {MAX_BATCH} events")])
+        with self._lock:
+            for _ in range(_RETRIES):
+                self.catch_up()
+                results, fresh = self._prepare(envelopes)
+                if not fresh:
+                    return results
+                try:
+                    self.store.append([entry.record for entry in fresh])
+                except PositionTaken:
+                    continue
+                self._accept(fresh)
+                return results
+        raise PositionTaken("too many concurrent writers; try again")
+
+    def check(self, envelopes: Sequence[Any]) -> list[Logged]:
+        """Validate hypothetical events as if appended now; store nothing (what-if)."""
+        if len(envelopes) > MAX_BATCH:
+            raise Rejected([Problem("events", f"at most {MAX_BATCH} events")])
+        with self._lock:
+            self.catch_up()
+            return self._prepare(envelopes)[1]
+
+    def _prepare(self, envelopes: Sequence[Any]) -> tuple[list[AppendResult], list[Logged]]:
+        batch = len(envelopes) > 1
+        replays: dict[int, Record] = {}
+        first_in_batch: dict[str, int] = {}
+        for i, envelope in enumerate(envelopes):
+            event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
+            if not isinstance(event_id, str):
+                continue
+            known = self.by_event_id.get(event_id)
+            if known is not None:
+                if not _same_event(known, envelope):
+                    raise EventIdReused(i if batch else None, event_id)
+                replays[i] = known
+            elif event_id in first_in_batch:
+                if not json_equal(envelopes[first_in_batch[event_id]], envelope):
+                    raise EventIdReused(i, event_id)
+            else:
+                first_in_batch[event_id] = i
+
+        refs = self.refs.overlay()
+        problems: list[Problem] = []
+        parsed: dict[int, Envelope] = {}
+        for i, envelope in enumerate(envelopes):
+            event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
+            if i in replays or (isinstance(event_id, str) and first_in_batch.get(event_id, i) != i):
+                continue
+            checked = parse_envelope(envelope)
+            if isinstance(checked, list):
+                problems += [p.at(i if batch else None) for p in checked]
+                continue
+            found = check_references(checked.event, refs, self.currency)
+            if found:
+                problems += [p.at(i if batch else None) for p in found]
+                continue
+            refs.apply(checked.event)
+            parsed[i] = checked
+        if problems:
+            raise Rejected(problems)
+
+        now = self.clock()
+        previous = self.entries[-1].record if self.entries else None
+        fresh: list[Logged] = []
+        by_new_id: dict[str, Record] = {}
+        for i in sorted(parsed):
+            env = parsed[i]
+            previous = seal(previous, self.head + len(fresh) + 1, env.event_id, env.type, env.data, now)
+            fresh.append(Logged(previous, env.event))
+            by_new_id[env.event_id] = previous
+
+        results = []
+        for i, envelope in enumerate(envelopes):
+            if i in replays:
+                rec, duplicate = replays[i], True
+            else:
+                rec = by_new_id[envelope["event_id"]]
+                duplicate = first_in_batch[envelope["event_id"]] != i
+            results.append(AppendResult(rec.event_id, rec.position, rec.recorded_at, duplicate))
+        return results, fresh

@@ -1,0 +1,80 @@
+"""The stored form of one ledger event, and the hash chain over them (§8).
+
+A `Record` is what `GET /v1/events` shows. Its hash covers the previous hash
+and the canonical JSON of the public fields, so anyone holding the listing can
+recompute the chain without access to the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+GENESIS_HASH = "0" * 64
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
+
+
+def parse_recorded_at(text: str) -> datetime:
+    return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    position: int
+    event_id: str
+    type: str
+    data: dict[str, Any]
+    recorded_at: str
+    hash: str
+
+    def public(self) -> dict[str, Any]:
+        """The fields the hash covers, exactly as the event listing shows them."""
+        return {
+            "position": self.position,
+            "event_id": self.event_id,
+            "type": self.type,
+            "data": self.data,
+            "recorded_at": self.recorded_at,
+        }
+
+    def listing(self) -> dict[str, Any]:
+        return {**self.public(), "hash": self.hash}
+
+
+def chain_hash(previous_hash: str, public: dict[str, Any]) -> str:
+    payload = previous_hash + canonical_json(public)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def seal(
+    previous: Record | None,
+    position: int,
+    event_id: str,
+    type_: str,
+    data: dict[str, Any],
+    now: datetime,
+) -> Record:
+    """Make the next record: `recorded_at` never decreases, the hash extends the chain."""
+    recorded_at = format_time(now)
+    if previous is not None and recorded_at < previous.recorded_at:
+        recorded_at = previous.recorded_at
+    previous_hash = previous.hash if previous is not None else GENESIS_HASH
+    public = {
+        "position": position,
+        "event_id": event_id,
+        "type": type_,
+        "data": data,
+        "recorded_at": recorded_at,
+    }
+    return Record(position, event_id, type_, data, recorded_at, chain_hash(previous_hash, public))

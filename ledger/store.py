@@ -1,0 +1,169 @@
+"""The event store, on the `eventsourcing` library's recorders.
+
+The whole ledger is one event stream (one originator id) whose
+`originator_version` is the ledger position. The library's unique key on
+(originator_id, originator_version) is then the ledger's concurrency control:
+two writers that both try to append position N cannot both succeed, so every
+append was validated against the complete prefix of the log, across threads
+and processes, on SQLite and PostgreSQL alike. Positions have no gaps.
+
+Stored state is the record's JSON (public fields plus hash); topics are the
+contract's type names under a versioned prefix, never Python class paths.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    InfrastructureFactory,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    PersistenceError,
+    StoredEvent,
+)
+
+from ledger.records import Record
+from ledger.settings import Database
+
+LEDGER_STREAM = UUID("6c1b4f0e-7c0a-4f53-9d39-0d6a1e5b7a10")
+_TOKEN_NAMESPACE = UUID("0b6f5a55-4d8e-4b59-9a3c-6f5f0b2f7c21")
+TOPIC_PREFIX = "ledger.v1:"
+EVENTS_TABLE = "ledger_events"
+TOKENS_TABLE = "ledger_tokens"
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached: the API answers 503 and nothing was stored."""
+
+
+class PositionTaken(Exception):
+    """Another writer appended first; the caller catches up and tries again."""
+
+
+def _unavailable(error: Exception) -> StoreUnavailable:
+    return StoreUnavailable(f"the database is unreachable ({type(error).__name__})")
+
+
+class EventStore:
+    def __init__(self, database: Database) -> None:
+        env = dict(database.env)
+        env["CREATE_TABLE"] = "n"
+        try:
+            self._factory = InfrastructureFactory.construct(env)
+            datastore = self._factory.datastore
+            if database.kind == "postgres":
+                from eventsourcing.postgres import PostgresApplicationRecorder
+
+                with datastore.transaction(commit=True) as cursor:
+                    cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"')
+                self._events: ApplicationRecorder = PostgresApplicationRecorder(
+                    datastore, events_table_name=EVENTS_TABLE
+                )
+                self._tokens: ApplicationRecorder = PostgresApplicationRecorder(
+                    datastore, events_table_name=TOKENS_TABLE
+                )
+            else:
+                from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+                self._events = SQLiteApplicationRecorder(datastore, events_table_name=EVENTS_TABLE)
+                self._tokens = SQLiteApplicationRecorder(datastore, events_table_name=TOKENS_TABLE)
+            self._events.create_table()
+            self._tokens.create_table()
+        except (OperationalError, InterfaceError) as error:
+            raise _unavailable(error) from error
+        self.kind = database.kind
+        self.datastore = datastore
+
+    # --- the ledger log ----------------------------------------------------------------
+
+    def head(self) -> int:
+        try:
+            last = self._events.select_events(LEDGER_STREAM, desc=True, limit=1)
+        except (OperationalError, InterfaceError) as error:
+            raise _unavailable(error) from error
+        return last[0].originator_version if last else 0
+
+    def append(self, records: Sequence[Record]) -> None:
+        """Store records in one transaction: all of them or none."""
+        stored = [
+            StoredEvent(
+                originator_id=LEDGER_STREAM,
+                originator_version=record.position,
+                topic=TOPIC_PREFIX + record.type,
+                state=json.dumps(record.listing(), ensure_ascii=False).encode("utf-8"),
+            )
+            for record in records
+        ]
+        try:
+            self._events.insert_events(stored)
+        except IntegrityError as error:
+            raise PositionTaken(str(error)) from error
+        except (OperationalError, InterfaceError) as error:
+            raise _unavailable(error) from error
+
+    def read_stored(self, after: int, upto: int | None = None, page: int = 10_000) -> Iterator[StoredEvent]:
+        """Stored rows in position order, unparsed (the chain verifier wants the raw bytes)."""
+        cursor = after
+        while True:
+            try:
+                batch = self._events.select_events(LEDGER_STREAM, gt=cursor, lte=upto, limit=page)
+            except (OperationalError, InterfaceError) as error:
+                raise _unavailable(error) from error
+            yield from batch
+            if len(batch) < page:
+                return
+            cursor = batch[-1].originator_version
+
+    def read(self, after: int, upto: int | None = None) -> Iterator[Record]:
+        for stored in self.read_stored(after, upto):
+            yield decode_record(stored)
+
+    # --- tokens ------------------------------------------------------------------------
+
+    def append_token_event(self, token_id: str, version: int, payload: dict[str, Any]) -> None:
+        stored = StoredEvent(
+            originator_id=uuid5(_TOKEN_NAMESPACE, token_id),
+            originator_version=version,
+            topic=TOPIC_PREFIX + str(payload["type"]),
+            state=json.dumps(payload).encode("utf-8"),
+        )
+        try:
+            self._tokens.insert_events([stored])
+        except IntegrityError as error:
+            raise PositionTaken(str(error)) from error
+        except (OperationalError, InterfaceError) as error:
+            raise _unavailable(error) from error
+
+    def read_token_events(self, after: int) -> list[tuple[int, dict[str, Any]]]:
+        """Token events after a notification id, with their ids (to resume from)."""
+        try:
+            found = self._tokens.select_notifications(after, 10_000, inclusive_of_start=False)
+        except (OperationalError, InterfaceError) as error:
+            raise _unavailable(error) from error
+        return [(n.id, json.loads(n.state)) for n in found]
+
+    def ping(self) -> None:
+        self.head()
+
+    def close(self) -> None:
+        with contextlib.suppress(PersistenceError):  # closing a broken pool
+            self._factory.close()
+
+
+def decode_record(stored: StoredEvent) -> Record:
+    body = json.loads(stored.state)
+    return Record(
+        position=stored.originator_version,
+        event_id=body["event_id"],
+        type=body["type"],
+        data=body["data"],
+        recorded_at=body["recorded_at"],
+        hash=body["hash"],
+    )

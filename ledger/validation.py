@@ -1,0 +1,245 @@
+"""Parsing envelopes and checking events against the ledger (§3's rejection rules).
+
+`ReferenceIndex` knows just enough of the ledger to decide whether an event
+refers to things that exist. A batch is checked against an overlay of the
+index, so its later events see its earlier ones and a rejected batch leaves
+the real index untouched.
+"""
+
+from __future__ import annotations
+
+from collections import ChainMap
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from pydantic import ValidationError
+
+from ledger import events as ev
+from ledger.values import next_period, parse_id, period_length
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    problem: str
+    index: int | None = None
+    #: A conflict (an out-of-order period close) answers 409 rather than 422.
+    conflict: bool = False
+
+    def at(self, index: int | None) -> Problem:
+        return Problem(self.field, self.problem, index, self.conflict)
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"field": self.field, "problem": self.problem}
+        if self.index is not None:
+            out = {"index": self.index, **out}
+        return out
+
+
+@dataclass(frozen=True)
+class Envelope:
+    event_id: str
+    type: str
+    data: dict[str, Any]
+    event: ev.EventData
+
+
+_ENVELOPE_KEYS = ("event_id", "type", "data")
+
+
+def _pydantic_problems(error: ValidationError, prefix: str) -> list[Problem]:
+    problems = []
+    for item in error.errors():
+        path = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(Problem(f"{prefix}.{path}" if path else prefix, message))
+    return problems
+
+
+def parse_envelope(obj: Any) -> Envelope | list[Problem]:
+    """Shape and value checks of one envelope, before any reference is looked up."""
+    if not isinstance(obj, dict):
+        return [Problem("", "an event must be a JSON object with event_id, type and data")]
+    problems = [Problem(key, "field required") for key in _ENVELOPE_KEYS if key not in obj]
+    problems += [Problem(str(key), "unexpected field") for key in obj if key not in _ENVELOPE_KEYS]
+    if "event_id" in obj:
+        try:
+            parse_id(obj["event_id"])
+        except ValueError as error:
+            problems.append(Problem("event_id", str(error)))
+    type_ = obj.get("type")
+    model = None
+    if "type" in obj:
+        if not isinstance(type_, str) or type_ not in ev.EVENT_TYPES:
+            problems.append(Problem("type", f"unknown event type; one of {', '.join(ev.EVENT_TYPES)}"))
+        else:
+            model = ev.EVENT_TYPES[type_]
+    data = obj.get("data")
+    if "data" in obj and not isinstance(data, dict):
+        problems.append(Problem("data", "must be a JSON object"))
+    if problems:
+        return problems
+    assert model is not None and isinstance(data, dict)
+    try:
+        event = model.model_validate(data)
+    except ValidationError as error:
+        return _pydantic_problems(error, "data")
+    return Envelope(obj["event_id"], type_, data, event)  # type: ignore[arg-type]
+
+
+def parse_stored(type_: str, data: dict[str, Any]) -> ev.EventData:
+    """Re-parse an event that was accepted earlier (reading the log back)."""
+    return ev.EVENT_TYPES[type_].model_validate(data)
+
+
+@dataclass
+class DealRef:
+    booked_on: date
+    cancelled: bool = False
+
+
+class ReferenceIndex:
+    """What exists in the ledger, for reference checks. Mutated only by `apply`."""
+
+    def __init__(self, parent: ReferenceIndex | None = None) -> None:
+        def layer(name: str) -> MutableMapping[Any, Any]:
+            return ChainMap({}, getattr(parent, name)) if parent is not None else {}
+
+        self.participants: MutableMapping[str, date] = layer("participants")
+        self.plans: MutableMapping[str, int] = layer("plans")
+        self.deals: MutableMapping[str, DealRef] = layer("deals")
+        self.payments: MutableMapping[str, bool] = layer("payments")  # id -> reversed
+        self.adjustments: MutableMapping[str, bool] = layer("adjustments")
+        self.disputes: MutableMapping[str, bool] = layer("disputes")  # id -> open
+        self.closed: MutableMapping[str, bool] = layer("closed")
+        self.last_closed: MutableMapping[str, str] = layer("last_closed")  # length -> period
+
+    def overlay(self) -> ReferenceIndex:
+        """A scratch copy for checking a batch: writes stay in the overlay."""
+        return ReferenceIndex(self)
+
+    def apply(self, event: ev.EventData) -> None:
+        match event:
+            case ev.ParticipantRegistered():
+                self.participants[event.participant_id] = event.start_date
+            case ev.PlanPublished():
+                self.plans[event.plan_id] = self.plans.get(event.plan_id, 0) + 1
+            case ev.DealBooked():
+                self.deals[event.deal_id] = DealRef(event.booked_on)
+            case ev.DealCancelled():
+                self.deals[event.deal_id] = DealRef(self.deals[event.deal_id].booked_on, True)
+            case ev.PaymentReceived():
+                self.payments[event.payment_id] = False
+            case ev.PaymentReversed():
+                self.payments[event.payment_id] = True
+            case ev.AdjustmentRecorded():
+                self.adjustments[event.adjustment_id] = True
+            case ev.PeriodClosed():
+                self.closed[event.period] = True
+                self.last_closed[period_length(event.period)] = event.period
+            case ev.DisputeOpened():
+                self.disputes[event.dispute_id] = True
+            case ev.DisputeResolved():
+                self.disputes[event.dispute_id] = False
+            case _:
+                pass
+
+
+def check_references(event: ev.EventData, refs: ReferenceIndex, currency: str) -> list[Problem]:
+    """The rules of §3 that need the ledger. An empty list means the event may be appended."""
+    problems: list[Problem] = []
+
+    def need(condition: bool, field: str, message: str, conflict: bool = False) -> None:
+        if not condition:
+            problems.append(Problem(f"data.{field}", message, conflict=conflict))
+
+    def registered(field: str, participant_id: str | None) -> None:
+        if participant_id is not None:
+            need(participant_id in refs.participants, field, f"unknown participant '{participant_id}'")
+
+    match event:
+        case ev.ParticipantRegistered():
+            need(
+                event.participant_id not in refs.participants,
+                "participant_id",
+                f"participant '{event.participant_id}' is already registered",
+            )
+            registered("manager_id", event.manager_id)
+        case ev.ParticipantTransferred():
+            registered("participant_id", event.participant_id)
+            registered("manager_id", event.manager_id)
+            start = refs.participants.get(event.participant_id)
+            if start is not None:
+                need(
+                    event.effective_date >= start,
+                    "effective_date",
+                    f"is before the participant's start_date {start.isoformat()}",
+                )
+        case ev.PlanAssigned():
+            registered("participant_id", event.participant_id)
+            need(event.plan_id in refs.plans, "plan_id", f"plan '{event.plan_id}' was never published")
+        case ev.TargetSet():
+            registered("participant_id", event.participant_id)
+        case ev.DealBooked():
+            need(event.deal_id not in refs.deals, "deal_id", f"deal '{event.deal_id}' is already booked")
+            need(event.currency == currency, "currency", f"must be the ledger's currency '{currency}'")
+            for i, credit in enumerate(event.credits):
+                registered(f"credits.{i}.participant_id", credit.participant_id)
+        case ev.DealAmended() | ev.DealCancelled():
+            deal = refs.deals.get(event.deal_id)
+            need(deal is not None, "deal_id", f"unknown deal '{event.deal_id}'")
+            if deal is not None:
+                need(not deal.cancelled, "deal_id", f"deal '{event.deal_id}' is cancelled")
+                if isinstance(event, ev.DealCancelled):
+                    need(
+                        event.cancelled_on >= deal.booked_on,
+                        "cancelled_on",
+                        f"is before the deal's booked_on {deal.booked_on.isoformat()}",
+                    )
+        case ev.PaymentReceived():
+            need(
+                event.payment_id not in refs.payments,
+                "payment_id",
+                f"payment '{event.payment_id}' is already received",
+            )
+            need(event.deal_id in refs.deals, "deal_id", f"unknown deal '{event.deal_id}'")
+        case ev.PaymentReversed():
+            reversed_ = refs.payments.get(event.payment_id)
+            need(reversed_ is not None, "payment_id", f"unknown payment '{event.payment_id}'")
+            need(reversed_ is not True, "payment_id", f"payment '{event.payment_id}' is already reversed")
+        case ev.AdjustmentRecorded():
+            need(
+                event.adjustment_id not in refs.adjustments,
+                "adjustment_id",
+                f"adjustment '{event.adjustment_id}' already exists",
+            )
+            registered("participant_id", event.participant_id)
+            need(event.period not in refs.closed, "period", f"period {event.period} is closed")
+        case ev.PeriodClosed():
+            last = refs.last_closed.get(period_length(event.period))
+            if last is not None:
+                expected = next_period(last)
+                need(
+                    event.period == expected,
+                    "period",
+                    f"periods close in calendar order: the next to close is {expected}",
+                    conflict=True,
+                )
+        case ev.DisputeOpened():
+            need(
+                event.dispute_id not in refs.disputes,
+                "dispute_id",
+                f"dispute '{event.dispute_id}' already exists",
+            )
+            registered("participant_id", event.participant_id)
+            if event.deal_id is not None:
+                need(event.deal_id in refs.deals, "deal_id", f"unknown deal '{event.deal_id}'")
+        case ev.DisputeResolved():
+            state = refs.disputes.get(event.dispute_id)
+            need(state is not None, "dispute_id", f"unknown dispute '{event.dispute_id}'")
+            need(state is not False, "dispute_id", f"dispute '{event.dispute_id}' is already resolved")
+        case _:
+            pass
+    return problems

@@ -1,0 +1,166 @@
+"""Who may do what (§7). Routes ask these questions; the answers live here, not in api/."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from ledger.tokens import Principal, Role
+from ledger.values import period_last_day
+from projections.book import Book, Row, rank
+from projections.resolve import team_on
+
+APPENDABLE: dict[Role, frozenset[str]] = {
+    "admin": frozenset(
+        {
+            "ParticipantRegistered",
+            "ParticipantTransferred",
+            "PlanPublished",
+            "PlanAssigned",
+            "TargetSet",
+            "DealBooked",
+            "DealAmended",
+            "DealCancelled",
+            "PaymentReceived",
+            "PaymentReversed",
+            "AdjustmentRecorded",
+            "PeriodClosed",
+            "DisputeOpened",
+            "DisputeResolved",
+        }
+    ),
+    "finance": frozenset({"AdjustmentRecorded", "PeriodClosed", "DisputeOpened", "DisputeResolved"}),
+    "integration": frozenset(
+        {
+            "ParticipantRegistered",
+            "ParticipantTransferred",
+            "DealBooked",
+            "DealAmended",
+            "DealCancelled",
+            "PaymentReceived",
+            "PaymentReversed",
+        }
+    ),
+    "manager": frozenset(),
+    "rep": frozenset(),
+}
+
+#: Roles that read everything: the log, every statement, audits and payouts.
+AUDITORS: frozenset[Role] = frozenset({"admin", "finance"})
+READERS: frozenset[Role] = frozenset({"admin", "finance", "manager", "rep"})
+
+
+class Forbidden(Exception):
+    pass
+
+
+def require(condition: bool, message: str = "this token may not do that") -> None:
+    if not condition:
+        raise Forbidden(message)
+
+
+def check_reader(principal: Principal) -> None:
+    require(principal.role in READERS, f"role '{principal.role}' may not read statements or views")
+
+
+def check_append(principal: Principal, envelopes: list[Any]) -> None:
+    """Decided from the request alone, before anything is looked up."""
+    allowed = APPENDABLE[principal.role]
+    require(bool(allowed), f"role '{principal.role}' may not append events")
+    for envelope in envelopes:
+        type_ = envelope.get("type") if isinstance(envelope, dict) else None
+        if isinstance(type_, str) and type_ not in allowed and type_ in APPENDABLE["admin"]:
+            raise Forbidden(f"role '{principal.role}' may not append {type_}")
+
+
+def check_statement_caller(principal: Principal, participant_id: str) -> None:
+    """The part of the statement check that needs no lookup (reps, integrations)."""
+    require(principal.role in READERS, f"role '{principal.role}' may not read statements")
+    if principal.role == "rep":
+        require(principal.participant_id == participant_id, "a rep may read only their own statements")
+
+
+def is_direct_report(book: Book, manager_id: str, participant_id: str, period: str) -> bool:
+    if not book.has_participant(participant_id):
+        return False
+    return team_on(book.state, participant_id, period_last_day(period))[1] == manager_id
+
+
+def check_statement_reader(book: Book, principal: Principal, participant_id: str, period: str) -> None:
+    if principal.role == "manager":
+        assert principal.participant_id is not None
+        require(
+            participant_id == principal.participant_id
+            or is_direct_report(book, principal.participant_id, participant_id, period),
+            "a manager may read only their own and their direct reports' statements",
+        )
+
+
+def _team_of(book: Book, principal: Principal, period: str) -> str | None:
+    if principal.participant_id is None or not book.has_participant(principal.participant_id):
+        return None
+    return team_on(book.state, principal.participant_id, period_last_day(period))[0]
+
+
+def visible_attainment(book: Book, principal: Principal, period: str, team_id: str | None) -> list[Row]:
+    require(principal.role in READERS, f"role '{principal.role}' may not read attainment")
+    rows = book.rows(period, team_id)
+    if principal.role in AUDITORS:
+        return rows
+    me = principal.participant_id
+    if principal.role == "rep":
+        return [row for row in rows if row.participant_id == me]
+    assert me is not None
+    own_team = _team_of(book, principal, period)
+    return [
+        row
+        for row in rows
+        if row.participant_id == me
+        or row.team_id == own_team
+        or is_direct_report(book, me, row.participant_id, period)
+    ]
+
+
+def pseudonym(salt: str, participant_id: str) -> str:
+    return "peer-" + hashlib.sha256(f"{salt}:{participant_id}".encode()).hexdigest()[:10]
+
+
+def visible_rankings(
+    book: Book, principal: Principal, period: str, team_id: str | None, anonymous: bool, salt: str
+) -> list[dict[str, Any]]:
+    require(principal.role in READERS, f"role '{principal.role}' may not read rankings")
+    if principal.role in AUDITORS:
+        return [{"rank": r, **row.body()} for r, row in rank(book.rows(period, team_id))]
+    own_team = _team_of(book, principal, period)
+    require(own_team is not None, "this token's participant is not registered")
+    require(team_id in (None, own_team), "only your own team's ranking is visible")
+    ranked = rank(book.rows(period, own_team))
+    if principal.role == "manager":
+        return [{"rank": r, **row.body()} for r, row in ranked]
+    out = []
+    for r, row in ranked:
+        if row.participant_id == principal.participant_id:
+            out.append({"rank": r, **row.body()})
+            continue
+        body = row.body()
+        shown = pseudonym(salt, row.participant_id) if anonymous else row.participant_id
+        out.append({"rank": r, "participant_id": shown, "team_id": row.team_id, "attainment": body["attainment"]})
+    return out
+
+
+def check_what_if(book: Book, principal: Principal, participant_ids: list[str], periods: list[str]) -> None:
+    require(principal.role in READERS, f"role '{principal.role}' may not run what-if")
+    if principal.role in AUDITORS:
+        return
+    me = principal.participant_id
+    for participant_id in participant_ids:
+        if principal.role == "rep":
+            require(participant_id == me, "a rep may run what-if only for themselves")
+        else:
+            assert me is not None
+            require(
+                participant_id == me
+                or all(is_direct_report(book, me, participant_id, period) for period in periods),
+                "a manager may run what-if only for themselves and their direct reports",
+            )
+
