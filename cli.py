@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ledger.settings import Settings
 
 if TYPE_CHECKING:
-    from ledger.tokens import Role
     from replay.bootstrap import Services
 
 app = typer.Typer(help="Performance Ledger: an event-sourced ledger for incentive compensation.", no_args_is_help=True)
@@ -132,7 +131,7 @@ def token(
     if participant_id is not None and not services.books.head.has_participant(participant_id):
         typer.echo(f"unknown participant '{participant_id}'")
         raise typer.Exit(2)
-    token_id, value = services.tokens.issue(cast("Role", role), participant_id, None)
+    token_id, value = services.tokens.issue(role, participant_id, None)
     typer.echo(json.dumps({"token_id": token_id, "token": value, "role": role, "participant_id": participant_id}))
 
 
