@@ -1,0 +1,198 @@
+"""Audit and replay through HTTP: chain, tampering, what-if, payouts, disputes, as-of time."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from typer.testing import CliRunner
+
+from cli import app as cli_app
+from ledger.records import GENESIS_HASH, canonical_json
+from ledger.settings import parse_database_url
+from tests.support import Api
+
+
+def _small_ledger(api: Api) -> None:
+    api.participant("r1")
+    api.participant("r2")
+    api.plan("p", tiers=[("0", "0.05")])
+    api.assign("r1", "p")
+    api.assign("r2", "p")
+    api.deal("a", "2026-01-10", "1000", "r1")
+    api.deal("b", "2026-01-11", "3000", {"r1": "0.5", "r2": "0.5"})
+
+
+def test_anyone_can_recompute_the_chain_from_the_listing(api: Api) -> None:
+    _small_ledger(api)
+    previous = GENESIS_HASH
+    events = api.events()
+    for event in events:
+        public = {k: event[k] for k in ("position", "event_id", "type", "data", "recorded_at")}
+        expected = hashlib.sha256((previous + canonical_json(public)).encode("utf-8")).hexdigest()
+        assert event["hash"] == expected
+        assert event["recorded_at"].endswith("Z") and len(event["recorded_at"]) == 27
+        previous = expected
+    verdict = api.get("/v1/audit/verify").json()
+    assert verdict == {"ok": True, "events_checked": len(events), "head_hash": previous}
+
+
+def _tamper(database_url: str, position: int) -> None:
+    """Change the stored amount of one event behind the service's back."""
+    database = parse_database_url(database_url)
+    if database.kind == "sqlite":
+        with sqlite3.connect(database.env["SQLITE_DBNAME"]) as conn:
+            (state,) = conn.execute(
+                "SELECT state FROM ledger_events WHERE originator_version = ?", (position,)).fetchone()
+            body = json.loads(state)
+            body["data"]["amount"] = "9999999.00"
+            conn.execute("UPDATE ledger_events SET state = ? WHERE originator_version = ?",
+                         (json.dumps(body).encode(), position))
+        return
+    base = database_url.split("?")[0]
+    with psycopg.connect(base, autocommit=True) as conn:
+        row = conn.execute(
+            f'SELECT state FROM "{database.schema}".ledger_events WHERE originator_version = %s', (position,)
+        ).fetchone()
+        assert row is not None
+        body = json.loads(bytes(row[0]))
+        body["data"]["amount"] = "9999999.00"
+        conn.execute(f'UPDATE "{database.schema}".ledger_events SET state = %s WHERE originator_version = %s',
+                     (json.dumps(body).encode(), position))
+
+
+def test_tampering_with_a_stored_row_is_detected_at_its_position(api: Api, database_url: str) -> None:
+    _small_ledger(api)
+    deal_position = next(e["position"] for e in api.events() if e["event_id"] and e["type"] == "DealBooked")
+    assert api.get("/v1/audit/verify").json()["ok"] is True
+    _tamper(database_url, deal_position)
+    verdict = api.get("/v1/audit/verify").json()
+    assert verdict["ok"] is False
+    assert verdict["first_bad_position"] == deal_position
+    assert verdict["events_checked"] == deal_position - 1
+    result = CliRunner().invoke(cli_app, ["verify"], env={"LEDGER_DATABASE_URL": database_url})
+    assert result.exit_code == 1
+    assert json.loads(result.output)["first_bad_position"] == deal_position
+
+
+def test_what_if_shows_differences_and_stores_nothing(api: Api) -> None:
+    _small_ledger(api)
+    before = api.events()
+    verdict_before = api.get("/v1/audit/verify").json()
+    hypothetical = [
+        {"event_id": "wi-1", "type": "PlanPublished",
+         "data": {"plan_id": "p", "effective_from": "2026-01-01", "rules": {
+             "period": "month", "basis": "booking", "tier_method": "marginal",
+             "tiers": [{"from": "0", "rate": "0.08"}], "cap": None, "spiffs": [], "clawback_days": None,
+             "override_rate": "0"}}},
+        {"event_id": "wi-2", "type": "DealCancelled", "data": {"deal_id": "a", "cancelled_on": "2026-01-20"}},
+    ]
+    response = api.client.post("/v1/what-if", headers=api.headers, json={
+        "events": hypothetical, "periods": ["2026-01"], "participant_ids": ["r1", "r2"]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["as_of_position"] == len(before)
+    rows = {row["participant_id"]: row for row in body["rows"]}
+    # r1 now: 1000 x 5% + 1500 x 5% = 125; with: a cancelled, 1500 x 8% = 120.
+    assert (rows["r1"]["total_now"], rows["r1"]["total_with"], rows["r1"]["difference"]) == (
+        "125.00", "120.00", "-5.00")
+    assert (rows["r2"]["total_now"], rows["r2"]["total_with"], rows["r2"]["difference"]) == (
+        "75.00", "120.00", "45.00")
+    changes = sorted((line["change"], line["deal_id"], line["amount"]) for line in rows["r1"]["lines"])
+    assert changes == [("added", "b", "120.00"), ("removed", "a", "50.00"), ("removed", "b", "75.00")]
+    assert api.events() == before
+    assert api.get("/v1/audit/verify").json() == verdict_before
+
+
+def test_what_if_validates_like_an_append(api: Api) -> None:
+    _small_ledger(api)
+    before = api.events()
+    response = api.client.post("/v1/what-if", headers=api.headers, json={
+        "events": [{"event_id": "x", "type": "DealCancelled", "data": {"deal_id": "nope", "cancelled_on": "2026-01-20"}}],
+        "periods": ["2026-01"], "participant_ids": ["r1"]})
+    assert response.status_code == 422
+    assert response.json()["problems"][0]["field"] == "data.deal_id"
+    response = api.client.post("/v1/what-if", headers=api.headers, json={
+        "events": [], "periods": ["2026-13"], "participant_ids": ["r1"]})
+    assert response.status_code == 422
+    assert api.events() == before
+
+
+def test_payout_export_lists_frozen_totals_with_a_checksum(api: Api, database_url: str) -> None:
+    _small_ledger(api)
+    assert api.get("/v1/payouts/2026-01").status_code == 409
+    api.close("2026-01")
+    api.deal("late", "2026-01-30", "1000", "r1")  # changes recomputed, never the payout
+    payload = api.get("/v1/payouts/2026-01").json()
+    assert [(row["participant_id"], row["total"]) for row in payload["rows"]] == [("r1", "125.00"), ("r2", "75.00")]
+    assert payload["sum"] == "200.00"
+    response = api.client.get("/v1/payouts/2026-01", headers={**api.headers, "Accept": "text/csv"})
+    assert response.headers["content-type"].startswith("text/csv")
+    text = response.text
+    body, checksum_line = text.rsplit("# ", 1)
+    assert checksum_line.strip() == f"rows=2 sum=200.00 sha256={hashlib.sha256(body.encode()).hexdigest()}"
+    assert payload["checksum"] == hashlib.sha256(body.encode()).hexdigest()
+    rows = list(csv.reader(io.StringIO(body)))
+    assert rows == [["participant_id", "team_id", "period", "currency", "total"],
+                    ["r1", "t1", "2026-01", "USD", "125.00"], ["r2", "t1", "2026-01", "USD", "75.00"]]
+    result = CliRunner().invoke(cli_app, ["export", "payouts", "--period", "2026-01"],
+                                env={"LEDGER_DATABASE_URL": database_url})
+    assert result.exit_code == 0
+    assert result.output == text
+
+
+def test_replay_audit_finds_no_difference_on_a_healthy_ledger(api: Api, database_url: str) -> None:
+    _small_ledger(api)
+    api.close("2026-01")
+    api.deal("late", "2026-01-30", "1000", "r1")
+    api.close("2026-02")
+    response = api.client.post("/v1/audit/replay", headers=api.headers)
+    assert response.json()["ok"] is True
+    assert response.json()["statements_checked"] == 4
+    result = CliRunner().invoke(cli_app, ["replay"], env={"LEDGER_DATABASE_URL": database_url})
+    assert result.exit_code == 0, result.output
+    assert "differences: 0" in result.output
+
+
+def test_disputes_are_listed_on_statements_and_by_query(api: Api) -> None:
+    _small_ledger(api)
+    api.add("DisputeOpened", dispute_id="d1", participant_id="r1", period="2026-01", deal_id="b",
+            reason="Split should be 70/30")
+    statement = api.statement("r1", "2026-01")
+    assert statement["disputes"] == [{"dispute_id": "d1", "status": "open", "reason": "Split should be 70/30",
+                                      "deal_id": "b"}]
+    assert [d["dispute_id"] for d in api.get("/v1/disputes", status="open", period="2026-01").json()["disputes"]] == [
+        "d1"]
+    api.add("DisputeResolved", dispute_id="d1", resolution="upheld", note="Agreed; adjusting")
+    api.add("AdjustmentRecorded", adjustment_id="fix-d1", participant_id="r1", period="2026-02", amount="15.00",
+            reason="Dispute d1 upheld")
+    assert api.get("/v1/disputes", status="open").json()["disputes"] == []
+    assert api.statement("r1", "2026-01")["disputes"][0]["status"] == "upheld"
+    assert api.total("r1", "2026-02") == "15.00"
+    assert api.post("DisputeResolved", dispute_id="d1", resolution="rejected", note="again").status_code == 422
+
+
+def test_as_of_time_and_parameter_rules(api: Api) -> None:
+    _small_ledger(api)
+    events = api.events()
+    third = events[2]
+    moment = datetime.strptime(third["recorded_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    response = api.get("/v1/attainment", period="2026-01", as_of=moment.isoformat())
+    assert response.json()["as_of_position"] >= 3
+    early = (moment - timedelta(days=1)).isoformat()
+    assert api.get("/v1/attainment", period="2026-01", as_of=early).json()["as_of_position"] == 0
+    assert api.get("/v1/attainment", period="2026-01", as_of="2026-01-01T00:00:00").status_code == 422
+    assert api.get("/v1/attainment", period="2026-01", as_of_position=1, as_of=early).status_code == 422
+    assert api.get("/v1/attainment", period="2026-01", as_of_position=len(events) + 1).status_code == 422
+    assert api.get("/v1/attainment", period="2026-13").status_code == 422
+    assert api.get("/v1/statements/nobody/2026-01").status_code == 404
+    assert api.get("/v1/statements/r1/2026-1").status_code == 422
+    r1_then = api.statement("r1", "2026-01", as_of_position=6)
+    assert (r1_then["as_of_position"], r1_then["total"]) == (6, "50.00")
+    page = api.get("/v1/events", after=2, limit=2, as_of_position=3).json()
+    assert [e["position"] for e in page["events"]] == [3]
