@@ -113,7 +113,8 @@ def test_what_if_validates_like_an_append(api: Api) -> None:
     _small_ledger(api)
     before = api.events()
     response = api.client.post("/v1/what-if", headers=api.headers, json={
-        "events": [{"event_id": "x", "type": "DealCancelled", "data": {"deal_id": "nope", "cancelled_on": "2026-01-20"}}],
+        "events": [{"event_id": "x", "type": "DealCancelled",
+                    "data": {"deal_id": "nope", "cancelled_on": "2026-01-20"}}],
         "periods": ["2026-01"], "participant_ids": ["r1"]})
     assert response.status_code == 422
     assert response.json()["problems"][0]["field"] == "data.deal_id"
