@@ -46,7 +46,7 @@ def resolve_position(svc: Services, as_of_position: int | None, as_of: str | Non
     """Resolve `as_of_position` / `as_of` (§6) to a position. Call after the permission checks."""
     if as_of_position is not None and as_of is not None:
         raise BadRequest("as_of", "give as_of_position or as_of, not both")
-    svc.log.catch_up()
+    svc.log.catch_up(wait=False)
     head = svc.log.head
     position = head
     if as_of_position is not None:

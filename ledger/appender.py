@@ -91,9 +91,6 @@ def _same_event(record: Record, envelope: dict[str, Any]) -> bool:
     return json_equal(envelope.get("type"), record.type) and json_equal(envelope.get("data"), record.data)
 
 
-Listener = Callable[[Sequence[Logged]], None]
-
-
 class LedgerLog:
     def __init__(
         self,
@@ -107,25 +104,26 @@ class LedgerLog:
         self.entries: list[Logged] = []
         self.by_event_id: dict[str, Record] = {}
         self.refs = ReferenceIndex()
-        self._listeners: list[Listener] = []
         self._lock = threading.RLock()
 
     @property
     def head(self) -> int:
         return len(self.entries)
 
-    def subscribe(self, listener: Listener) -> None:
-        with self._lock:
-            self._listeners.append(listener)
-            if self.entries:
-                listener(self.entries)
+    def catch_up(self, wait: bool = True) -> None:
+        """Read what other processes appended since we last looked.
 
-    def catch_up(self) -> None:
-        """Read what other processes appended since we last looked."""
-        with self._lock:
+        With `wait=False` (reads) a catch-up already under way in another
+        thread is good enough: a reader never queues behind a long append.
+        """
+        if not self._lock.acquire(blocking=wait):
+            return
+        try:
             fresh = [Logged(r, parse_stored(r.type, r.data)) for r in self.store.read(self.head)]
             if fresh:
                 self._accept(fresh)
+        finally:
+            self._lock.release()
 
     def _accept(self, fresh: Sequence[Logged]) -> None:
         for entry in fresh:
@@ -133,8 +131,6 @@ class LedgerLog:
             self.entries.append(entry)
             self.by_event_id[entry.record.event_id] = entry.record
             self.refs.apply(entry.event)
-        for listener in self._listeners:
-            listener(fresh)
 
     def append(self, envelopes: Sequence[Any]) -> list[AppendResult]:
         """Append one batch, all or nothing. Raises `Rejected` or `EventIdReused`."""

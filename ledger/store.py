@@ -36,6 +36,7 @@ LEDGER_STREAM = UUID("6c1b4f0e-7c0a-4f53-9d39-0d6a1e5b7a10")
 _TOKEN_NAMESPACE = UUID("0b6f5a55-4d8e-4b59-9a3c-6f5f0b2f7c21")
 TOPIC_PREFIX = "ledger.v1:"
 EVENTS_TABLE = "ledger_events"
+_DDL_LOCK = 0x4C454447
 TOKENS_TABLE = "ledger_tokens"
 
 
@@ -61,21 +62,31 @@ class EventStore:
             if database.kind == "postgres":
                 from eventsourcing.postgres import PostgresApplicationRecorder
 
-                with datastore.transaction(commit=True) as cursor:
-                    cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"')
                 self._events: ApplicationRecorder = PostgresApplicationRecorder(
                     datastore, events_table_name=EVENTS_TABLE
                 )
                 self._tokens: ApplicationRecorder = PostgresApplicationRecorder(
                     datastore, events_table_name=TOKENS_TABLE
                 )
+                # DDL from several processes starting at once collides in the catalog
+                # ("tuple concurrently updated"): one process at a time creates tables.
+                with datastore.get_connection() as conn:
+                    conn.execute("SELECT pg_advisory_lock(%s)", (_DDL_LOCK,))
+                    try:
+                        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"')
+                        conn.commit()
+                        self._events.create_table()
+                        self._tokens.create_table()
+                    finally:
+                        conn.execute("SELECT pg_advisory_unlock(%s)", (_DDL_LOCK,))
+                        conn.commit()
             else:
                 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
                 self._events = SQLiteApplicationRecorder(datastore, events_table_name=EVENTS_TABLE)
                 self._tokens = SQLiteApplicationRecorder(datastore, events_table_name=TOKENS_TABLE)
-            self._events.create_table()
-            self._tokens.create_table()
+                self._events.create_table()
+                self._tokens.create_table()
         except (OperationalError, InterfaceError) as error:
             raise _unavailable(error) from error
         self.kind = database.kind

@@ -1,8 +1,10 @@
 """Reading the ledger as it stood at any position (§6).
 
-The head book follows the log as events arrive. A past position is rebuilt by
-folding the log's prefix into a fresh book; the few most recent of those are
-kept, since auditors tend to read many statements at the same position.
+The head book follows the log: before each read it folds in whatever the log
+accepted since. Books are read and advanced only by one thread at a time (the
+API's event loop), so a read never sees a half-applied event. A past position
+is rebuilt by folding the log's prefix into a fresh book; the few most recent
+are kept, since auditors tend to read many statements at the same position.
 """
 
 from __future__ import annotations
@@ -30,21 +32,25 @@ def fold(entries: Sequence[Logged]) -> Book:
 class Books:
     def __init__(self, log: LedgerLog) -> None:
         self.log = log
-        self.head = Book()
+        self._head = Book()
         self._past: OrderedDict[int, Book] = OrderedDict()
         self._lock = threading.RLock()
-        log.subscribe(self._follow)
 
-    def _follow(self, fresh: Sequence[Logged]) -> None:
+    @property
+    def head(self) -> Book:
+        """The book at the newest position this process has read from the log."""
         with self._lock:
-            for entry in fresh:
-                self.head.apply(entry.record.position, entry.record.event_id, entry.event)
+            entries = self.log.entries
+            for entry in entries[self._head.position : len(entries)]:
+                self._head.apply(entry.record.position, entry.record.event_id, entry.event)
+            return self._head
 
     def at(self, position: int | None) -> Book:
         """The book at a position (None: now). The caller has checked 0 <= position <= head."""
         with self._lock:
-            if position is None or position == self.head.position:
-                return self.head
+            head = self.head
+            if position is None or position == head.position:
+                return head
             book = self._past.get(position)
             if book is None:
                 book = fold(self.log.entries[:position])

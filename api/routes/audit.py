@@ -23,7 +23,7 @@ def verify_chain(svc: ServicesDep, who: PrincipalDep) -> dict[str, Any]:
 
 
 @router.post("/audit/replay")
-def replay(svc: ServicesDep, who: PrincipalDep) -> dict[str, Any]:
+async def replay(svc: ServicesDep, who: PrincipalDep) -> dict[str, Any]:
     """Recompute every closed statement from the stored log and list differences from the frozen ones."""
     require(who.role in AUDITORS, "only admin and finance run a replay audit")
     svc.log.catch_up()
@@ -37,7 +37,7 @@ def replay(svc: ServicesDep, who: PrincipalDep) -> dict[str, Any]:
 
 
 @router.get("/payouts/{period}", response_model=None)
-def payouts(period: str, request: Request, svc: ServicesDep, who: PrincipalDep) -> Response | dict[str, Any]:
+async def payouts(period: str, request: Request, svc: ServicesDep, who: PrincipalDep) -> Response | dict[str, Any]:
     """What payroll pays: the frozen totals of a closed period (CSV with Accept: text/csv)."""
     require(who.role in AUDITORS, "only admin and finance export payouts")
     checked_period(period)
@@ -55,7 +55,7 @@ def payouts(period: str, request: Request, svc: ServicesDep, who: PrincipalDep) 
 
 
 @router.get("/disputes")
-def disputes(
+async def disputes(
     svc: ServicesDep,
     who: PrincipalDep,
     status: Annotated[Literal["open", "upheld", "rejected"] | None, Query()] = None,

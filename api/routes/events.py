@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.body import read_json_object
@@ -30,7 +31,7 @@ _ENVELOPE = {
 async def append_one(request: Request, svc: ServicesDep, who: PrincipalDep) -> JSONResponse:
     envelope = await read_json_object(request)
     check_append(who, [envelope])
-    [result] = svc.log.append([envelope])
+    [result] = await run_in_threadpool(svc.log.append, [envelope])
     return JSONResponse(result.body(), status_code=200 if result.duplicate else 201)
 
 
@@ -63,7 +64,7 @@ async def append_batch(request: Request, svc: ServicesDep, who: PrincipalDep) ->
     if not 1 <= len(events) <= MAX_BATCH:
         raise BadRequest("events", f"a batch holds 1 to {MAX_BATCH} events, not {len(events)}")
     check_append(who, events)
-    results = svc.log.append(events)
+    results = await run_in_threadpool(svc.log.append, events)
     status = 201 if any(not r.duplicate for r in results) else 200
     return JSONResponse({"results": [r.body() for r in results]}, status_code=status)
 

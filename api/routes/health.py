@@ -17,7 +17,7 @@ def healthz() -> dict[str, Any]:
 
 
 @router.get("/readyz")
-def readyz(svc: ServicesDep) -> dict[str, Any]:
+async def readyz(svc: ServicesDep) -> dict[str, Any]:
     """Ready when the database answers and the projections have caught up with it."""
     stored = svc.store.head()
     svc.log.catch_up()

@@ -27,7 +27,7 @@ def _statement(
 
 
 @router.get("/{participant_id}/{period}")
-def get_statement(
+async def get_statement(
     participant_id: str,
     period: str,
     svc: ServicesDep,
@@ -39,7 +39,7 @@ def get_statement(
 
 
 @router.get("/{participant_id}/{period}/lines/{n}")
-def explain_line(
+async def explain_line(
     participant_id: str,
     period: str,
     n: int,

@@ -16,7 +16,7 @@ TeamQuery = Annotated[str | None, Query()]
 
 
 @router.get("/attainment")
-def attainment(
+async def attainment(
     svc: ServicesDep,
     who: PrincipalDep,
     period: PeriodQuery,
@@ -32,7 +32,7 @@ def attainment(
 
 
 @router.get("/rankings")
-def rankings(
+async def rankings(
     svc: ServicesDep,
     who: PrincipalDep,
     period: PeriodQuery,
