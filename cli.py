@@ -105,7 +105,8 @@ def export_payouts(
 
     services = _services()
     try:
-        text = payouts_csv(payout_rows(services.books.head, parse_period(period)), period, services.settings.currency)
+        rows = payout_rows(services.books.at(None), parse_period(period))
+        text = payouts_csv(rows, period, services.settings.currency)
     except (ValueError, PeriodNotClosed) as error:
         typer.echo(f"cannot export {period}: {error or 'the period is not closed'}", err=True)
         raise typer.Exit(2) from None

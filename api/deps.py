@@ -37,9 +37,14 @@ PrincipalDep = Annotated[Principal, Depends(principal)]
 
 def checked_period(period: str, field: str = "period") -> str:
     try:
-        return parse_period(period)
+        parse_period(period)
     except ValueError as error:
         raise BadRequest(field, str(error)) from None
+    if period.startswith("0000"):
+        # The calendar starts in year 1: a year-0000 period holds no dates, and the
+        # projections cannot compute its last day (was a 500).
+        raise BadRequest(field, "year 0000 is not a calendar year")
+    return period
 
 
 def resolve_position(svc: Services, as_of_position: int | None, as_of: str | None) -> int:
@@ -60,6 +65,10 @@ def resolve_position(svc: Services, as_of_position: int | None, as_of: str | Non
             raise BadRequest("as_of", "must be an RFC 3339 time with an offset") from None
         if moment.tzinfo is None or "T" not in as_of.upper():
             raise BadRequest("as_of", "must be an RFC 3339 time with an offset")
+        try:
+            moment.astimezone(UTC)
+        except OverflowError:  # before 0001-01-01 or after 9999-12-31 in UTC (was a 500)
+            return 0 if moment.year == 1 else head
         position = svc.books.position_at_time(moment)
     return position
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Sequence
-from typing import Any
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 from uuid import UUID, uuid5
 
 from eventsourcing.persistence import (
@@ -24,8 +25,10 @@ from eventsourcing.persistence import (
     InfrastructureFactory,
     IntegrityError,
     InterfaceError,
+    InternalError,
     OperationalError,
     PersistenceError,
+    ProgrammingError,
     StoredEvent,
 )
 
@@ -48,8 +51,41 @@ class PositionTaken(Exception):
     """Another writer appended first; the caller catches up and tries again."""
 
 
+class StoreRefusesWrites(StoreUnavailable):
+    """The database answers but will not store (read-only, disk full, no privilege): 503, nothing stored."""
+
+
 def _unavailable(error: Exception) -> StoreUnavailable:
     return StoreUnavailable(f"the database is unreachable ({type(error).__name__})")
+
+
+# The driver's reasons for refusing a write: SQLite result codes (prefixes) and PostgreSQL SQLSTATEs
+# (read-only transaction, insufficient privilege, disk full).
+_REFUSED_SQLITE = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_PERM")
+_REFUSED_POSTGRES = ("25006", "42501", "53100")
+
+
+def _write_failed(error: Exception) -> StoreUnavailable:
+    cause = error.__cause__
+    sqlite_name = str(getattr(cause, "sqlite_errorname", "") or "")
+    refused = (
+        isinstance(error, (InternalError, ProgrammingError))
+        or sqlite_name.startswith(_REFUSED_SQLITE)
+        or getattr(cause, "sqlstate", None) in _REFUSED_POSTGRES
+    )
+    if not refused:
+        return _unavailable(error)
+    reason = sqlite_name or type(cause if cause is not None else error).__name__
+    return StoreRefusesWrites(f"the database refuses writes ({reason}); nothing was stored")
+
+
+# While PostgreSQL is down, a request gets its 503 within a few seconds. The library retries a
+# lost connection 10 times, each after waiting up to the pool timeout for a connection: about
+# 50 s, holding the append lock (and, for reads on the event loop, the whole service).
+_PG_RETRY_BUDGET = 2.0  # seconds of retries per store call
+_PG_POOL_WAIT = 1.0  # the longest one attempt waits for a pooled connection
+_PG_RECONNECT_GIVE_UP = 2.0  # the pool ends a reconnect backoff after this and reconnects on demand
+_T = TypeVar("_T")
 
 
 class EventStore:
@@ -91,12 +127,31 @@ class EventStore:
             raise _unavailable(error) from error
         self.kind = database.kind
         self.datastore = datastore
+        if database.kind == "postgres":
+            datastore.pool.timeout = _PG_POOL_WAIT
+            datastore.pool.reconnect_timeout = _PG_RECONNECT_GIVE_UP
+
+    def _call(self, method: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """A recorder call; on PostgreSQL with lost-connection retries bounded in time, not in count."""
+        once = getattr(method, "__wrapped__", None)  # the method without the library's @retry
+        recorder = getattr(method, "__self__", None)
+        if self.kind != "postgres" or once is None or recorder is None:
+            return method(*args, **kwargs)
+        deadline = time.monotonic() + _PG_RETRY_BUDGET
+        while True:
+            try:
+                result: _T = once(recorder, *args, **kwargs)
+                return result
+            except (OperationalError, InterfaceError):
+                if time.monotonic() + 0.2 >= deadline:
+                    raise
+                time.sleep(0.2)
 
     # --- the ledger log ----------------------------------------------------------------
 
     def head(self) -> int:
         try:
-            last = self._events.select_events(LEDGER_STREAM, desc=True, limit=1)
+            last = self._call(self._events.select_events, LEDGER_STREAM, desc=True, limit=1)
         except (OperationalError, InterfaceError) as error:
             raise _unavailable(error) from error
         return last[0].originator_version if last else 0
@@ -113,18 +168,18 @@ class EventStore:
             for record in records
         ]
         try:
-            self._events.insert_events(stored)
+            self._call(self._events.insert_events, stored)
         except IntegrityError as error:
             raise PositionTaken(str(error)) from error
-        except (OperationalError, InterfaceError) as error:
-            raise _unavailable(error) from error
+        except (OperationalError, InterfaceError, InternalError, ProgrammingError) as error:
+            raise _write_failed(error) from error
 
     def read_stored(self, after: int, upto: int | None = None, page: int = 10_000) -> Iterator[StoredEvent]:
         """Stored rows in position order, unparsed (the chain verifier wants the raw bytes)."""
         cursor = after
         while True:
             try:
-                batch = self._events.select_events(LEDGER_STREAM, gt=cursor, lte=upto, limit=page)
+                batch = self._call(self._events.select_events, LEDGER_STREAM, gt=cursor, lte=upto, limit=page)
             except (OperationalError, InterfaceError) as error:
                 raise _unavailable(error) from error
             yield from batch
@@ -146,16 +201,16 @@ class EventStore:
             state=json.dumps(payload).encode("utf-8"),
         )
         try:
-            self._tokens.insert_events([stored])
+            self._call(self._tokens.insert_events, [stored])
         except IntegrityError as error:
             raise PositionTaken(str(error)) from error
-        except (OperationalError, InterfaceError) as error:
-            raise _unavailable(error) from error
+        except (OperationalError, InterfaceError, InternalError, ProgrammingError) as error:
+            raise _write_failed(error) from error
 
     def read_token_events(self, after: int) -> list[tuple[int, dict[str, Any]]]:
         """Token events after a notification id, with their ids (to resume from)."""
         try:
-            found = self._tokens.select_notifications(after, 10_000, inclusive_of_start=False)
+            found = self._call(self._tokens.select_notifications, after, 10_000, inclusive_of_start=False)
         except (OperationalError, InterfaceError) as error:
             raise _unavailable(error) from error
         return [(n.id, json.loads(n.state)) for n in found]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator
@@ -26,6 +26,7 @@ CENT = Decimal("0.01")
 #: Enough digits that no product or quotient of contract values is ever rounded
 #: by the context: money has 17 digits, rates 12, so 80 leaves ample room.
 EXACT_PRECISION = 80
+EXACT = Context(prec=EXACT_PRECISION, rounding=ROUND_HALF_UP)
 
 PeriodLength = Literal["month", "quarter"]
 
@@ -97,9 +98,7 @@ Text = Annotated[str, BeforeValidator(parse_text)]
 
 def round_cents(value: Decimal) -> Decimal:
     """ROUND_HALF_UP to cents: the only rounding the contract allows for money."""
-    with localcontext() as ctx:
-        ctx.prec = EXACT_PRECISION
-        return value.quantize(CENT, rounding=ROUND_HALF_UP)
+    return value.quantize(CENT, rounding=ROUND_HALF_UP, context=EXACT)
 
 
 def exact_div(numerator: Decimal, denominator: Decimal) -> Decimal:

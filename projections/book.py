@@ -1,55 +1,26 @@
-"""The statement book: the fold plus what period closes freeze (§5.10), and the read views.
+"""The statement book: statements, attainment and rankings at any position, with closes (§5.10).
 
-A `Book` is a pure function of the events applied to it: the same events give
-the same statements byte for byte. At a `PeriodClosed` it freezes every
-statement and attainment row of the period as they stood just before the
-close, and records each participant's own lines of every closed period of
-that length as the baseline against which later changes become adjustments.
+A `Book` folds events into a position-versioned state; every read names the
+position it is at. A close is only a position: the frozen statement of a
+closed period is the statement as of just before its close, and the baseline
+for later adjustments is the period's own lines as of the latest close. Both
+are ordinary reads of the same state, memoised because a past position never
+changes. The same events give the same answers byte for byte.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from ledger import events as ev
-from ledger.values import (
-    EXACT_PRECISION,
-    attainment_str,
-    money_str,
-    next_period,
-    period_last_day,
-    period_length,
-)
+from ledger.values import attainment_str, money_str, next_period, period_last_day, period_length
 from projections.lines import Line, payable_total
 from projections.resolve import team_on
 from projections.state import LedgerState
-from projections.statement import CreditView, OwnLines, PeriodView, credits_of, own_lines
-
-
-@contextmanager
-def exact() -> Iterator[None]:
-    with localcontext() as ctx:
-        ctx.prec = EXACT_PRECISION
-        yield
-
-
-@dataclass(frozen=True)
-class Frozen:
-    """A statement's figures as they stood just before its period closed."""
-
-    target: Decimal | None
-    credited: Decimal
-    lines: tuple[Line, ...]
-    total: Decimal
-    warnings: tuple[str, ...]
-
-
-EMPTY = Frozen(None, Decimal(0), (), Decimal(0), ())
+from projections.statement import Engine, PeriodView
 
 
 @dataclass(frozen=True)
@@ -112,110 +83,55 @@ class Statement:
 class Book:
     def __init__(self) -> None:
         self.state = LedgerState()
-        self.frozen: dict[str, dict[str, Frozen]] = {}
-        self.frozen_rows: dict[str, tuple[Row, ...]] = {}
-        self.baselines: dict[tuple[str, str], tuple[Line, ...]] = {}
-        self._credits: dict[str, list[CreditView]] = {}
-        self._own: dict[str, OwnLines] = {}
+        self.engine = Engine(self.state)
 
     @property
     def position(self) -> int:
         return self.state.position
 
     def apply(self, position: int, event_id: str, event: ev.EventData) -> None:
-        if isinstance(event, ev.PeriodClosed):
-            self._freeze(event.period)
         self.state.apply(position, event_id, event)
-        self._credits.clear()
-        self._own.clear()
-        if isinstance(event, ev.PeriodClosed):
-            self._rebase(period_length(event.period))
 
-    # --- cached pure computations ------------------------------------------------------
+    def view(self, at: int | None = None) -> BookView:
+        return BookView(self, self.position if at is None else at)
 
-    def credits(self, participant_id: str) -> list[CreditView]:
-        found = self._credits.get(participant_id)
-        if found is None:
-            found = self._credits[participant_id] = credits_of(self.state, participant_id)
-        return found
-
-    def own(self, participant_id: str) -> OwnLines:
-        found = self._own.get(participant_id)
-        if found is None:
-            with exact():
-                found = self._own[participant_id] = own_lines(self.state, participant_id, self.credits)
-        return found
-
-    def _own_period(self, participant_id: str, period: str) -> PeriodView:
-        return self.own(participant_id).get(period) or PeriodView()
-
-    def _payable_own(self, participant_id: str, period: str) -> tuple[Line, ...]:
-        return tuple(line for line in self._own_period(participant_id, period).lines if line.payable)
-
-    # --- closes and adjustments --------------------------------------------------------
-
-    def _freeze(self, period: str) -> None:
-        statements = {}
-        for participant_id in self.state.participants:
-            open_ = self._open(participant_id, period)
-            statements[participant_id] = Frozen(
-                open_.target, open_.credited, open_.lines, open_.total, open_.warnings
-            )
-        self.frozen[period] = statements
-        self.frozen_rows[period] = tuple(self._live_rows(period))
-
-    def _rebase(self, length: str) -> None:
-        closed = [q for q in self.state.closed if period_length(q) == length]
-        for participant_id in self.state.participants:
-            for period in closed:
-                self.baselines[(participant_id, period)] = self._payable_own(participant_id, period)
-
-    def _adjustments(self, participant_id: str, period: str) -> list[Line]:
-        length = period_length(period)
-        last = self.state.last_closed.get(length)
-        if last is None or period != next_period(last):
-            return []
-        out = []
-        for closed in sorted(q for q in self.state.closed if period_length(q) == length):
-            now = self._payable_own(participant_id, closed)
-            before = self.baselines.get((participant_id, closed), ())
-            delta = payable_total(now) - payable_total(before)
-            if delta == 0:
-                continue
-            changed = set(now).symmetric_difference(before)
-            event_ids = sorted({event_id for line in changed for event_id in line.event_ids})
-            out.append(Line("adjustment", delta, period, (closed,), tuple(event_ids), for_period=closed))
-        return out
-
-    # --- reads -------------------------------------------------------------------------
+    # --- conveniences at the head ------------------------------------------------------
 
     def has_participant(self, participant_id: str) -> bool:
-        return participant_id in self.state.participants
-
-    def _open(self, participant_id: str, period: str) -> Statement:
-        view = self._own_period(participant_id, period)
-        with exact():
-            lines = tuple(view.lines) + tuple(self._adjustments(participant_id, period))
-            target = self.state.targets.get((participant_id, period))
-            return Statement(
-                participant_id,
-                period,
-                "open",
-                target.amount if target is not None else None,
-                view.credited,
-                lines,
-                payable_total(lines),
-                tuple(view.warnings),
-                self._disputes(participant_id, period),
-            )
+        return self.view().has_participant(participant_id)
 
     def statement(self, participant_id: str, period: str) -> Statement:
-        if period not in self.state.closed:
-            return self._open(participant_id, period)
-        frozen = self.frozen[period].get(participant_id, EMPTY)
-        with exact():
-            frozen_adjustments = tuple(line for line in frozen.lines if line.kind == "adjustment")
-            recomputed = payable_total(self._payable_own(participant_id, period) + frozen_adjustments)
+        return self.view().statement(participant_id, period)
+
+    def rows(self, period: str, team_id: str | None = None) -> list[Row]:
+        return self.view().rows(period, team_id)
+
+
+class BookView:
+    """The book as it stood at one position: the read side's unit of consistency."""
+
+    def __init__(self, book: Book, at: int) -> None:
+        self.book = book
+        self.state = book.state
+        self.engine = book.engine
+        self.position = at
+
+    def has_participant(self, participant_id: str) -> bool:
+        return self.state.exists(participant_id, self.position)
+
+    def own_payable(self, participant_id: str, period: str, at: int | None = None) -> tuple[Line, ...]:
+        view = self.engine.own(participant_id, period, self.position if at is None else at)
+        return tuple(line for line in view.lines if line.payable)
+
+    # --- statements --------------------------------------------------------------------
+
+    def statement(self, participant_id: str, period: str) -> Statement:
+        close = self.state.closed_at.get(period)
+        if close is None or close > self.position:
+            return self._open(participant_id, period, self.position)
+        frozen = self._open(participant_id, period, close - 1)
+        frozen_adjustments = tuple(line for line in frozen.lines if line.kind == "adjustment")
+        recomputed = payable_total(self.own_payable(participant_id, period) + frozen_adjustments)
         return Statement(
             participant_id,
             period,
@@ -229,41 +145,91 @@ class Book:
             recomputed,
         )
 
+    def _open(self, participant_id: str, period: str, at: int) -> Statement:
+        view: PeriodView = self.engine.own(participant_id, period, at)
+        lines = tuple(view.lines) + tuple(self._adjustments(participant_id, period, at))
+        target = self.state.target(participant_id, period, at)
+        return Statement(
+            participant_id,
+            period,
+            "open",
+            target.amount if target is not None else None,
+            view.credited,
+            lines,
+            payable_total(lines),
+            tuple(view.warnings),
+            self._disputes(participant_id, period),
+        )
+
+    def _adjustments(self, participant_id: str, period: str, at: int) -> list[Line]:
+        """Changes of closed periods' own totals since the latest close, paid in the period after it."""
+        length = period_length(period)
+        last = self.state.last_close(length, at)
+        if last is None or period != next_period(last.period):
+            return []
+        if self.state.effective(participant_id, at) <= last.position:
+            return []  # nothing that concerns this participant happened since the latest close
+        out = []
+        for close in sorted(self.state.closed_periods(length, at), key=lambda c: c.period):
+            now = self.own_payable(participant_id, close.period, at)
+            before = self.own_payable(participant_id, close.period, last.position)
+            delta = payable_total(now) - payable_total(before)
+            if delta == 0:
+                continue
+            changed = set(now).symmetric_difference(before)
+            event_ids = sorted({event_id for line in changed for event_id in line.event_ids})
+            out.append(
+                Line("adjustment", delta, period, (close.period,), tuple(event_ids), for_period=close.period)
+            )
+        return out
+
     def _disputes(self, participant_id: str, period: str) -> tuple[dict[str, Any], ...]:
         out = []
         for dispute in self.state.disputes.values():
+            if dispute.position > self.position:
+                continue
             if dispute.participant_id == participant_id and dispute.period == period:
+                resolution = dispute.resolution
+                if resolution is not None and resolution.position > self.position:
+                    resolution = None
                 entry: dict[str, Any] = {
                     "dispute_id": dispute.dispute_id,
-                    "status": dispute.resolution or "open",
+                    "status": resolution.resolution if resolution else "open",
                     "reason": dispute.reason,
                 }
                 if dispute.deal_id is not None:
                     entry["deal_id"] = dispute.deal_id
-                if dispute.note is not None:
-                    entry["note"] = dispute.note
+                if resolution is not None:
+                    entry["note"] = resolution.note
                 out.append(entry)
         return tuple(out)
 
-    def _live_rows(self, period: str) -> Iterator[Row]:
-        last_day = period_last_day(period)
-        for participant_id in self.state.participants:
-            team_id, _ = team_on(self.state, participant_id, last_day)
-            target = self.state.targets.get((participant_id, period))
-            yield Row(
-                participant_id,
-                team_id,
-                target.amount if target is not None else None,
-                self._own_period(participant_id, period).credited,
-            )
+    # --- attainment and rankings -------------------------------------------------------
+
+    def team_of(self, participant_id: str, period: str) -> tuple[str, str | None]:
+        """(team_id, manager_id) on the period's last day, as of this view."""
+        return team_on(self.state, participant_id, period_last_day(period), self.position)
 
     def rows(self, period: str, team_id: str | None = None) -> list[Row]:
-        """Attainment rows: frozen for a closed period, live otherwise; in participant order."""
-        rows = self.frozen_rows[period] if period in self.state.closed else tuple(self._live_rows(period))
-        return sorted(
-            (row for row in rows if team_id is None or row.team_id == team_id),
-            key=lambda row: row.participant_id,
-        )
+        """Attainment rows in participant order: as they stood just before the close, if closed."""
+        close = self.state.closed_at.get(period)
+        at = self.position if close is None or close > self.position else close - 1
+        last_day = period_last_day(period)
+        rows = []
+        for participant_id in sorted(self.state.participants_at(at)):
+            team, _ = team_on(self.state, participant_id, last_day, at)
+            if team_id is not None and team != team_id:
+                continue
+            target = self.state.target(participant_id, period, at)
+            rows.append(
+                Row(
+                    participant_id,
+                    team,
+                    target.amount if target is not None else None,
+                    self.engine.credited(participant_id, period, at),
+                )
+            )
+        return rows
 
 
 def rank(rows: list[Row]) -> list[tuple[int, Row]]:

@@ -1,4 +1,4 @@
-"""Which plan version and which reporting line apply on a date (§5.1).
+"""Which plan version and which reporting line apply on a date (§5.1), as of a position.
 
 Effective dates are data: nothing here reads a clock.
 """
@@ -10,7 +10,7 @@ from datetime import date
 from projections.state import LedgerState, PlanVersion
 
 
-def plan_on(state: LedgerState, participant_id: str, day: date) -> PlanVersion | None:
+def plan_on(state: LedgerState, participant_id: str, day: date, at: int) -> PlanVersion | None:
     """The version in force for a participant on a day, or None (no plan).
 
     Among assignments covering the day the latest appended wins; among that
@@ -18,21 +18,23 @@ def plan_on(state: LedgerState, participant_id: str, day: date) -> PlanVersion |
     so a later publish supersedes earlier ones from its own date on.
     """
     for assignment in reversed(state.assignments.get(participant_id, ())):
-        if assignment.covers(day):
+        if assignment.position <= at and assignment.covers(day):
             for version in reversed(state.plans[assignment.plan_id]):
-                if version.effective_from <= day:
+                if version.position <= at and version.effective_from <= day:
                     return version
             return None
     return None
 
 
-def team_on(state: LedgerState, participant_id: str, day: date) -> tuple[str, str | None]:
+def team_on(state: LedgerState, participant_id: str, day: date, at: int) -> tuple[str, str | None]:
     """(team_id, manager_id) on a day: the latest-dated transfer on or before it, else registration."""
     participant = state.participants[participant_id]
     best = None
     for transfer in participant.transfers:
-        if transfer.effective_date <= day and (
-            best is None or (transfer.effective_date, transfer.position) >= (best.effective_date, best.position)
+        if (
+            transfer.position <= at
+            and transfer.effective_date <= day
+            and (best is None or transfer.effective_date >= best.effective_date)
         ):
             best = transfer
     if best is None:

@@ -1,19 +1,49 @@
-"""The ledger's facts, folded from events in position order.
+"""The ledger's facts, folded from events in position order, and versioned by position.
 
-This is plain data: who is registered, which plan versions exist, what each
-deal looks like now. It never computes money; `projections.statement` does,
-from this state alone.
+Every fact keeps the position of the event that established it, and nothing
+is ever overwritten: a deal keeps all its amounts, a target all its values.
+So one state answers "as of position N" for any N up to its head by ignoring
+what came later. That makes as-of reads, frozen statements and adjustment
+baselines cheap reads of the same state instead of re-folds of the log.
+It never computes money; `projections.statement` does.
 """
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Protocol, TypeVar
 
 from ledger import events as ev
 from ledger.events import PlanRules
 from ledger.values import period_length
+
+
+class Positioned(Protocol):
+    """Anything with the position of the event that created it."""
+
+    @property
+    def position(self) -> int: ...
+
+
+P = TypeVar("P", bound=Positioned)
+
+
+def latest(items: list[P], at: int) -> P | None:
+    """The last item (in position order) created at or before `at`."""
+    for item in reversed(items):
+        if item.position <= at:
+            return item
+    return None
+
+
+def upto(items: list[P], at: int) -> list[P]:
+    """The items (in position order) created at or before `at`."""
+    if not items or items[-1].position <= at:
+        return items
+    return items[: bisect.bisect_right([item.position for item in items], at)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +61,7 @@ class Participant:
     start_date: date
     team_id: str
     manager_id: str | None
+    position: int
     transfers: list[Transfer] = field(default_factory=list)
 
 
@@ -63,6 +94,13 @@ class TargetEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class AmountEntry:
+    amount: Decimal
+    position: int
+    event_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class CashMove:
     """A payment (+) or its reversal (-), in the deal's position order."""
 
@@ -73,18 +111,23 @@ class CashMove:
     on: date
 
 
+@dataclass(frozen=True, slots=True)
+class Cancellation:
+    cancelled_on: date
+    position: int
+    event_id: str
+
+
 @dataclass(slots=True)
 class Deal:
     deal_id: str
     booked_on: date
-    amount: Decimal
     product: str | None
     credits: tuple[tuple[str, Decimal], ...]
     position: int
     event_id: str
-    amend_event_ids: list[str] = field(default_factory=list)
-    cancelled_on: date | None = None
-    cancel_event_id: str | None = None
+    amounts: list[AmountEntry] = field(default_factory=list)
+    cancellation: Cancellation | None = None
     cash: list[CashMove] = field(default_factory=list)
 
 
@@ -98,6 +141,14 @@ class Adjustment:
     event_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    resolution: str
+    note: str
+    position: int
+    event_id: str
+
+
 @dataclass(slots=True)
 class Dispute:
     dispute_id: str
@@ -105,49 +156,142 @@ class Dispute:
     period: str
     deal_id: str | None
     reason: str
-    opened_event_id: str
-    resolution: str | None = None
-    note: str | None = None
-    resolved_event_id: str | None = None
+    position: int
+    event_id: str
+    resolution: Resolution | None = None
 
 
-@dataclass(slots=True)
-class Payment:
-    deal_id: str
-    amount: Decimal
+@dataclass(frozen=True, slots=True)
+class Close:
+    period: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reporting:
+    """A participant who had a given manager from this position on (at some date)."""
+
+    participant_id: str
+    position: int
 
 
 class LedgerState:
-    """Mutable fold; apply events in position order only."""
+    """Mutable fold; apply events in position order only. Read with an `at` position."""
 
     def __init__(self) -> None:
         self.position = 0
         self.participants: dict[str, Participant] = {}
+        self.participant_order: list[str] = []
         self.plans: dict[str, list[PlanVersion]] = {}
         self.assignments: dict[str, list[Assignment]] = {}
-        self.targets: dict[tuple[str, str], TargetEntry] = {}
+        self.targets: dict[tuple[str, str], list[TargetEntry]] = {}
         self.deals: dict[str, Deal] = {}
-        self.deals_of: dict[str, list[str]] = {}
-        self.payments: dict[str, Payment] = {}
-        self.adjustments_of: dict[str, list[Adjustment]] = {}
-        self.reports_ever: dict[str, set[str]] = {}
+        #: participant -> month ("YYYY-MM" of booked_on) -> deal ids, in position order
+        self.deals_by_month: dict[str, dict[str, list[str]]] = {}
+        #: participant -> deal ids that have had cash (for collection releases)
+        self.deals_with_cash: dict[str, list[str]] = {}
+        self.payments: dict[str, tuple[str, Decimal]] = {}
+        self.adjustments: dict[str, list[Adjustment]] = {}
+        self.reports: dict[str, list[Reporting]] = {}
         self.disputes: dict[str, Dispute] = {}
-        self.closed: dict[str, int] = {}
-        self.last_closed: dict[str, str] = {}
+        self.closes: list[Close] = []
+        self.closed_at: dict[str, int] = {}
+        #: participant -> positions of the events that can change their own lines,
+        #: credited or target (the per-participant position index)
+        self.touched: dict[str, list[int]] = {}
+        self.plan_members: dict[str, set[str]] = {}
+        self.managers_ever: dict[str, set[str]] = {}
+
+    # --- reads as of a position --------------------------------------------------------
+
+    def effective(self, participant_id: str, at: int) -> int:
+        """The last position <= at that touched the participant: reads there and at `at` agree."""
+        positions = self.touched.get(participant_id)
+        if not positions:
+            return 0
+        index = bisect.bisect_right(positions, at)
+        return positions[index - 1] if index else 0
+
+    def exists(self, participant_id: str, at: int) -> bool:
+        participant = self.participants.get(participant_id)
+        return participant is not None and participant.position <= at
+
+    def participants_at(self, at: int) -> list[str]:
+        ids = self.participant_order
+        if ids and self.participants[ids[-1]].position > at:
+            ids = [p for p in ids if self.participants[p].position <= at]
+        return ids
+
+    def target(self, participant_id: str, period: str, at: int) -> TargetEntry | None:
+        return latest(self.targets.get((participant_id, period), []), at)
+
+    def is_closed(self, period: str, at: int) -> bool:
+        position = self.closed_at.get(period)
+        return position is not None and position <= at
+
+    def last_close(self, length: str, at: int) -> Close | None:
+        for close in reversed(upto(self.closes, at)):
+            if period_length(close.period) == length:
+                return close
+        return None
+
+    def closed_periods(self, length: str, at: int) -> list[Close]:
+        return [close for close in upto(self.closes, at) if period_length(close.period) == length]
+
+    def reports_of(self, manager_id: str, at: int) -> list[str]:
+        return sorted({r.participant_id for r in upto(self.reports.get(manager_id, []), at)})
+
+    # --- the fold ----------------------------------------------------------------------
 
     def apply(self, position: int, event_id: str, event: ev.EventData) -> None:
         self.position = position
+        self._fold(position, event_id, event)
+        for participant_id in self._affected(event):
+            positions = self.touched.setdefault(participant_id, [])
+            if not positions or positions[-1] != position:
+                positions.append(position)
+
+    def _with_managers(self, participant_ids: list[str] | set[str] | tuple[str, ...]) -> set[str]:
+        out = set(participant_ids)
+        for participant_id in participant_ids:
+            out |= self.managers_ever.get(participant_id, set())
+        return out
+
+    def _affected(self, event: ev.EventData) -> set[str]:
+        """Whose own lines, credited or target may this event change (a superset is fine)."""
+        match event:
+            case ev.ParticipantRegistered() | ev.ParticipantTransferred() | ev.PlanAssigned():
+                return self._with_managers([event.participant_id])
+            case ev.PlanPublished():
+                return self._with_managers(self.plan_members.get(event.plan_id, set()))
+            case ev.TargetSet() | ev.AdjustmentRecorded():
+                return {event.participant_id}
+            case ev.DealBooked() | ev.DealAmended() | ev.DealCancelled():
+                return self._with_managers([p for p, _ in self.deals[event.deal_id].credits])
+            case ev.PaymentReceived() | ev.PaymentReversed():
+                deal_id = self.payments[event.payment_id][0]
+                return self._with_managers([p for p, _ in self.deals[deal_id].credits])
+            case _:
+                return set()
+
+    def _fold(self, position: int, event_id: str, event: ev.EventData) -> None:
         match event:
             case ev.ParticipantRegistered():
                 self.participants[event.participant_id] = Participant(
-                    event.participant_id, event.name, event.start_date, event.team_id, event.manager_id
+                    event.participant_id,
+                    event.name,
+                    event.start_date,
+                    event.team_id,
+                    event.manager_id,
+                    position,
                 )
-                self._note_manager(event.manager_id, event.participant_id)
+                self.participant_order.append(event.participant_id)
+                self._note_manager(event.manager_id, event.participant_id, position)
             case ev.ParticipantTransferred():
                 self.participants[event.participant_id].transfers.append(
                     Transfer(event.effective_date, position, event.team_id, event.manager_id)
                 )
-                self._note_manager(event.manager_id, event.participant_id)
+                self._note_manager(event.manager_id, event.participant_id, position)
             case ev.PlanPublished():
                 versions = self.plans.setdefault(event.plan_id, [])
                 versions.append(
@@ -159,44 +303,37 @@ class LedgerState:
                 self.assignments.setdefault(event.participant_id, []).append(
                     Assignment(event.plan_id, event.effective_from, event.effective_to, position)
                 )
+                self.plan_members.setdefault(event.plan_id, set()).add(event.participant_id)
             case ev.TargetSet():
-                self.targets[(event.participant_id, event.period)] = TargetEntry(
-                    event.amount, position, event_id
+                self.targets.setdefault((event.participant_id, event.period), []).append(
+                    TargetEntry(event.amount, position, event_id)
                 )
             case ev.DealBooked():
                 credits = tuple((c.participant_id, c.share) for c in event.credits)
-                self.deals[event.deal_id] = Deal(
-                    event.deal_id, event.booked_on, event.amount, event.product, credits, position, event_id
-                )
+                deal = Deal(event.deal_id, event.booked_on, event.product, credits, position, event_id)
+                deal.amounts.append(AmountEntry(event.amount, position, event_id))
+                self.deals[event.deal_id] = deal
+                month = event.booked_on.isoformat()[:7]
                 for participant_id, _ in credits:
-                    self.deals_of.setdefault(participant_id, []).append(event.deal_id)
+                    self.deals_by_month.setdefault(participant_id, {}).setdefault(month, []).append(event.deal_id)
             case ev.DealAmended():
-                deal = self.deals[event.deal_id]
-                deal.amount = event.amount
-                deal.amend_event_ids.append(event_id)
+                self.deals[event.deal_id].amounts.append(AmountEntry(event.amount, position, event_id))
             case ev.DealCancelled():
-                deal = self.deals[event.deal_id]
-                deal.cancelled_on = event.cancelled_on
-                deal.cancel_event_id = event_id
+                self.deals[event.deal_id].cancellation = Cancellation(event.cancelled_on, position, event_id)
             case ev.PaymentReceived():
-                self.payments[event.payment_id] = Payment(event.deal_id, event.amount)
-                self.deals[event.deal_id].cash.append(
-                    CashMove(position, event_id, event.payment_id, event.amount, event.received_on)
-                )
+                self.payments[event.payment_id] = (event.deal_id, event.amount)
+                move = CashMove(position, event_id, event.payment_id, event.amount, event.received_on)
+                self._cash(event.deal_id, move)
             case ev.PaymentReversed():
-                payment = self.payments[event.payment_id]
-                self.deals[payment.deal_id].cash.append(
-                    CashMove(position, event_id, event.payment_id, -payment.amount, event.reversed_on)
-                )
+                deal_id, amount = self.payments[event.payment_id]
+                self._cash(deal_id, CashMove(position, event_id, event.payment_id, -amount, event.reversed_on))
             case ev.AdjustmentRecorded():
-                self.adjustments_of.setdefault(event.participant_id, []).append(
-                    Adjustment(
-                        event.adjustment_id, event.period, event.amount, event.reason, position, event_id
-                    )
+                self.adjustments.setdefault(event.participant_id, []).append(
+                    Adjustment(event.adjustment_id, event.period, event.amount, event.reason, position, event_id)
                 )
             case ev.PeriodClosed():
-                self.closed[event.period] = position
-                self.last_closed[period_length(event.period)] = event.period
+                self.closes.append(Close(event.period, position))
+                self.closed_at[event.period] = position
             case ev.DisputeOpened():
                 self.disputes[event.dispute_id] = Dispute(
                     event.dispute_id,
@@ -204,14 +341,22 @@ class LedgerState:
                     event.period,
                     event.deal_id,
                     event.reason,
+                    position,
                     event_id,
                 )
             case ev.DisputeResolved():
-                dispute = self.disputes[event.dispute_id]
-                dispute.resolution = event.resolution
-                dispute.note = event.note
-                dispute.resolved_event_id = event_id
+                self.disputes[event.dispute_id].resolution = Resolution(
+                    event.resolution, event.note, position, event_id
+                )
 
-    def _note_manager(self, manager_id: str | None, participant_id: str) -> None:
+    def _cash(self, deal_id: str, move: CashMove) -> None:
+        deal = self.deals[deal_id]
+        if not deal.cash:
+            for participant_id, _ in deal.credits:
+                self.deals_with_cash.setdefault(participant_id, []).append(deal_id)
+        deal.cash.append(move)
+
+    def _note_manager(self, manager_id: str | None, participant_id: str, position: int) -> None:
         if manager_id is not None:
-            self.reports_ever.setdefault(manager_id, set()).add(participant_id)
+            self.reports.setdefault(manager_id, []).append(Reporting(participant_id, position))
+            self.managers_ever.setdefault(participant_id, set()).add(manager_id)

@@ -1,43 +1,57 @@
-"""A participant's own lines in every period (§5 items 1-9), from the state alone.
+"""A participant's own lines in one period as of a position (§5 items 1-9).
 
 "Own lines" are everything but prior-period adjustments, which depend on
-period closes and are added by `projections.book`. Callers hold an exact
-Decimal context (`ledger.values.EXACT_PRECISION`).
+period closes and are added by `projections.book`. Every figure is a pure
+function of (state, participant, period, at); results for a past position
+never change, so they are memoised. Computations run in an exact Decimal
+context (`ledger.values.EXACT_PRECISION`).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from datetime import date
+from decimal import Decimal, localcontext
+from typing import TypeVar
 
-from ledger.values import attainment_str, exact_str, period_last_day, period_of, round_cents
+from ledger.values import (
+    EXACT_PRECISION,
+    attainment_str,
+    exact_str,
+    period_first_day,
+    period_last_day,
+    period_length,
+    period_of,
+    round_cents,
+)
 from projections import rules
 from projections.lines import Line
 from projections.resolve import plan_on, team_on
-from projections.state import Deal, LedgerState, PlanVersion
+from projections.state import Deal, LedgerState, PlanVersion, upto
+
+T = TypeVar("T")
+_MEMO_SIZE = 200_000
 
 
 @dataclass(frozen=True, slots=True)
 class CreditView:
-    """One participant's credit of one deal, with the plan version that governs it."""
+    """One participant's credit of one deal as of a position, with the plan version governing it."""
 
     deal: Deal
     participant_id: str
     share: Decimal
+    deal_amount: Decimal
     amount: Decimal
     plan: PlanVersion | None
     period: str
     live: bool
+    deal_event_ids: tuple[str, ...]
 
     @property
     def order(self) -> tuple[object, ...]:
         return (self.deal.booked_on, self.deal.position)
-
-    @property
-    def deal_event_ids(self) -> tuple[str, ...]:
-        return (self.deal.event_id, *self.deal.amend_event_ids)
 
 
 @dataclass
@@ -45,63 +59,93 @@ class PeriodView:
     credited: Decimal = Decimal(0)
     lines: list[Line] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: earned line K per deal id (collection basis), for releases in later periods
+    earned: dict[str, Decimal] = field(default_factory=dict)
 
 
-CreditsFor = Callable[[str], list[CreditView]]
-OwnLines = dict[str, PeriodView]
+def months_of(period: str) -> list[str]:
+    if period_length(period) == "month":
+        return [period]
+    first = period_first_day(period)
+    return [f"{first.year:04d}-{first.month + i:02d}" for i in range(3)]
 
 
-def credits_of(state: LedgerState, participant_id: str) -> list[CreditView]:
-    out = []
-    for deal_id in state.deals_of.get(participant_id, ()):
-        deal = state.deals[deal_id]
+class Engine:
+    """The statement engine over one state, with a bounded memo keyed by position."""
+
+    def __init__(self, state: LedgerState) -> None:
+        self.state = state
+        self._memo: OrderedDict[Hashable, object] = OrderedDict()
+
+    def _cached(self, key: Hashable, compute: Callable[[], T]) -> T:
+        found = self._memo.get(key)
+        if found is not None:
+            self._memo.move_to_end(key)
+            return found  # type: ignore[return-value]
+        with localcontext() as ctx:
+            ctx.prec = EXACT_PRECISION
+            value = compute()
+        self._memo[key] = value
+        if len(self._memo) > _MEMO_SIZE:
+            self._memo.popitem(last=False)
+        return value
+
+    # --- credits -----------------------------------------------------------------------
+
+    def credit(self, deal: Deal, participant_id: str, at: int) -> CreditView:
         share = next(s for p, s in deal.credits if p == participant_id)
-        plan = plan_on(state, participant_id, deal.booked_on)
+        amounts = upto(deal.amounts, at)
+        plan = plan_on(self.state, participant_id, deal.booked_on, at)
+        cancellation = deal.cancellation if deal.cancellation and deal.cancellation.position <= at else None
         clawback = plan.rules.clawback_days if plan is not None else None
+        live = rules.is_live(deal.booked_on, cancellation.cancelled_on if cancellation else None, clawback)
         period = period_of(deal.booked_on, plan.rules.period if plan is not None else "month")
-        live = rules.is_live(deal.booked_on, deal.cancelled_on, clawback)
-        out.append(CreditView(deal, participant_id, share, deal.amount * share, plan, period, live))
-    return out
-
-
-def own_lines(state: LedgerState, participant_id: str, credits_for: CreditsFor) -> OwnLines:
-    views: OwnLines = defaultdict(PeriodView)
-    credits = credits_for(participant_id)
-    earned = _commission_and_spiffs(state, participant_id, credits, views)
-    _releases(credits, earned, views)
-    _overrides(state, participant_id, credits_for, views)
-    for adjustment in state.adjustments_of.get(participant_id, ()):
-        views[adjustment.period].lines.append(
-            Line(
-                "manual",
-                adjustment.amount,
-                adjustment.period,
-                (adjustment.position,),
-                (adjustment.event_id,),
-                reason=adjustment.reason,
-                details=(("adjustment_id", adjustment.adjustment_id),),
-            )
+        amount = amounts[-1].amount
+        return CreditView(
+            deal,
+            participant_id,
+            share,
+            amount,
+            amount * share,
+            plan,
+            period,
+            live,
+            tuple(entry.event_id for entry in amounts),
         )
-    _caps(state, participant_id, views)
-    for view in views.values():
-        view.lines.sort(key=lambda line: line.order)
-    return dict(views)
 
+    def credits_in(self, participant_id: str, period: str, at: int) -> list[CreditView]:
+        """Credits (live or not) whose attainment period is `period`, in booking order."""
+        by_month = self.state.deals_by_month.get(participant_id, {})
+        out = []
+        for month in months_of(period):
+            for deal_id in by_month.get(month, ()):
+                deal = self.state.deals[deal_id]
+                if deal.position <= at:
+                    view = self.credit(deal, participant_id, at)
+                    if view.period == period:
+                        out.append(view)
+        out.sort(key=lambda c: c.order)
+        return out
 
-def _commission_and_spiffs(
-    state: LedgerState, participant_id: str, credits: list[CreditView], views: OwnLines
-) -> dict[str, Decimal]:
-    """Commission (or earned) and spiff lines per booking period; returns earned K per deal."""
-    by_period: dict[str, list[CreditView]] = defaultdict(list)
-    for credit in credits:
-        if credit.live:
-            by_period[credit.period].append(credit)
-    earned: dict[str, Decimal] = {}
-    for period, group in by_period.items():
-        group.sort(key=lambda c: c.order)
-        view = views[period]
+    def credited(self, participant_id: str, period: str, at: int) -> Decimal:
+        at = self.state.effective(participant_id, at)
+        return self._cached(
+            ("credited", participant_id, period, at),
+            lambda: sum((c.amount for c in self.credits_in(participant_id, period, at) if c.live), Decimal(0)),
+        )
+
+    # --- lines -------------------------------------------------------------------------
+
+    def group(self, participant_id: str, period: str, at: int) -> PeriodView:
+        """Commission (or earned) and spiff lines of the credits booked into a period."""
+        at = self.state.effective(participant_id, at)
+        return self._cached(("group", participant_id, period, at), lambda: self._group(participant_id, period, at))
+
+    def _group(self, participant_id: str, period: str, at: int) -> PeriodView:
+        view = PeriodView()
+        group = [c for c in self.credits_in(participant_id, period, at) if c.live]
         view.credited = sum((c.amount for c in group), Decimal(0))
-        target_entry = state.targets.get((participant_id, period))
+        target_entry = self.state.target(participant_id, period, at)
         target = target_entry.amount if target_entry is not None else None
         target_ids = (target_entry.event_id,) if target_entry is not None else ()
         before = Decimal(0)
@@ -116,7 +160,7 @@ def _commission_and_spiffs(
                 before += credit.amount
                 continue
             line = _commission_line(credit, plan, period, target, target_ids, before, view.credited)
-            earned[credit.deal.deal_id] = line.amount
+            view.earned[credit.deal.deal_id] = line.amount
             view.lines.append(line)
             before += credit.amount
             spiff = rules.spiff_amount(plan.rules, credit.deal.product, credit.share)
@@ -135,7 +179,127 @@ def _commission_and_spiffs(
                         details=(("product", credit.deal.product or ""),),
                     )
                 )
-    return earned
+        return view
+
+    def own(self, participant_id: str, period: str, at: int) -> PeriodView:
+        """All own lines of a period: commission, spiff, release, override, manual, cap."""
+        at = self.state.effective(participant_id, at)
+        return self._cached(("own", participant_id, period, at), lambda: self._own(participant_id, period, at))
+
+    def _own(self, participant_id: str, period: str, at: int) -> PeriodView:
+        group = self.group(participant_id, period, at)
+        view = PeriodView(group.credited, list(group.lines), list(group.warnings), group.earned)
+        view.lines += self._releases(participant_id, period, at)
+        view.lines += self._overrides(participant_id, period, at)
+        for adjustment in upto(self.state.adjustments.get(participant_id, []), at):
+            if adjustment.period == period:
+                view.lines.append(
+                    Line(
+                        "manual",
+                        adjustment.amount,
+                        period,
+                        (adjustment.position,),
+                        (adjustment.event_id,),
+                        reason=adjustment.reason,
+                        details=(("adjustment_id", adjustment.adjustment_id),),
+                    )
+                )
+        cap = self._cap(participant_id, period, at, view.lines)
+        if cap is not None:
+            view.lines.append(cap)
+        view.lines.sort(key=lambda line: line.order)
+        return view
+
+    def _releases(self, participant_id: str, period: str, at: int) -> list[Line]:
+        out = []
+        for deal_id in self.state.deals_with_cash.get(participant_id, ()):
+            deal = self.state.deals[deal_id]
+            if deal.position > at or deal.cash[0].position > at:
+                continue
+            credit = self.credit(deal, participant_id, at)
+            plan = credit.plan
+            if plan is None or plan.rules.basis != "collection":
+                continue
+            earned = self.group(participant_id, credit.period, at).earned.get(deal_id, Decimal(0))
+            k = earned if credit.live else Decimal(0)
+            for move, delta in rules.releases(k, credit.deal_amount, upto(deal.cash, at)):
+                if period_of(move.on, plan.rules.period) != period:
+                    continue
+                out.append(
+                    Line(
+                        "release",
+                        delta,
+                        period,
+                        (move.position, deal.position),
+                        (move.event_id, *credit.deal_event_ids, plan.event_id),
+                        deal_id=deal_id,
+                        payment_id=move.payment_id,
+                        plan_id=plan.plan_id,
+                        plan_version=plan.version,
+                        details=(("earned", exact_str(k)), ("deal_amount", exact_str(credit.deal_amount))),
+                    )
+                )
+        return out
+
+    def _overrides(self, manager_id: str, period: str, at: int) -> list[Line]:
+        out = []
+        first, last = period_first_day(period), period_last_day(period)
+        for report_id in self.state.reports_of(manager_id, at):
+            by_month = self.state.deals_by_month.get(report_id, {})
+            for month in months_of(period):
+                for deal_id in by_month.get(month, ()):
+                    deal = self.state.deals[deal_id]
+                    if deal.position > at or not first <= deal.booked_on <= last:
+                        continue
+                    line = self._override(manager_id, report_id, deal, period, at)
+                    if line is not None:
+                        out.append(line)
+        return out
+
+    def _override(self, manager_id: str, report_id: str, deal: Deal, period: str, at: int) -> Line | None:
+        booked_on: date = deal.booked_on
+        if team_on(self.state, report_id, booked_on, at)[1] != manager_id:
+            return None
+        plan = plan_on(self.state, manager_id, booked_on, at)
+        if plan is None or plan.rules.override_rate <= 0 or period_of(booked_on, plan.rules.period) != period:
+            return None
+        credit = self.credit(deal, report_id, at)
+        if not credit.live:
+            return None
+        exact = credit.amount * plan.rules.override_rate
+        return Line(
+            "override",
+            round_cents(exact),
+            period,
+            (*credit.order, report_id),
+            (*credit.deal_event_ids, plan.event_id),
+            deal_id=deal.deal_id,
+            report_id=report_id,
+            credit=credit.amount,
+            plan_id=plan.plan_id,
+            plan_version=plan.version,
+            rate=plan.rules.override_rate,
+            exact=exact,
+        )
+
+    def _cap(self, participant_id: str, period: str, at: int, lines: list[Line]) -> Line | None:
+        plan = plan_on(self.state, participant_id, period_last_day(period), at)
+        if plan is None or plan.rules.cap is None:
+            return None
+        capped = sum((line.amount for line in lines if line.kind in ("commission", "override")), Decimal(0))
+        excess = rules.cap_excess(plan.rules.cap, capped)
+        if excess is None:
+            return None
+        return Line(
+            "cap",
+            excess,
+            period,
+            (),
+            (plan.event_id,),
+            plan_id=plan.plan_id,
+            plan_version=plan.version,
+            details=(("cap", exact_str(plan.rules.cap)), ("capped_total", exact_str(capped))),
+        )
 
 
 def _commission_line(
@@ -177,77 +341,3 @@ def _commission_line(
         details=extra,
     )
 
-
-def _releases(credits: list[CreditView], earned: dict[str, Decimal], views: OwnLines) -> None:
-    for credit in credits:
-        plan = credit.plan
-        if plan is None or plan.rules.basis != "collection":
-            continue
-        k = earned.get(credit.deal.deal_id, Decimal(0)) if credit.live else Decimal(0)
-        for move, delta in rules.releases(k, credit.deal.amount, credit.deal.cash):
-            period = period_of(move.on, plan.rules.period)
-            views[period].lines.append(
-                Line(
-                    "release",
-                    delta,
-                    period,
-                    (move.position, credit.deal.position),
-                    (move.event_id, *credit.deal_event_ids, plan.event_id),
-                    deal_id=credit.deal.deal_id,
-                    payment_id=move.payment_id,
-                    plan_id=plan.plan_id,
-                    plan_version=plan.version,
-                    details=(("earned", exact_str(k)), ("deal_amount", exact_str(credit.deal.amount))),
-                )
-            )
-
-
-def _overrides(state: LedgerState, manager_id: str, credits_for: CreditsFor, views: OwnLines) -> None:
-    for report_id in sorted(state.reports_ever.get(manager_id, ())):
-        for credit in credits_for(report_id):
-            booked_on = credit.deal.booked_on
-            if not credit.live or team_on(state, report_id, booked_on)[1] != manager_id:
-                continue
-            plan = plan_on(state, manager_id, booked_on)
-            if plan is None or plan.rules.override_rate <= 0:
-                continue
-            period = period_of(booked_on, plan.rules.period)
-            exact = credit.amount * plan.rules.override_rate
-            views[period].lines.append(
-                Line(
-                    "override",
-                    round_cents(exact),
-                    period,
-                    (*credit.order, report_id),
-                    (*credit.deal_event_ids, plan.event_id),
-                    deal_id=credit.deal.deal_id,
-                    report_id=report_id,
-                    credit=credit.amount,
-                    plan_id=plan.plan_id,
-                    plan_version=plan.version,
-                    rate=plan.rules.override_rate,
-                    exact=exact,
-                )
-            )
-
-
-def _caps(state: LedgerState, participant_id: str, views: OwnLines) -> None:
-    for period, view in views.items():
-        plan = plan_on(state, participant_id, period_last_day(period))
-        if plan is None or plan.rules.cap is None:
-            continue
-        capped = sum((line.amount for line in view.lines if line.kind in ("commission", "override")), Decimal(0))
-        excess = rules.cap_excess(plan.rules.cap, capped)
-        if excess is not None:
-            view.lines.append(
-                Line(
-                    "cap",
-                    excess,
-                    period,
-                    (),
-                    (plan.event_id,),
-                    plan_id=plan.plan_id,
-                    plan_version=plan.version,
-                    details=(("cap", exact_str(plan.rules.cap)), ("capped_total", exact_str(capped))),
-                )
-            )

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from ledger.tokens import Principal, Role
-from ledger.values import period_last_day
-from projections.book import Book, Row, rank
-from projections.resolve import team_on
+from projections.book import BookView, Row, rank
 
 APPENDABLE: dict[Role, frozenset[str]] = {
     "admin": frozenset(
@@ -63,10 +62,15 @@ def check_reader(principal: Principal) -> None:
     require(principal.role in READERS, f"role '{principal.role}' may not read statements or views")
 
 
+def check_may_append(principal: Principal) -> None:
+    """Roles that append nothing are refused before their body is even read."""
+    require(bool(APPENDABLE[principal.role]), f"role '{principal.role}' may not append events")
+
+
 def check_append(principal: Principal, envelopes: list[Any]) -> None:
     """Decided from the request alone, before anything is looked up."""
     allowed = APPENDABLE[principal.role]
-    require(bool(allowed), f"role '{principal.role}' may not append events")
+    check_may_append(principal)
     for envelope in envelopes:
         type_ = envelope.get("type") if isinstance(envelope, dict) else None
         if isinstance(type_, str) and type_ not in allowed and type_ in APPENDABLE["admin"]:
@@ -80,13 +84,13 @@ def check_statement_caller(principal: Principal, participant_id: str) -> None:
         require(principal.participant_id == participant_id, "a rep may read only their own statements")
 
 
-def is_direct_report(book: Book, manager_id: str, participant_id: str, period: str) -> bool:
+def is_direct_report(book: BookView, manager_id: str, participant_id: str, period: str) -> bool:
     if not book.has_participant(participant_id):
         return False
-    return team_on(book.state, participant_id, period_last_day(period))[1] == manager_id
+    return book.team_of(participant_id, period)[1] == manager_id
 
 
-def check_statement_reader(book: Book, principal: Principal, participant_id: str, period: str) -> None:
+def check_statement_reader(book: BookView, principal: Principal, participant_id: str, period: str) -> None:
     if principal.role == "manager":
         assert principal.participant_id is not None
         require(
@@ -96,13 +100,13 @@ def check_statement_reader(book: Book, principal: Principal, participant_id: str
         )
 
 
-def _team_of(book: Book, principal: Principal, period: str) -> str | None:
+def _team_of(book: BookView, principal: Principal, period: str) -> str | None:
     if principal.participant_id is None or not book.has_participant(principal.participant_id):
         return None
-    return team_on(book.state, principal.participant_id, period_last_day(period))[0]
+    return book.team_of(principal.participant_id, period)[0]
 
 
-def visible_attainment(book: Book, principal: Principal, period: str, team_id: str | None) -> list[Row]:
+def visible_attainment(book: BookView, principal: Principal, period: str, team_id: str | None) -> list[Row]:
     require(principal.role in READERS, f"role '{principal.role}' may not read attainment")
     rows = book.rows(period, team_id)
     if principal.role in AUDITORS:
@@ -126,7 +130,7 @@ def pseudonym(salt: str, participant_id: str) -> str:
 
 
 def visible_rankings(
-    book: Book, principal: Principal, period: str, team_id: str | None, anonymous: bool, salt: str
+    book: BookView, principal: Principal, period: str, team_id: str | None, anonymous: bool, salt: str
 ) -> list[dict[str, Any]]:
     require(principal.role in READERS, f"role '{principal.role}' may not read rankings")
     if principal.role in AUDITORS:
@@ -148,19 +152,42 @@ def visible_rankings(
     return out
 
 
-def check_what_if(book: Book, principal: Principal, participant_ids: list[str], periods: list[str]) -> None:
+def _transferred(envelopes: Sequence[Any]) -> list[Any]:
+    """The participants that hypothetical ParticipantTransferred events move."""
+    return [
+        envelope["data"].get("participant_id")
+        for envelope in envelopes
+        if isinstance(envelope, dict)
+        and envelope.get("type") == "ParticipantTransferred"
+        and isinstance(envelope.get("data"), dict)
+    ]
+
+
+def check_what_if(
+    book: BookView,
+    principal: Principal,
+    participant_ids: list[str],
+    periods: list[str],
+    envelopes: Sequence[Any] = (),
+) -> None:
+    """Rows only for participants the caller may read. A rep or manager may not move anyone else
+    under themselves or a report: the override lines of such a hypothetical transfer would show
+    that participant's real credits."""
     require(principal.role in READERS, f"role '{principal.role}' may not run what-if")
     if principal.role in AUDITORS:
         return
     me = principal.participant_id
-    for participant_id in participant_ids:
+    for participant_id in [*participant_ids, *_transferred(envelopes)]:
         if principal.role == "rep":
             require(participant_id == me, "a rep may run what-if only for themselves")
         else:
             assert me is not None
             require(
                 participant_id == me
-                or all(is_direct_report(book, me, participant_id, period) for period in periods),
+                or (
+                    isinstance(participant_id, str)
+                    and all(is_direct_report(book, me, participant_id, period) for period in periods)
+                ),
                 "a manager may run what-if only for themselves and their direct reports",
             )
 

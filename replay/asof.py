@@ -2,24 +2,21 @@
 
 The head book follows the log: before each read it folds in whatever the log
 accepted since. Books are read and advanced only by one thread at a time (the
-API's event loop), so a read never sees a half-applied event. A past position
-is rebuilt by folding the log's prefix into a fresh book; the few most recent
-are kept, since auditors tend to read many statements at the same position.
+API's event loop), so a read never sees a half-applied event. Its state is
+versioned by position, so a read at any past position is a view of the same
+book, with no re-fold of the log.
 """
 
 from __future__ import annotations
 
 import bisect
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 
 from ledger.appender import LedgerLog, Logged
 from ledger.records import format_time
-from projections.book import Book
-
-_KEEP = 8
+from projections.book import Book, BookView
 
 
 def fold(entries: Sequence[Logged]) -> Book:
@@ -33,7 +30,6 @@ class Books:
     def __init__(self, log: LedgerLog) -> None:
         self.log = log
         self._head = Book()
-        self._past: OrderedDict[int, Book] = OrderedDict()
         self._lock = threading.RLock()
 
     @property
@@ -45,20 +41,9 @@ class Books:
                 self._head.apply(entry.record.position, entry.record.event_id, entry.event)
             return self._head
 
-    def at(self, position: int | None) -> Book:
-        """The book at a position (None: now). The caller has checked 0 <= position <= head."""
-        with self._lock:
-            head = self.head
-            if position is None or position == head.position:
-                return head
-            book = self._past.get(position)
-            if book is None:
-                book = fold(self.log.entries[:position])
-                self._past[position] = book
-                while len(self._past) > _KEEP:
-                    self._past.popitem(last=False)
-            self._past.move_to_end(position)
-            return book
+    def at(self, position: int | None) -> BookView:
+        """The book as it stood at a position (None: now). The caller checked 0 <= position <= head."""
+        return self.head.view(position)
 
     def position_at_time(self, moment: datetime) -> int:
         """The last position recorded at or before a moment; 0 if none."""

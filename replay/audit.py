@@ -1,8 +1,9 @@
-"""Replay audit: recompute every closed statement from the stored log and compare.
+"""Replay audit: recompute every closed statement from the stored log alone and compare.
 
-The frozen statements of the running service were computed incrementally when
-each close arrived. This recomputes each from the stored events alone, folding
-the prefix that stood just before the close, and lists every difference.
+The service answers a closed statement from its running book. This check
+reads the stored events again, folds only the prefix that stood just before
+each close into a fresh book, and lists every difference from what the
+service shows as frozen. On a healthy ledger there is none.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from ledger.validation import parse_stored
 from projections.book import Book
 from replay.asof import fold
 
+_IGNORED = ("as_of_position", "status", "frozen_total", "recomputed_total", "disputes")
+
 
 @dataclass(frozen=True)
 class Difference:
@@ -26,19 +29,20 @@ class Difference:
 
 
 def replay_closes(store: EventStore, head: Book) -> tuple[int, list[Difference]]:
-    """(statements checked, differences). On a healthy ledger the list is empty."""
+    """(statements checked, differences)."""
     entries = [Logged(r, parse_stored(r.type, r.data)) for r in store.read(0)]
+    current = head.view()
     checked = 0
     differences = []
-    for period, close_position in sorted(head.state.closed.items(), key=lambda item: item[1]):
-        before = fold(entries[: close_position - 1])
-        for participant_id in sorted(head.frozen.get(period, {})):
-            frozen = head.statement(participant_id, period).body(close_position)
-            recomputed = before.statement(participant_id, period).body(close_position)
-            for key in ("status", "frozen_total", "recomputed_total", "disputes"):
+    for close in head.state.closes:
+        before = fold(entries[: close.position - 1]).view()
+        for participant_id in sorted(before.state.participants_at(before.position)):
+            frozen = current.statement(participant_id, close.period).body(0)
+            recomputed = before.statement(participant_id, close.period).body(0)
+            for key in _IGNORED:
                 frozen.pop(key, None)
                 recomputed.pop(key, None)
             checked += 1
             if frozen != recomputed:
-                differences.append(Difference(participant_id, period, frozen, recomputed))
+                differences.append(Difference(participant_id, close.period, frozen, recomputed))
     return checked, differences

@@ -9,21 +9,21 @@ from decimal import Decimal
 from typing import Any
 
 from ledger.values import money_str
-from projections.book import Book
+from projections.book import BookView
 
 
 class PeriodNotClosed(Exception):
     pass
 
 
-def payout_rows(book: Book, period: str) -> list[dict[str, str]]:
-    if period not in book.state.closed:
+def payout_rows(book: BookView, period: str) -> list[dict[str, str]]:
+    """Every participant registered when the period closed, with the frozen payable total."""
+    if not book.state.is_closed(period, book.position):
         raise PeriodNotClosed(period)
     rows = []
-    for participant_id in sorted(book.frozen[period]):
-        statement = book.statement(participant_id, period)
-        team = next((r.team_id for r in book.frozen_rows[period] if r.participant_id == participant_id), "")
-        rows.append({"participant_id": participant_id, "team_id": team, "total": money_str(statement.total)})
+    for row in book.rows(period):
+        statement = book.statement(row.participant_id, period)
+        rows.append({"participant_id": row.participant_id, "team_id": row.team_id, "total": money_str(statement.total)})
     return rows
 
 

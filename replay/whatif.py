@@ -10,7 +10,7 @@ from typing import Any
 
 from ledger.appender import LedgerLog
 from ledger.values import money_str
-from projections.book import Book
+from projections.book import BookView
 from replay.asof import Books, fold
 
 
@@ -19,7 +19,7 @@ class UnknownParticipants(Exception):
     participant_ids: tuple[str, ...]
 
 
-def _total_and_lines(book: Book, participant_id: str, period: str) -> tuple[Any, list[dict[str, Any]]]:
+def _total_and_lines(book: BookView, participant_id: str, period: str) -> tuple[Any, list[dict[str, Any]]]:
     if not book.has_participant(participant_id):
         return None, []
     statement = book.statement(participant_id, period)
@@ -50,7 +50,7 @@ def what_if(
     fresh = log.check(envelopes)
     position = fresh[0].record.position - 1 if fresh else log.head
     now = books.at(position)
-    with_ = fold([*log.entries[:position], *fresh])
+    with_ = fold([*log.entries[:position], *fresh]).view()
     unknown = tuple(p for p in participant_ids if not with_.has_participant(p))
     if unknown:
         raise UnknownParticipants(unknown)

@@ -68,10 +68,7 @@ def period_of(d: date, length: str) -> str:
 
 def last_day(period: str) -> date:
     year = int(period[:4])
-    if "Q" in period:
-        last_month = int(period[6]) * 3
-    else:
-        last_month = int(period[5:7])
+    last_month = int(period[6]) * 3 if "Q" in period else int(period[5:7])
     if last_month == 12:
         return date(year, 12, 31)
     return date(year, last_month + 1, 1) - timedelta(days=1)
@@ -290,7 +287,7 @@ class Oracle:
                 if deal.cancelled_on is not None:
                     days = (deal.cancelled_on - deal.booked_on).days
                     # No plan: no clawback_days, read as null (always taken back).
-                    window = None if plan is None else plan.rules.clawback_days
+                    window = 0 if plan is None else plan.rules.clawback_days
                     if window is None or window >= days:
                         continue  # not live
                 length = "month" if plan is None else plan.rules.period

@@ -42,7 +42,7 @@ async def payouts(period: str, request: Request, svc: ServicesDep, who: Principa
     require(who.role in AUDITORS, "only admin and finance export payouts")
     checked_period(period)
     svc.log.catch_up()
-    book = svc.books.head
+    book = svc.books.at(None)
     rows = payout_rows(book, period)
     currency = svc.settings.currency
     if "text/csv" in request.headers.get("accept", ""):
@@ -68,7 +68,8 @@ async def disputes(
     svc.log.catch_up()
     rows = []
     for dispute in svc.books.head.state.disputes.values():
-        state = dispute.resolution or "open"
+        resolution = dispute.resolution
+        state = resolution.resolution if resolution else "open"
         if status not in (None, state) or period not in (None, dispute.period):
             continue
         if participant_id not in (None, dispute.participant_id):
@@ -81,7 +82,7 @@ async def disputes(
                 "deal_id": dispute.deal_id,
                 "reason": dispute.reason,
                 "status": state,
-                "note": dispute.note,
+                "note": resolution.note if resolution else None,
             }
         )
     return {"disputes": rows}

@@ -12,7 +12,7 @@ from api.body import read_json_object
 from api.deps import AsOf, AsOfPosition, PrincipalDep, ServicesDep, resolve_position
 from api.errors import BadRequest
 from ledger.appender import MAX_BATCH
-from replay.access import AUDITORS, check_append, require
+from replay.access import AUDITORS, check_append, check_may_append, require
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -29,6 +29,7 @@ _ENVELOPE = {
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _ENVELOPE}}}},
 )
 async def append_one(request: Request, svc: ServicesDep, who: PrincipalDep) -> JSONResponse:
+    check_may_append(who)
     envelope = await read_json_object(request)
     check_append(who, [envelope])
     [result] = await run_in_threadpool(svc.log.append, [envelope])
@@ -54,6 +55,7 @@ async def append_one(request: Request, svc: ServicesDep, who: PrincipalDep) -> J
     },
 )
 async def append_batch(request: Request, svc: ServicesDep, who: PrincipalDep) -> JSONResponse:
+    check_may_append(who)
     body = await read_json_object(request)
     extra = sorted(set(body) - {"events"})
     if extra:

@@ -56,5 +56,5 @@ async def post_what_if(request: Request, svc: ServicesDep, who: PrincipalDep) ->
         except ValueError as error:
             raise BadRequest("participant_ids", str(error)) from None
     svc.log.catch_up()
-    check_what_if(svc.books.at(None), who, participant_ids, periods)
+    check_what_if(svc.books.at(None), who, participant_ids, periods, events)
     return what_if(svc.log, svc.books, events, periods, participant_ids)

@@ -1,0 +1,88 @@
+"""A seeded, realistic ledger: teams under managers, tiered plans, split deals, payments, closes."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+
+TEAM_SIZE = 500
+
+
+def _rules(basis: str, method: str, override: str = "0", cap: str | None = None) -> dict[str, Any]:
+    return {
+        "period": "month",
+        "basis": basis,
+        "tier_method": method,
+        "tiers": [{"from": "0", "rate": "0.04"}, {"from": "0.8", "rate": "0.08"}, {"from": "1.2", "rate": "0.12"}],
+        "cap": cap,
+        "spiffs": [{"product": "widget-pro", "amount": "150.00"}],
+        "clawback_days": 90,
+        "override_rate": override,
+    }
+
+
+def events(participants: int, total: int, seed: int = 42) -> Iterator[dict[str, Any]]:
+    """About `total` events for `participants` people over the months of 2026."""
+    rng = random.Random(seed)
+    n = 0
+
+    def env(type_: str, data: dict[str, Any]) -> dict[str, Any]:
+        nonlocal n
+        n += 1
+        return {"event_id": f"b-{n}", "type": type_, "data": data}
+
+    yield env("PlanPublished", {"plan_id": "ae", "effective_from": "2026-01-01",
+                                "rules": _rules("booking", "marginal", cap="50000.00")})
+    yield env("PlanPublished", {"plan_id": "ae-coll", "effective_from": "2026-01-01",
+                                "rules": _rules("collection", "retroactive")})
+    yield env("PlanPublished", {"plan_id": "mgr", "effective_from": "2026-01-01",
+                                "rules": {**_rules("booking", "marginal", override="0.01"),
+                                          "tiers": [{"from": "0", "rate": "0"}]}})
+    people = [f"p{i:05d}" for i in range(participants)]
+    managers = {}
+    for i, person in enumerate(people):
+        team = i // TEAM_SIZE
+        is_manager = i % TEAM_SIZE == 0
+        if is_manager:
+            managers[team] = person
+        data: dict[str, Any] = {"participant_id": person, "name": f"Person {i}", "team_id": f"team-{team}",
+                                "start_date": "2025-01-01"}
+        if not is_manager:
+            data["manager_id"] = managers[team]
+        yield env("ParticipantRegistered", data)
+        plan = "mgr" if is_manager else ("ae-coll" if team % 4 == 3 else "ae")
+        yield env("PlanAssigned", {"participant_id": person, "plan_id": plan, "effective_from": "2026-01-01"})
+    months = [f"2026-{m:02d}" for m in range(1, 13)]
+    for month in months:
+        for person in people:
+            yield env("TargetSet", {"participant_id": person, "period": month,
+                                    "amount": f"{rng.randrange(50, 150) * 1000}.00"})
+    remaining = max(total - n, 0)
+    deals_per_month = remaining // 12 * 4 // 5
+    deal = 0
+    payment = 0
+    start = date(2026, 1, 1)
+    for m, month in enumerate(months):
+        first = start.replace(month=m + 1)
+        for _ in range(deals_per_month):
+            deal += 1
+            rep = people[rng.randrange(participants)]
+            credits = [{"participant_id": rep, "share": "1"}]
+            if rng.random() < 0.15:
+                other = people[rng.randrange(participants)]
+                if other != rep:
+                    credits = [{"participant_id": rep, "share": "0.6"}, {"participant_id": other, "share": "0.4"}]
+            booked = first + timedelta(days=rng.randrange(28))
+            amount = rng.randrange(1_000, 40_000)
+            yield env("DealBooked", {"deal_id": f"d{deal}", "booked_on": booked.isoformat(), "amount": f"{amount}.00",
+                                     "currency": "USD", "product": rng.choice(["widget", "widget-pro", "svc"]),
+                                     "credits": credits})
+            if rng.random() < 0.25:
+                payment += 1
+                yield env("PaymentReceived", {"payment_id": f"pay{payment}", "deal_id": f"d{deal}",
+                                              "amount": f"{amount}.00",
+                                              "received_on": (booked + timedelta(days=20)).isoformat()})
+        if m < 11:
+            yield env("PeriodClosed", {"period": month})
