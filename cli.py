@@ -12,6 +12,8 @@ import typer
 from ledger.settings import Settings
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from replay.bootstrap import Services
 
 app = typer.Typer(help="Performance Ledger: an event-sourced ledger for incentive compensation.", no_args_is_help=True)
@@ -33,13 +35,12 @@ def serve(
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
 ) -> None:
     """Start the HTTP service (stops cleanly on SIGTERM)."""
-    import logging
-
     import uvicorn
 
     from api.app import create_app
+    from api.logs import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     services = _services()
     token = services.tokens.ensure_bootstrap_admin()
     if token is not None:
@@ -51,9 +52,11 @@ def serve(
         typer.echo(f"Loaded the demo ledger: {count} events.", err=True)
     if workers > 1:
         services.close()
-        uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="info")
+        uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="info", log_config=None)
         return
-    uvicorn.run(create_app(services), host=host, port=port, log_level="info")
+    server = _clean_exit_server_class()(uvicorn.Config(create_app(services), host=host, port=port, log_config=None))
+    server.run()
+    services.close()
 
 
 @app.command()
@@ -107,8 +110,11 @@ def export_payouts(
     try:
         rows = payout_rows(services.books.at(None), parse_period(period))
         text = payouts_csv(rows, period, services.settings.currency)
-    except (ValueError, PeriodNotClosed) as error:
-        typer.echo(f"cannot export {period}: {error or 'the period is not closed'}", err=True)
+    except ValueError as error:
+        typer.echo(f"cannot export {period}: {error}", err=True)
+        raise typer.Exit(2) from None
+    except PeriodNotClosed:
+        typer.echo(f"cannot export {period}: the period is not closed; payroll files are for closed periods", err=True)
         raise typer.Exit(2) from None
     if output is None:
         sys.stdout.write(text)
@@ -134,6 +140,25 @@ def token(
         raise typer.Exit(2)
     token_id, value = services.tokens.issue(role, participant_id, None)
     typer.echo(json.dumps({"token_id": token_id, "token": value, "role": role, "participant_id": participant_id}))
+
+
+def _clean_exit_server_class() -> type[uvicorn.Server]:
+    from types import FrameType
+
+    import uvicorn
+
+    class CleanExitServer(uvicorn.Server):
+        """uvicorn, minus re-raising SIGTERM after its graceful shutdown.
+
+        uvicorn re-raises a caught signal once it has shut down, so the process
+        ends "killed by signal"; a clean stop should exit 0 for supervisors.
+        """
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            self._captured_signals.clear()
+
+    return CleanExitServer
 
 
 if __name__ == "__main__":

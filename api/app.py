@@ -40,7 +40,7 @@ def create_app(services: Services) -> FastAPI:
             extra={
                 "request_id": request_id[:64],
                 "method": request.method,
-                "path": request.url.path,
+                "path": request.url.path,  # never the query string: it may name participants
                 "status": response.status_code,
                 "ms": round((time.perf_counter() - started) * 1000, 2),
             },

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from api.body import read_json_object
 from api.deps import AsOf, AsOfPosition, PrincipalDep, ServicesDep, resolve_position
-from api.errors import BadRequest
+from api.errors import BadRequest, NotFound
 from ledger.appender import MAX_BATCH
 from replay.access import AUDITORS, check_append, check_may_append, require
 
@@ -69,6 +69,17 @@ async def append_batch(request: Request, svc: ServicesDep, who: PrincipalDep) ->
     results = await run_in_threadpool(svc.log.append, events)
     status = 201 if any(not r.duplicate for r in results) else 200
     return JSONResponse({"results": [r.body() for r in results]}, status_code=status)
+
+
+@router.get("/{event_id}")
+def get_event(event_id: str, svc: ServicesDep, who: PrincipalDep) -> dict[str, Any]:
+    """One event by its id, as the log lists it: for following a line's `event_ids`."""
+    require(who.role in AUDITORS, "only admin and finance read the event log")
+    svc.log.catch_up(wait=False)
+    record = svc.log.by_event_id.get(event_id)
+    if record is None:
+        raise NotFound(f"no event '{event_id}'")
+    return record.listing()
 
 
 @router.get("")
