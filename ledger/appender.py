@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -105,6 +105,8 @@ class LedgerLog:
         self.by_event_id: dict[str, Record] = {}
         self.refs = ReferenceIndex()
         self._lock = threading.RLock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Pending] = []
 
     @property
     def head(self) -> int:
@@ -133,22 +135,59 @@ class LedgerLog:
             self.refs.apply(entry.event)
 
     def append(self, envelopes: Sequence[Any]) -> list[AppendResult]:
-        """Append one batch, all or nothing. Raises `Rejected` or `EventIdReused`."""
+        """Append one batch, all or nothing. Raises `Rejected` or `EventIdReused`.
+
+        Concurrent calls share a commit (group commit): whichever thread holds
+        the lock takes every batch waiting, checks each on its own against the
+        log plus the batches accepted before it, and stores all accepted ones
+        in one transaction. Each caller still gets its own answer.
+        """
         if not 1 <= len(envelopes) <= MAX_BATCH:
             raise Rejected([Problem("events", f"a batch holds 1 to {MAX_BATCH} events")])
-        with self._lock:
+        pending = _Pending(list(envelopes))
+        with self._queue_lock:
+            self._queue.append(pending)
+        while not pending.done.is_set():
+            if self._lock.acquire(timeout=0.001):
+                try:
+                    if not pending.done.is_set():
+                        self._commit_queued()
+                finally:
+                    self._lock.release()
+        if pending.error is not None:
+            raise pending.error
+        assert pending.results is not None
+        return pending.results
+
+    def _commit_queued(self) -> None:
+        with self._queue_lock:
+            group, self._queue = self._queue, []
+        try:
             for _ in range(_RETRIES):
                 self.catch_up()
-                results, fresh = self._prepare(envelopes)
-                if not fresh:
-                    return results
-                try:
-                    self.store.append([entry.record for entry in fresh])
-                except PositionTaken:
-                    continue
-                self._accept(fresh)
-                return results
-        raise PositionTaken("too many concurrent writers; try again")
+                draft = _Draft(self.refs.overlay())
+                outcomes: list[tuple[_Pending, list[AppendResult] | None, Exception | None]] = []
+                for pending in group:
+                    try:
+                        outcomes.append((pending, self._prepare(pending.envelopes, draft), None))
+                    except (Rejected, EventIdReused) as rejected:
+                        outcomes.append((pending, None, rejected))
+                if draft.fresh:
+                    try:
+                        self.store.append([entry.record for entry in draft.fresh])
+                    except PositionTaken:
+                        continue
+                    self._accept(draft.fresh)
+                for pending, results, failure in outcomes:
+                    pending.finish(results, failure)
+                return
+            raise PositionTaken("too many concurrent writers; try again")
+        except BaseException as error:
+            for pending in group:
+                if not pending.done.is_set():
+                    pending.finish(None, error if isinstance(error, Exception) else PositionTaken("interrupted"))
+            if not isinstance(error, Exception):
+                raise
 
     def check(self, envelopes: Sequence[Any]) -> list[Logged]:
         """Validate hypothetical events as if appended now; store nothing (what-if)."""
@@ -156,9 +195,12 @@ class LedgerLog:
             raise Rejected([Problem("events", f"at most {MAX_BATCH} events")])
         with self._lock:
             self.catch_up()
-            return self._prepare(envelopes)[1]
+            draft = _Draft(self.refs.overlay())
+            self._prepare(envelopes, draft)
+            return draft.fresh
 
-    def _prepare(self, envelopes: Sequence[Any]) -> tuple[list[AppendResult], list[Logged]]:
+    def _prepare(self, envelopes: Sequence[Any], draft: _Draft) -> list[AppendResult]:
+        """Check one batch against the log plus the draft; on success add it to the draft."""
         batch = len(envelopes) > 1
         replays: dict[int, Record] = {}
         first_in_batch: dict[str, int] = {}
@@ -166,7 +208,7 @@ class LedgerLog:
             event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
             if not isinstance(event_id, str):
                 continue
-            known = self.by_event_id.get(event_id)
+            known = self.by_event_id.get(event_id) or draft.staged.get(event_id)
             if known is not None:
                 if not _same_event(known, envelope):
                     raise EventIdReused(i if batch else None, event_id)
@@ -177,7 +219,7 @@ class LedgerLog:
             else:
                 first_in_batch[event_id] = i
 
-        refs = self.refs.overlay()
+        refs = draft.refs.overlay()
         problems: list[Problem] = []
         parsed: dict[int, Envelope] = {}
         for i, envelope in enumerate(envelopes):
@@ -196,23 +238,45 @@ class LedgerLog:
             parsed[i] = checked
         if problems:
             raise Rejected(problems)
+        refs.merge_into_parent()
 
         now = self.clock()
-        previous = self.entries[-1].record if self.entries else None
-        fresh: list[Logged] = []
-        by_new_id: dict[str, Record] = {}
+        previous = draft.fresh[-1].record if draft.fresh else (self.entries[-1].record if self.entries else None)
         for i in sorted(parsed):
             env = parsed[i]
-            previous = seal(previous, self.head + len(fresh) + 1, env.event_id, env.type, env.data, now)
-            fresh.append(Logged(previous, env.event))
-            by_new_id[env.event_id] = previous
+            previous = seal(previous, self.head + len(draft.fresh) + 1, env.event_id, env.type, env.data, now)
+            draft.fresh.append(Logged(previous, env.event))
+            draft.staged[env.event_id] = previous
 
         results = []
         for i, envelope in enumerate(envelopes):
             if i in replays:
                 rec, duplicate = replays[i], True
             else:
-                rec = by_new_id[envelope["event_id"]]
+                rec = draft.staged[envelope["event_id"]]
                 duplicate = first_in_batch[envelope["event_id"]] != i
             results.append(AppendResult(rec.event_id, rec.position, rec.recorded_at, duplicate))
-        return results, fresh
+        return results
+
+
+@dataclass
+class _Draft:
+    """Events accepted into the group being committed, not yet stored."""
+
+    refs: ReferenceIndex
+    staged: dict[str, Record] = field(default_factory=dict)
+    fresh: list[Logged] = field(default_factory=list)
+
+
+class _Pending:
+    """One caller's batch waiting for a group commit."""
+
+    def __init__(self, envelopes: list[Any]) -> None:
+        self.envelopes = envelopes
+        self.done = threading.Event()
+        self.results: list[AppendResult] | None = None
+        self.error: Exception | None = None
+
+    def finish(self, results: list[AppendResult] | None, error: Exception | None) -> None:
+        self.results, self.error = results, error
+        self.done.set()

@@ -100,6 +100,9 @@ class DealRef:
     cancelled: bool = False
 
 
+_LAYERS = ("participants", "plans", "deals", "payments", "adjustments", "disputes", "closed", "last_closed")
+
+
 class ReferenceIndex:
     """What exists in the ledger, for reference checks. Mutated only by `apply`."""
 
@@ -119,6 +122,14 @@ class ReferenceIndex:
     def overlay(self) -> ReferenceIndex:
         """A scratch copy for checking a batch: writes stay in the overlay."""
         return ReferenceIndex(self)
+
+    def merge_into_parent(self) -> None:
+        """Keep an overlay's writes: move them into the index it was made from."""
+        for name in _LAYERS:
+            layer = getattr(self, name)
+            assert isinstance(layer, ChainMap) and len(layer.maps) == 2
+            layer.maps[1].update(layer.maps[0])
+            layer.maps[0].clear()
 
     def apply(self, event: ev.EventData) -> None:
         match event:

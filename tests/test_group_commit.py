@@ -1,0 +1,60 @@
+"""Concurrent appends in one process share commits, and each caller still gets its own answer."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ledger.appender import EventIdReused, Rejected
+from replay.bootstrap import Services
+from replay.chain import verify
+
+
+def _deal(event_id: str, deal_id: str, participant: str = "r1") -> dict[str, Any]:
+    return {"event_id": event_id, "type": "DealBooked",
+            "data": {"deal_id": deal_id, "booked_on": "2026-01-05", "amount": "10.00", "currency": "USD",
+                     "credits": [{"participant_id": participant, "share": "1"}]}}
+
+
+def test_concurrent_callers_get_their_own_results(make_services: Callable[..., Services]) -> None:
+    services = make_services()
+    services.log.append([{"event_id": "reg", "type": "ParticipantRegistered",
+                          "data": {"participant_id": "r1", "name": "R", "team_id": "t", "start_date": "2020-01-01"}}])
+    outcomes: dict[int, Any] = {}
+    barrier = threading.Barrier(24)
+
+    def call(i: int) -> None:
+        if i % 6 == 0:
+            envelope = _deal(f"bad-{i}", f"deal-{i}", participant="nobody")  # rejected alone
+        elif i % 6 == 1:
+            envelope = _deal("same", "deal-same")  # the same event from several callers
+        elif i % 6 == 2:
+            envelope = _deal(f"clash-{i}", "deal-clash")  # the same new deal id under other event ids
+        else:
+            envelope = _deal(f"ok-{i}", f"deal-{i}")
+        barrier.wait()
+        try:
+            outcomes[i] = services.log.append([envelope])[0]
+        except (Rejected, EventIdReused) as error:
+            outcomes[i] = error
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert all(isinstance(outcomes[i], Rejected) for i in range(0, 24, 6))
+    same = [outcomes[i] for i in range(1, 24, 6)]
+    assert sorted(r.duplicate for r in same) == [False, True, True, True]
+    assert len({r.position for r in same}) == 1
+    clash = [outcomes[i] for i in range(2, 24, 6)]
+    assert sum(not isinstance(r, Exception) for r in clash) == 1
+    assert all(p.field == "data.deal_id" for r in clash if isinstance(r, Rejected) for p in r.problems)
+    ok = [outcomes[i] for i in range(24) if i % 6 >= 3]
+    assert all(not r.duplicate for r in ok)
+    stored = make_services().log.entries
+    assert [e.record.position for e in stored] == list(range(1, len(stored) + 1))
+    assert len(stored) == 1 + 1 + 1 + len(ok)
+    assert verify(services.store).ok
