@@ -200,6 +200,8 @@ class LedgerState:
         #: credited or target (the per-participant position index)
         self.touched: dict[str, list[int]] = {}
         self.plan_members: dict[str, set[str]] = {}
+        #: positions of plan publishes and closes, which matter to everyone
+        self.global_positions: list[int] = []
         self.managers_ever: dict[str, set[str]] = {}
 
     # --- reads as of a position --------------------------------------------------------
@@ -246,6 +248,8 @@ class LedgerState:
     def apply(self, position: int, event_id: str, event: ev.EventData) -> None:
         self.position = position
         self._fold(position, event_id, event)
+        if isinstance(event, ev.PlanPublished | ev.PeriodClosed):
+            self.global_positions.append(position)
         for participant_id in self._affected(event):
             positions = self.touched.setdefault(participant_id, [])
             if not positions or positions[-1] != position:

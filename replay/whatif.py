@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ledger.appender import LedgerLog
+from ledger.appender import LedgerLog, Logged
 from ledger.values import money_str
 from projections.book import BookView
 from replay.asof import Books, fold
@@ -39,6 +39,33 @@ def _minus(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, A
     return out
 
 
+def _people(book: BookView, participant_ids: Sequence[str], fresh: Sequence[Logged]) -> set[str]:
+    """Everyone whose events the requested statements can depend on, with the hypothetical events."""
+    state = book.state
+    people = set(participant_ids)
+    for entry in fresh:
+        data = entry.record.data
+        people.update(v for k in ("participant_id", "manager_id") if isinstance(v := data.get(k), str))
+        people.update(c["participant_id"] for c in data.get("credits", []) if isinstance(c, dict))
+        deal_id = data.get("deal_id")
+        if data.get("payment_id") in state.payments:
+            deal_id = state.payments[data["payment_id"]][0]
+        if deal_id in state.deals:
+            people.update(p for p, _ in state.deals[deal_id].credits)
+    for person in list(people):
+        people.update(state.reports_of(person, book.position))
+    return people
+
+
+def _relevant(log: LedgerLog, book: BookView, people: set[str]) -> list[Logged]:
+    """The events up to the book's position that can touch these people (plus plans and closes)."""
+    state = book.state
+    positions = {p for p in state.global_positions if p <= book.position}
+    for person in people:
+        positions.update(p for p in state.touched.get(person, ()) if p <= book.position)
+    return [log.entries[p - 1] for p in sorted(positions)]
+
+
 def what_if(
     log: LedgerLog,
     books: Books,
@@ -50,7 +77,10 @@ def what_if(
     fresh = log.check(envelopes)
     position = fresh[0].record.position - 1 if fresh else log.head
     now = books.at(position)
-    with_ = fold([*log.entries[:position], *fresh]).view()
+    # Only the events that can concern the requested participants are folded
+    # into the copy: the per-participant position index says which they are.
+    relevant = _relevant(log, now, _people(now, participant_ids, fresh))
+    with_ = fold([*relevant, *fresh]).view()
     unknown = tuple(p for p in participant_ids if not with_.has_participant(p))
     if unknown:
         raise UnknownParticipants(unknown)
