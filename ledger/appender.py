@@ -106,6 +106,7 @@ class LedgerLog:
         self.refs = ReferenceIndex()
         self._lock = threading.RLock()
         self._queue_lock = threading.Lock()
+        self._turn = threading.Condition()
         self._queue: list[_Pending] = []
 
     @property
@@ -125,7 +126,13 @@ class LedgerLog:
             if fresh:
                 self._accept(fresh)
         finally:
-            self._lock.release()
+            self._release()
+
+    def _release(self) -> None:
+        """Release the append lock and wake the writers waiting for their turn."""
+        self._lock.release()
+        with self._turn:
+            self._turn.notify_all()
 
     def _accept(self, fresh: Sequence[Logged]) -> None:
         for entry in fresh:
@@ -148,12 +155,16 @@ class LedgerLog:
         with self._queue_lock:
             self._queue.append(pending)
         while not pending.done.is_set():
-            if self._lock.acquire(timeout=0.001):
-                try:
-                    if not pending.done.is_set():
-                        self._commit_queued()
-                finally:
-                    self._lock.release()
+            with self._turn:
+                if not self._lock.acquire(blocking=False):
+                    # Another thread is committing; it may take this batch too.
+                    self._turn.wait(timeout=0.05)
+                    continue
+            try:
+                if not pending.done.is_set():
+                    self._commit_queued()
+            finally:
+                self._release()
         if pending.error is not None:
             raise pending.error
         assert pending.results is not None
@@ -193,11 +204,14 @@ class LedgerLog:
         """Validate hypothetical events as if appended now; store nothing (what-if)."""
         if len(envelopes) > MAX_BATCH:
             raise Rejected([Problem("events", f"at most {MAX_BATCH} events")])
-        with self._lock:
+        self._lock.acquire()
+        try:
             self.catch_up()
             draft = _Draft(self.refs.overlay())
             self._prepare(envelopes, draft)
             return draft.fresh
+        finally:
+            self._release()
 
     def _prepare(self, envelopes: Sequence[Any], draft: _Draft) -> list[AppendResult]:
         """Check one batch against the log plus the draft; on success add it to the draft."""

@@ -1,0 +1,248 @@
+"""`python -m bench [--quick] [--database-url URL]`: measure the ledger against its baselines in one run.
+
+Prints a table and one JSON line. Figures vary 10-30 % between runs on shared
+machines: compare against the baselines measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import psycopg
+
+from bench.generate import events
+
+TOKEN = "bench-admin-token"
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(database_url: str) -> Iterator[str]:
+    port = _free_port()
+    env = {**os.environ, "LEDGER_DATABASE_URL": database_url, "LEDGER_ADMIN_TOKEN": TOKEN}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def p99(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=100)[98] if len(samples) >= 2 else samples[0]
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def load_batches(url: str, envelopes: list[dict[str, Any]], size: int = 1000) -> float:
+    """Batch appends of `size` events over HTTP, two clients; returns events/s."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    chunks = [envelopes[i : i + size] for i in range(0, len(envelopes), size)]
+
+    async def run() -> None:
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120) as client:
+            # Order matters (registrations before deals): send sequentially, pipelined by two workers
+            # only for chunks after the set-up part.
+            for chunk in chunks:
+                response = await client.post("/v1/events/batch", json={"events": chunk})
+                assert response.status_code in (200, 201), response.text[:500]
+
+    return len(envelopes) / timed(lambda: asyncio.run(run()))
+
+
+def single_appends(url: str, participants: int, clients: int, seconds: float) -> tuple[float, float]:
+    """`clients` concurrent clients each appending one new deal per request; (events/s, p99 ms)."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    latencies: list[float] = []
+    stop = time.perf_counter() + seconds
+    run_id = uuid.uuid4().hex[:8]
+
+    async def client_loop(client: httpx.AsyncClient, n: int) -> None:
+        i = 0
+        while time.perf_counter() < stop:
+            i += 1
+            body = {"event_id": f"s-{run_id}-{n}-{i}", "type": "DealBooked",
+                    "data": {"deal_id": f"s-{run_id}-{n}-{i}", "booked_on": "2026-06-15", "amount": "1000.00",
+                             "currency": "USD", "credits": [{"participant_id": f"p{(n * 7 + i) % participants:05d}",
+                                                             "share": "1"}]}}
+            started = time.perf_counter()
+            response = await client.post("/v1/events", json=body)
+            latencies.append(time.perf_counter() - started)
+            assert response.status_code == 201, response.text[:300]
+
+    async def run() -> None:
+        limits = httpx.Limits(max_connections=clients)
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60, limits=limits) as client:
+            await asyncio.gather(*(client_loop(client, n) for n in range(clients)))
+
+    elapsed = timed(lambda: asyncio.run(run()))
+    return len(latencies) / elapsed, p99(latencies) * 1000
+
+
+def library_batches(database_url: str, count: int) -> float:
+    """Baseline: the library's own recorder, 100 events per transaction, on a fresh schema."""
+    from eventsourcing.persistence import StoredEvent
+
+    from ledger.settings import parse_database_url
+    from ledger.store import EventStore
+
+    store = EventStore(parse_database_url(database_url))
+    stream = uuid.uuid4()
+    payload = json.dumps({"type": "DealBooked", "data": {"amount": "1000.00"}}).encode()
+    recorder = store._events  # the library's recorder, used directly
+
+    def run() -> None:
+        for start in range(0, count, 100):
+            recorder.insert_events(
+                [StoredEvent(stream, v + 1, "bench", payload) for v in range(start, min(start + 100, count))]
+            )
+
+    eps = count / timed(run)
+    store.close()
+    return eps
+
+
+def raw_read_decode(database_url: str) -> float:
+    """Baseline: read every stored row in order and JSON-decode it."""
+    base, _, query = database_url.partition("?schema=")
+    table = f'"{query}".ledger_events' if query else "ledger_events"
+    rows = 0
+    started = time.perf_counter()
+    with psycopg.connect(base) as conn, conn.cursor(name="scan") as cursor:
+        cursor.itersize = 10_000
+        cursor.execute(f"SELECT state FROM {table} ORDER BY originator_version")
+        for (state,) in cursor:
+            json.loads(state)
+            rows += 1
+    return rows / (time.perf_counter() - started)
+
+
+def rebuild(database_url: str) -> dict[str, float]:
+    """Fold the whole stored log into a fresh book, in a fresh process (peak memory included)."""
+    code = (
+        "import json,resource,sys,time;from ledger.settings import Settings;from replay.bootstrap import build;"
+        "t=time.perf_counter();s=build(Settings(database_url=sys.argv[1],admin_token='x'));h=s.books.head;"
+        "d=time.perf_counter()-t;print(json.dumps({'events':h.position,'seconds':d,"
+        "'rss_mb':resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, database_url], capture_output=True, text=True, check=True
+    ).stdout
+    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def reads(url: str, participants: int, head: int, samples: int) -> dict[str, float]:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    rng = random.Random(1)
+    out: dict[str, list[float]] = {"statement": [], "ranking": [], "asof": []}
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+        for _ in range(samples):
+            person = f"p{rng.randrange(1, participants):05d}"
+            month = f"2026-{rng.randrange(1, 13):02d}"
+            team = f"team-{rng.randrange(participants // 500 or 1)}"
+            old = rng.randrange(14 * participants + 3, head)  # after the set-up events
+            for kind, path, params in (
+                ("statement", f"/v1/statements/{person}/{month}", {}),
+                ("ranking", "/v1/rankings", {"period": month, "team_id": team}),
+                ("asof", f"/v1/statements/{person}/{month}", {"as_of_position": old}),
+            ):
+                started = time.perf_counter()
+                response = client.get(path, params=params)
+                out[kind].append(time.perf_counter() - started)
+                assert response.status_code == 200, response.text[:300]
+        people = [f"p{i:05d}" for i in range(1, min(participants, 1001))]
+        body = {"events": [{"event_id": "wi", "type": "PlanPublished", "data": {
+            "plan_id": "ae", "effective_from": "2026-01-01", "rules": {
+                "period": "month", "basis": "booking", "tier_method": "retroactive",
+                "tiers": [{"from": "0", "rate": "0.05"}, {"from": "1.0", "rate": "0.1"}], "cap": None,
+                "spiffs": [], "clawback_days": None, "override_rate": "0"}}}],
+                "periods": ["2026-06"], "participant_ids": people}
+        started = time.perf_counter()
+        response = client.post("/v1/what-if", json=body)
+        whatif = time.perf_counter() - started
+        assert response.status_code == 200, response.text[:300]
+    return {
+        "statement_p99_ms": p99(out["statement"]) * 1000,
+        "ranking_p99_ms": p99(out["ranking"]) * 1000,
+        "asof_p99_ms": p99(out["asof"]) * 1000,
+        "whatif_s": whatif,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="100k events, 1,000 participants (a few minutes)")
+    parser.add_argument("--database-url", default=os.environ.get("LEDGER_BENCH_POSTGRES_URL", DEFAULT_PG))
+    args = parser.parse_args()
+    participants, total = (1_000, 100_000) if args.quick else (10_000, 1_000_000)
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    url = f"{args.database_url}?schema={schema}"
+    results: dict[str, Any] = {"events": total, "participants": participants}
+
+    def note(**figures: Any) -> None:
+        results.update(figures)
+        print(", ".join(f"{k}={v:,.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()),
+              file=sys.stderr, flush=True)
+
+    try:
+        envelopes = list(events(participants, total))
+        with server(url) as base:
+            note(batch_append_eps=load_batches(base, envelopes))
+            eps, latency = single_appends(base, participants, clients=64, seconds=10 if args.quick else 20)
+            note(single_append_eps=eps, single_append_p99_ms=latency)
+            note(**reads(base, participants, len(envelopes), samples=100 if args.quick else 300))
+        note(lib_batch_eps=library_batches(url, 20_000 if args.quick else 100_000))
+        note(raw_read_decode_eps=raw_read_decode(url))
+        rebuilt = rebuild(url)
+        note(rebuild_s=rebuilt["seconds"], rebuild_eps=rebuilt["events"] / rebuilt["seconds"],
+             rebuild_peak_rss_mb=rebuilt["rss_mb"])
+        note(sql_recompute_s=None, ryw_p99_ms=None)  # not built yet
+    finally:
+        with psycopg.connect(args.database_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    width = max(len(k) for k in results)
+    for key, value in results.items():
+        shown = "n/a" if value is None else (f"{value:,.1f}" if isinstance(value, float) else f"{value:,}")
+        print(f"{key.ljust(width)}  {shown}")
+    print(json.dumps({k: (round(v, 2) if isinstance(v, float) else v) for k, v in results.items()}))
+
+
+if __name__ == "__main__":
+    main()
