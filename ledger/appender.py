@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ledger.decode import decode_trusted
 from ledger.events import EventData
 from ledger.records import Record, seal
 from ledger.store import EventStore, PositionTaken
@@ -23,7 +24,6 @@ from ledger.validation import (
     ReferenceIndex,
     check_references,
     parse_envelope,
-    parse_stored,
 )
 
 MAX_BATCH = 10_000
@@ -122,7 +122,7 @@ class LedgerLog:
         if not self._lock.acquire(blocking=wait):
             return
         try:
-            fresh = [Logged(r, parse_stored(r.type, r.data)) for r in self.store.read(self.head)]
+            fresh = [Logged(r, decode_trusted(r.type, r.data)) for r in self.store.read(self.head)]
             if fresh:
                 self._accept(fresh)
         finally:

@@ -89,11 +89,6 @@ def parse_envelope(obj: Any) -> Envelope | list[Problem]:
     return Envelope(obj["event_id"], type_, data, event)  # type: ignore[arg-type]
 
 
-def parse_stored(type_: str, data: dict[str, Any]) -> ev.EventData:
-    """Re-parse an event that was accepted earlier (reading the log back)."""
-    return ev.EVENT_TYPES[type_].model_validate(data)
-
-
 @dataclass
 class DealRef:
     booked_on: date

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.appender import Logged
+from ledger.decode import decode_trusted
 from ledger.store import EventStore
-from ledger.validation import parse_stored
 from projections.book import Book
 from replay.asof import fold
 
@@ -30,7 +30,7 @@ class Difference:
 
 def replay_closes(store: EventStore, head: Book) -> tuple[int, list[Difference]]:
     """(statements checked, differences)."""
-    entries = [Logged(r, parse_stored(r.type, r.data)) for r in store.read(0)]
+    entries = [Logged(r, decode_trusted(r.type, r.data)) for r in store.read(0)]
     current = head.view()
     checked = 0
     differences = []

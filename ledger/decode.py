@@ -1,0 +1,79 @@
+"""Rebuilding parsed events from the log without validating them again.
+
+Everything in the log was validated when it was accepted, so reading it back
+(start-up, catch-up) only needs the conversions: decimal strings to Decimal,
+date strings to dates, nested objects to their models. The converters are
+derived once from the models' own field declarations, so they cannot drift
+from the validating path; a test compares both on generated ledgers.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, BeforeValidator
+
+from ledger.events import EVENT_TYPES, EventData
+from ledger.values import parse_date, parse_money, parse_rate
+
+Convert = Callable[[Any], Any]
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _from_validators(metadata: list[Any] | tuple[Any, ...]) -> Convert | None:
+    for item in metadata:
+        if isinstance(item, BeforeValidator):
+            if item.func in (parse_money, parse_rate):
+                return Decimal
+            if item.func is parse_date:
+                return date.fromisoformat
+            return _identity
+    return None
+
+
+def _converter(annotation: Any, metadata: list[Any] | tuple[Any, ...] = ()) -> Convert:
+    found = _from_validators(metadata)
+    if found is not None:
+        return found
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        base, *extra = get_args(annotation)
+        return _converter(base, extra)
+    if origin in (Union, types.UnionType):
+        inner = _converter(next(a for a in get_args(annotation) if a is not type(None)))
+        return lambda value: None if value is None else inner(value)
+    if origin is list:
+        item = _converter(get_args(annotation)[0])
+        return lambda values: [item(v) for v in values]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _constructor(annotation)
+    return _identity
+
+
+def _constructor(model: type[BaseModel]) -> Convert:
+    fields = [
+        (info.alias or name, name, _converter(info.annotation, info.metadata))
+        for name, info in model.model_fields.items()
+    ]
+
+    def construct(data: dict[str, Any]) -> BaseModel:
+        values = {name: convert(data[key]) for key, name, convert in fields if key in data}
+        return model.model_construct(**values)
+
+    return construct
+
+
+_CONSTRUCTORS: dict[str, Convert] = {name: _constructor(model) for name, model in EVENT_TYPES.items()}
+
+
+def decode_trusted(type_: str, data: dict[str, Any]) -> EventData:
+    """The parsed event of a stored record (validated when it was appended)."""
+    event: EventData = _CONSTRUCTORS[type_](data)
+    return event
