@@ -141,8 +141,11 @@ class LedgerLog:
             self.by_event_id[entry.record.event_id] = entry.record
             self.refs.apply(entry.event)
 
-    def append(self, envelopes: Sequence[Any]) -> list[AppendResult]:
+    def append(self, envelopes: Sequence[Any], indexed: bool | None = None) -> list[AppendResult]:
         """Append one batch, all or nothing. Raises `Rejected` or `EventIdReused`.
+
+        Problems name the index of their event when `indexed` (default: when
+        there is more than one event); the batch endpoint always wants it.
 
         Concurrent calls share a commit (group commit): whichever thread holds
         the lock takes every batch waiting, checks each on its own against the
@@ -151,7 +154,7 @@ class LedgerLog:
         """
         if not 1 <= len(envelopes) <= MAX_BATCH:
             raise Rejected([Problem("events", f"a batch holds 1 to {MAX_BATCH} events")])
-        pending = _Pending(list(envelopes))
+        pending = _Pending(list(envelopes), len(envelopes) > 1 if indexed is None else indexed)
         with self._queue_lock:
             self._queue.append(pending)
         while not pending.done.is_set():
@@ -180,7 +183,7 @@ class LedgerLog:
                 outcomes: list[tuple[_Pending, list[AppendResult] | None, Exception | None]] = []
                 for pending in group:
                     try:
-                        outcomes.append((pending, self._prepare(pending.envelopes, draft), None))
+                        outcomes.append((pending, self._prepare(pending.envelopes, draft, pending.indexed), None))
                     except (Rejected, EventIdReused) as rejected:
                         outcomes.append((pending, None, rejected))
                 if draft.fresh:
@@ -208,14 +211,14 @@ class LedgerLog:
         try:
             self.catch_up()
             draft = _Draft(self.refs.overlay())
-            self._prepare(envelopes, draft)
+            self._prepare(envelopes, draft, indexed=True)
             return draft.fresh
         finally:
             self._release()
 
-    def _prepare(self, envelopes: Sequence[Any], draft: _Draft) -> list[AppendResult]:
+    def _prepare(self, envelopes: Sequence[Any], draft: _Draft, indexed: bool) -> list[AppendResult]:
         """Check one batch against the log plus the draft; on success add it to the draft."""
-        batch = len(envelopes) > 1
+        batch = indexed
         replays: dict[int, Record] = {}
         first_in_batch: dict[str, int] = {}
         for i, envelope in enumerate(envelopes):
@@ -285,8 +288,9 @@ class _Draft:
 class _Pending:
     """One caller's batch waiting for a group commit."""
 
-    def __init__(self, envelopes: list[Any]) -> None:
+    def __init__(self, envelopes: list[Any], indexed: bool) -> None:
         self.envelopes = envelopes
+        self.indexed = indexed
         self.done = threading.Event()
         self.results: list[AppendResult] | None = None
         self.error: Exception | None = None

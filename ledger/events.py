@@ -7,10 +7,12 @@ everywhere, so a typo in an integration is a 422 rather than silently ignored.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from decimal import Decimal
 from itertools import pairwise
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from ledger.values import Day, Id, Money, Period, Rate, Text
 
@@ -19,33 +21,42 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-def _require(condition: bool, message: str) -> None:
+def _bound(predicate: Callable[[Decimal], bool], message: str) -> AfterValidator:
+    """A single-field rule, checked with the field so the error names it (and others are still found)."""
+
+    def check(value: Decimal) -> Decimal:
+        if not predicate(value):
+            raise ValueError(message)
+        return value
+
+    return AfterValidator(check)
+
+
+PositiveMoney = Annotated[Money, _bound(lambda v: v > 0, "must be > 0")]
+NonNegativeMoney = Annotated[Money, _bound(lambda v: v >= 0, "must be >= 0")]
+NonZeroMoney = Annotated[Money, _bound(lambda v: v != 0, "must not be zero")]
+UnitRate = Annotated[Rate, _bound(lambda v: 0 <= v <= 1, "must be between 0 and 1")]
+NonNegativeRate = Annotated[Rate, _bound(lambda v: v >= 0, "must be >= 0")]
+Share = Annotated[Rate, _bound(lambda v: 0 < v <= 1, "must be in (0, 1]")]
+
+
+def _require(condition: bool, field: str, message: str) -> None:
+    """A rule across fields: the "@field:" prefix lets the error name the field it is about."""
     if not condition:
-        raise ValueError(message)
+        raise ValueError(f"@{field}: {message}")
 
 
 # --- plan rules (§4) --------------------------------------------------------------------
 
 
 class Tier(Strict):
-    from_: Rate = Field(alias="from")
-    rate: Rate
-
-    @model_validator(mode="after")
-    def _bounds(self) -> Tier:
-        _require(self.from_ >= 0, "tier 'from' must be >= 0")
-        _require(0 <= self.rate <= 1, "tier 'rate' must be between 0 and 1")
-        return self
+    from_: NonNegativeRate = Field(alias="from")
+    rate: UnitRate
 
 
 class Spiff(Strict):
     product: Id
-    amount: Money
-
-    @model_validator(mode="after")
-    def _positive(self) -> Spiff:
-        _require(self.amount > 0, "spiff 'amount' must be > 0")
-        return self
+    amount: PositiveMoney
 
 
 class PlanRules(Strict):
@@ -53,24 +64,20 @@ class PlanRules(Strict):
     basis: Literal["booking", "collection"]
     tier_method: Literal["marginal", "retroactive"]
     tiers: list[Tier] = Field(min_length=1, max_length=20)
-    cap: Money | None
+    cap: NonNegativeMoney | None
     spiffs: list[Spiff]
     clawback_days: StrictInt | None = Field(ge=0, le=3650)
-    override_rate: Rate
+    override_rate: UnitRate
 
     @model_validator(mode="after")
     def _consistent(self) -> PlanRules:
-        _require(self.tiers[0].from_ == 0, "the first tier's 'from' must be 0")
-        froms = [tier.from_ for tier in self.tiers]
-        _require(
-            all(a < b for a, b in pairwise(froms)),
-            "tier 'from' values must be strictly ascending",
-        )
-        _require(self.cap is None or self.cap >= 0, "'cap' must be >= 0")
-        _require(self.cap is None or self.basis == "booking", "'cap' is only allowed with basis 'booking'")
+        _require(self.tiers[0].from_ == 0, "tiers.0.from", "the first tier's 'from' must be 0")
+        for i, (low, high) in enumerate(pairwise(tier.from_ for tier in self.tiers)):
+            _require(low < high, f"tiers.{i + 1}.from", "tier 'from' values must be strictly ascending")
+        _require(self.cap is None or self.basis == "booking", "cap", "a cap is only allowed with basis 'booking'")
         products = [spiff.product for spiff in self.spiffs]
-        _require(len(products) == len(set(products)), "a spiff product appears twice")
-        _require(0 <= self.override_rate <= 1, "'override_rate' must be between 0 and 1")
+        for i, product in enumerate(products):
+            _require(product not in products[:i], f"spiffs.{i}.product", f"product '{product}' appears twice")
         return self
 
 
@@ -108,7 +115,8 @@ class PlanAssigned(Strict):
     def _range(self) -> PlanAssigned:
         _require(
             self.effective_to is None or self.effective_to >= self.effective_from,
-            "'effective_to' must be on or after 'effective_from'",
+            "effective_to",
+            "must be on or after 'effective_from'",
         )
         return self
 
@@ -116,50 +124,35 @@ class PlanAssigned(Strict):
 class TargetSet(Strict):
     participant_id: Id
     period: Period
-    amount: Money
-
-    @model_validator(mode="after")
-    def _non_negative(self) -> TargetSet:
-        _require(self.amount >= 0, "'amount' must be >= 0")
-        return self
+    amount: NonNegativeMoney
 
 
 class Credit(Strict):
     participant_id: Id
-    share: Rate
-
-    @model_validator(mode="after")
-    def _share(self) -> Credit:
-        _require(0 < self.share <= 1, "'share' must be in (0, 1]")
-        return self
+    share: Share
 
 
 class DealBooked(Strict):
     deal_id: Id
     booked_on: Day
-    amount: Money
+    amount: PositiveMoney
     currency: str
     product: Id | None = None
     customer: Text | None = None
     credits: list[Credit] = Field(min_length=1, max_length=20)
 
     @model_validator(mode="after")
-    def _deal(self) -> DealBooked:
-        _require(self.amount > 0, "'amount' must be > 0")
+    def _distinct(self) -> DealBooked:
         ids = [credit.participant_id for credit in self.credits]
-        _require(len(ids) == len(set(ids)), "a participant appears twice in 'credits'")
+        for i, participant_id in enumerate(ids):
+            _require(participant_id not in ids[:i], f"credits.{i}.participant_id", "appears twice in 'credits'")
         return self
 
 
 class DealAmended(Strict):
     deal_id: Id
-    amount: Money
+    amount: PositiveMoney
     amended_on: Day
-
-    @model_validator(mode="after")
-    def _positive(self) -> DealAmended:
-        _require(self.amount > 0, "'amount' must be > 0")
-        return self
 
 
 class DealCancelled(Strict):
@@ -170,13 +163,8 @@ class DealCancelled(Strict):
 class PaymentReceived(Strict):
     payment_id: Id
     deal_id: Id
-    amount: Money
+    amount: PositiveMoney
     received_on: Day
-
-    @model_validator(mode="after")
-    def _positive(self) -> PaymentReceived:
-        _require(self.amount > 0, "'amount' must be > 0")
-        return self
 
 
 class PaymentReversed(Strict):
@@ -188,13 +176,8 @@ class AdjustmentRecorded(Strict):
     adjustment_id: Id
     participant_id: Id
     period: Period
-    amount: Money
+    amount: NonZeroMoney
     reason: Text
-
-    @model_validator(mode="after")
-    def _non_zero(self) -> AdjustmentRecorded:
-        _require(self.amount != 0, "'amount' must not be zero")
-        return self
 
 
 class PeriodClosed(Strict):

@@ -54,6 +54,9 @@ def _pydantic_problems(error: ValidationError, prefix: str) -> list[Problem]:
     for item in error.errors():
         path = ".".join(str(part) for part in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
+        if message.startswith("@"):  # a rule across fields names the field it is about
+            field, message = message[1:].split(": ", 1)
+            path = f"{path}.{field}" if path else field
         problems.append(Problem(f"{prefix}.{path}" if path else prefix, message))
     return problems
 
