@@ -40,10 +40,6 @@ def checked_period(period: str, field: str = "period") -> str:
         parse_period(period)
     except ValueError as error:
         raise BadRequest(field, str(error)) from None
-    if period.startswith("0000"):
-        # The calendar starts in year 1: a year-0000 period holds no dates, and the
-        # projections cannot compute its last day (was a 500).
-        raise BadRequest(field, "year 0000 is not a calendar year")
     return period
 
 

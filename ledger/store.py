@@ -74,7 +74,11 @@ def _write_failed(error: Exception) -> StoreUnavailable:
         or getattr(cause, "sqlstate", None) in _REFUSED_POSTGRES
     )
     if not refused:
-        return _unavailable(error)
+        # A connection lost during COMMIT leaves the outcome unknown: the answer says so (issue 4).
+        return StoreUnavailable(
+            f"the database is unreachable ({type(error).__name__}); if it was lost during the commit these"
+            " events may be stored: send them again with the same event_ids (idempotent)"
+        )
     reason = sqlite_name or type(cause if cause is not None else error).__name__
     return StoreRefusesWrites(f"the database refuses writes ({reason}); nothing was stored")
 

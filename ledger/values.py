@@ -153,8 +153,9 @@ def _first_month(period: str) -> tuple[int, int]:
 
 
 def period_first_day(period: str) -> date:
+    """The first day; for the calendar-less year 0000 (the period pattern allows it) 0001-01-01."""
     year, month = _first_month(period)
-    return date(year, month, 1)
+    return date(year, month, 1) if year else date.min
 
 
 def next_period(period: str) -> str:
@@ -167,7 +168,10 @@ def next_period(period: str) -> str:
 
 
 def period_last_day(period: str) -> date:
+    """The last day; year 0000 has no days, so its periods answer 0001-01-01 (no date falls in them)."""
     following = next_period(period)
     if following.startswith("10000"):
         return date(9999, 12, 31)
+    if period.startswith("0000"):
+        return date.min
     return period_first_day(following) - timedelta(days=1)

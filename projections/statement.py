@@ -66,8 +66,8 @@ class PeriodView:
 def months_of(period: str) -> list[str]:
     if period_length(period) == "month":
         return [period]
-    first = period_first_day(period)
-    return [f"{first.year:04d}-{first.month + i:02d}" for i in range(3)]
+    first = (int(period[6]) - 1) * 3 + 1
+    return [f"{period[:4]}-{first + i:02d}" for i in range(3)]
 
 
 class Engine:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -14,9 +13,12 @@ from projections.book import BookView
 from replay.asof import Books, fold
 
 
-@dataclass(frozen=True)
 class UnknownParticipants(Exception):
-    participant_ids: tuple[str, ...]
+    """Rows asked for participants that do not exist, even with the hypothetical events."""
+
+    def __init__(self, participant_ids: tuple[str, ...]) -> None:
+        super().__init__(", ".join(participant_ids))
+        self.participant_ids = participant_ids
 
 
 def _total_and_lines(book: BookView, participant_id: str, period: str) -> tuple[Any, list[dict[str, Any]]]:

@@ -17,8 +17,11 @@ def healthz() -> dict[str, Any]:
 
 
 @router.get("/readyz")
-async def readyz(svc: ServicesDep) -> dict[str, Any]:
-    """Ready when the database answers and the projections have caught up with it."""
+def readyz(svc: ServicesDep) -> dict[str, Any]:
+    """Ready when the database answers and this process has read its log up to the stored head.
+
+    A plain `def`: it waits on the database in the thread pool, never on the event loop.
+    """
     stored = svc.store.head()
     svc.log.catch_up()
-    return {"ok": True, "stored_head": stored, "projected_head": svc.books.head.position}
+    return {"ok": True, "stored_head": stored, "projected_head": svc.log.head}
