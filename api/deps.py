@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -43,12 +44,44 @@ def checked_period(period: str, field: str = "period") -> str:
     return period
 
 
-def resolve_position(svc: Services, as_of_position: int | None, as_of: str | None) -> int:
-    """Resolve `as_of_position` / `as_of` (§6) to a position. Call after the permission checks."""
+AsOfPosition = Annotated[int | None, Query(description="read as the ledger stood at this position")]
+AsOf = Annotated[str | None, Query(description="read as of an RFC 3339 time with offset")]
+MinPosition = Annotated[
+    int | None,
+    Query(ge=0, description="read your writes: answer only once this position (from an append) is included"),
+]
+
+
+@dataclass(frozen=True)
+class ReadAt:
+    """Where a read stands in the log: now, or as of a position or a time (§6)."""
+
+    as_of_position: int | None
+    as_of: str | None
+    min_position: int | None
+
+
+def read_at(as_of_position: AsOfPosition = None, as_of: AsOf = None, min_position: MinPosition = None) -> ReadAt:
+    return ReadAt(as_of_position, as_of, min_position)
+
+
+ReadAtDep = Annotated[ReadAt, Depends(read_at)]
+
+
+def resolve_position(svc: Services, at: ReadAt) -> int:
+    """Resolve `as_of_position` / `as_of` (§6) to a position. Call after the permission checks.
+
+    Without them a read answers at the newest position this process has; with
+    `min_position=N` it first waits for the store, so a client that appended at
+    N (possibly through another process) sees its event.
+    """
+    as_of_position, as_of = at.as_of_position, at.as_of
     if as_of_position is not None and as_of is not None:
         raise BadRequest("as_of", "give as_of_position or as_of, not both")
-    svc.log.catch_up(wait=False)
+    svc.log.catch_up(wait=at.min_position is not None and at.min_position > svc.log.head)
     head = svc.log.head
+    if at.min_position is not None and at.min_position > head:
+        raise BadRequest("min_position", f"is beyond the stored head position {head}")
     position = head
     if as_of_position is not None:
         if not 0 <= as_of_position <= head:
@@ -68,6 +101,3 @@ def resolve_position(svc: Services, as_of_position: int | None, as_of: str | Non
         position = svc.books.position_at_time(moment)
     return position
 
-
-AsOfPosition = Annotated[int | None, Query(description="read as the ledger stood at this position")]
-AsOf = Annotated[str | None, Query(description="read as of an RFC 3339 time with offset")]

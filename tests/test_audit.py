@@ -8,6 +8,7 @@ import io
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 from typer.testing import CliRunner
@@ -197,3 +198,19 @@ def test_as_of_time_and_parameter_rules(api: Api) -> None:
     assert (r1_then["as_of_position"], r1_then["total"]) == (6, "50.00")
     page = api.get("/v1/events", after=2, limit=2, as_of_position=3).json()
     assert [e["position"] for e in page["events"]] == [3]
+
+
+def test_read_your_writes_across_processes(api: Api, make_services: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    _small_ledger(api)
+    other = Api(TestClient(create_app(make_services())), api.services)  # a second service process
+    position = api.deal("ryw", "2026-01-20", "2000", "r2")
+    statement = other.statement("r2", "2026-01", min_position=position)
+    assert statement["as_of_position"] >= position
+    assert any(line.get("deal_id") == "ryw" for line in statement["lines"])
+    response = other.get("/v1/statements/r2/2026-01", min_position=position + 5)
+    assert response.status_code == 422
+    assert response.json()["problems"][0]["field"] == "min_position"

@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.body import read_json_object
-from api.deps import AsOf, AsOfPosition, PrincipalDep, ServicesDep, resolve_position
+from api.deps import PrincipalDep, ReadAtDep, ServicesDep, resolve_position
 from api.errors import BadRequest, NotFound
 from ledger.appender import MAX_BATCH
 from replay.access import AUDITORS, check_append, check_may_append, require
@@ -86,13 +86,12 @@ def get_event(event_id: str, svc: ServicesDep, who: PrincipalDep) -> dict[str, A
 def list_events(
     svc: ServicesDep,
     who: PrincipalDep,
+    at: ReadAtDep,
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    as_of_position: AsOfPosition = None,
-    as_of: AsOf = None,
 ) -> dict[str, Any]:
     require(who.role in AUDITORS, "only admin and finance read the event log")
-    position = resolve_position(svc, as_of_position, as_of)
+    position = resolve_position(svc, at)
     upto = min(position, after + limit)
     records = [entry.record.listing() for entry in svc.log.entries[after:upto]]
     return {

@@ -6,19 +6,17 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import AsOf, AsOfPosition, PrincipalDep, ServicesDep, checked_period, resolve_position
+from api.deps import PrincipalDep, ReadAt, ReadAtDep, ServicesDep, checked_period, resolve_position
 from api.errors import NotFound
 from replay.access import check_statement_caller, check_statement_reader
 
 router = APIRouter(prefix="/v1/statements", tags=["statements"])
 
 
-def _statement(
-    svc: ServicesDep, who: PrincipalDep, participant_id: str, period: str, as_of_position: int | None, as_of: str | None
-) -> dict[str, Any]:
+def _statement(svc: ServicesDep, who: PrincipalDep, participant_id: str, period: str, at: ReadAt) -> dict[str, Any]:
     check_statement_caller(who, participant_id)
     checked_period(period)
-    position = resolve_position(svc, as_of_position, as_of)
+    position = resolve_position(svc, at)
     book = svc.books.at(position)
     check_statement_reader(book, who, participant_id, period)
     if not book.has_participant(participant_id):
@@ -32,10 +30,9 @@ async def get_statement(
     period: str,
     svc: ServicesDep,
     who: PrincipalDep,
-    as_of_position: AsOfPosition = None,
-    as_of: AsOf = None,
+    at: ReadAtDep,
 ) -> dict[str, Any]:
-    return _statement(svc, who, participant_id, period, as_of_position, as_of)
+    return _statement(svc, who, participant_id, period, at)
 
 
 @router.get("/{participant_id}/{period}/lines/{n}")
@@ -45,11 +42,10 @@ async def explain_line(
     n: int,
     svc: ServicesDep,
     who: PrincipalDep,
-    as_of_position: AsOfPosition = None,
-    as_of: AsOf = None,
+    at: ReadAtDep,
 ) -> dict[str, Any]:
     """One line (numbered from 1) with the arithmetic spelled out for a calculator."""
-    statement = _statement(svc, who, participant_id, period, as_of_position, as_of)
+    statement = _statement(svc, who, participant_id, period, at)
     lines = statement["lines"]
     if not 1 <= n <= len(lines):
         raise NotFound(f"the statement has {len(lines)} lines; there is no line {n}")

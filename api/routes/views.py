@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import AsOf, AsOfPosition, PrincipalDep, ServicesDep, checked_period, resolve_position
+from api.deps import PrincipalDep, ReadAtDep, ServicesDep, checked_period, resolve_position
 from replay.access import check_reader, visible_attainment, visible_rankings
 
 router = APIRouter(prefix="/v1", tags=["views"])
@@ -19,14 +19,13 @@ TeamQuery = Annotated[str | None, Query()]
 async def attainment(
     svc: ServicesDep,
     who: PrincipalDep,
+    at: ReadAtDep,
     period: PeriodQuery,
     team_id: TeamQuery = None,
-    as_of_position: AsOfPosition = None,
-    as_of: AsOf = None,
 ) -> dict[str, Any]:
     check_reader(who)
     checked_period(period)
-    position = resolve_position(svc, as_of_position, as_of)
+    position = resolve_position(svc, at)
     rows = visible_attainment(svc.books.at(position), who, period, team_id)
     return {"period": period, "as_of_position": position, "rows": [row.body() for row in rows]}
 
@@ -35,14 +34,13 @@ async def attainment(
 async def rankings(
     svc: ServicesDep,
     who: PrincipalDep,
+    at: ReadAtDep,
     period: PeriodQuery,
     team_id: TeamQuery = None,
-    as_of_position: AsOfPosition = None,
-    as_of: AsOf = None,
 ) -> dict[str, Any]:
     check_reader(who)
     checked_period(period)
-    position = resolve_position(svc, as_of_position, as_of)
+    position = resolve_position(svc, at)
     anonymous = svc.settings.ranking_names == "anonymous"
     salt = svc.tokens.salt() if anonymous and who.role == "rep" else ""
     rows = visible_rankings(svc.books.at(position), who, period, team_id, anonymous, salt)
