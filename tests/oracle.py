@@ -189,6 +189,11 @@ class OStatement:
             "lines": sorted((line.kind, money(line.amount)) for line in self.lines),
         }
 
+    def facts(self) -> list[tuple[str, str, str | None, str | None, str | None]]:
+        """Each line as (kind, amount, deal, payment, report), sorted: a stricter comparison than `summary`."""
+        return sorted(((line.kind, money(line.amount), line.deal_id, line.payment_id, line.report_id)
+                       for line in self.lines), key=lambda f: tuple(x or "" for x in f))
+
 
 def _rules(raw: dict[str, Any]) -> Rules:
     return Rules(
@@ -205,8 +210,8 @@ def _rules(raw: dict[str, Any]) -> Rules:
 
 class Oracle:
     def __init__(self, envelopes: list[dict[str, Any]]) -> None:
-        self.registered: dict[str, tuple[str | None, int]] = {}  # participant -> (manager, position)
-        self.transfers: list[tuple[str, date, str | None, int]] = []  # (participant, date, manager, position)
+        self.registered: dict[str, tuple[str | None, str]] = {}  # participant -> (manager, team)
+        self.transfers: list[tuple[str, date, str | None, int, str]] = []  # (participant, date, manager, pos, team)
         self.versions: dict[str, list[Version]] = {}
         self.assignments: list[Assignment] = []
         self.targets: dict[tuple[str, str], Decimal] = {}
@@ -217,9 +222,10 @@ class Oracle:
         for position, envelope in enumerate(envelopes, start=1):
             kind, d = envelope["type"], envelope["data"]
             if kind == "ParticipantRegistered":
-                self.registered[d["participant_id"]] = (d.get("manager_id"), position)
+                self.registered[d["participant_id"]] = (d.get("manager_id"), d["team_id"])
             elif kind == "ParticipantTransferred":
-                self.transfers.append((d["participant_id"], day(d["effective_date"]), d.get("manager_id"), position))
+                self.transfers.append((d["participant_id"], day(d["effective_date"]), d.get("manager_id"), position,
+                                       d["team_id"]))
             elif kind == "PlanPublished":
                 versions = self.versions.setdefault(d["plan_id"], [])
                 versions.append(Version(position, len(versions) + 1, day(d["effective_from"]), _rules(d["rules"])))
@@ -277,6 +283,12 @@ class Oracle:
             return max(moves, key=lambda t: (t[1], t[3]))[2]
         return self.registered[participant_id][0]
 
+    def team_on(self, participant_id: str, on: date) -> str:
+        moves = [t for t in self.transfers if t[0] == participant_id and t[1] <= on]
+        if moves:
+            return max(moves, key=lambda t: (t[1], t[3]))[4]
+        return self.registered[participant_id][1]
+
     # --- §5.2 -------------------------------------------------------------------------------
 
     def _credits(self) -> list[Credit]:
@@ -287,7 +299,7 @@ class Oracle:
                 if deal.cancelled_on is not None:
                     days = (deal.cancelled_on - deal.booked_on).days
                     # No plan: no clawback_days, read as null (always taken back).
-                    window = 0 if plan is None else plan.rules.clawback_days
+                    window = None if plan is None else plan.rules.clawback_days
                     if window is None or window >= days:
                         continue  # not live
                 length = "month" if plan is None else plan.rules.period
@@ -408,6 +420,37 @@ class Oracle:
             if who == participant_id and when == period:
                 st.lines.append(OLine("manual", amount))
         return st
+
+    # --- §6 attainment rows and rankings --------------------------------------------------------
+
+    def rows(self, period: str) -> list[dict[str, Any]]:
+        """One row per registered participant, team as of the period's last day, in participant order."""
+        out = []
+        for participant_id in sorted(self.registered):
+            st = self.statement(participant_id, period)
+            out.append({"participant_id": participant_id, "team_id": self.team_on(participant_id, last_day(period)),
+                        "target": None if st.target is None else money(st.target), "credited": money(st.credited),
+                        "attainment": st.attainment})
+        return out
+
+    def ranking(self, period: str) -> list[tuple[int, str]]:
+        """(rank, participant): exact attainment desc (nulls last), credited desc, id asc; competition ranks."""
+        keyed = []
+        for participant_id in self.registered:
+            credited = sum((c.amount for c in self.period_credits(participant_id, period)), Decimal(0))
+            target = self.targets.get((participant_id, period))
+            attainment = None if not target else div(credited, target)
+            keyed.append((attainment, credited, participant_id))
+        with_value = sorted((k for k in keyed if k[0] is not None), key=lambda k: (-k[0], -k[1], k[2]))
+        without = sorted((k for k in keyed if k[0] is None), key=lambda k: (-k[1], k[2]))
+        ordered = with_value + without
+        out: list[tuple[int, str]] = []
+        for i, (attainment, credited, participant_id) in enumerate(ordered):
+            if i and (ordered[i - 1][0], ordered[i - 1][1]) == (attainment, credited):
+                out.append((out[-1][0], participant_id))
+            else:
+                out.append((i + 1, participant_id))
+        return out
 
     def periods_touched(self) -> set[str]:
         """Every month and quarter holding a date or naming a period of the ledger."""

@@ -1,0 +1,713 @@
+"""Hand-computed statements for the tricky corners of CONTRACT §5 (no database: events fold into a `Book`).
+
+Every expected figure is worked out by hand in the comments, from the contract
+text. Each scenario is also cross-checked against the independent oracle
+(tests/oracle.py), so a disagreement names which of the two moved.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from projections.book import Book
+from tests.oracle import Oracle
+from tests.test_properties import compare_with_oracle, fold
+
+
+def rules(tiers: list[tuple[str, str]] | None = None, **over: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "period": "month", "basis": "booking", "tier_method": "marginal",
+        "tiers": [{"from": f, "rate": r} for f, r in (tiers or [("0", "0.05")])],
+        "cap": None, "spiffs": [], "clawback_days": None, "override_rate": "0",
+    }
+    out.update(over)
+    return out
+
+
+class L:
+    """A ledger under construction: envelopes in append order (position = index + 1)."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[dict[str, Any]] = []
+
+    def add(self, type_: str, **data: Any) -> int:
+        self.envelopes.append({"event_id": f"e{len(self.envelopes) + 1}", "type": type_,
+                               "data": {k: v for k, v in data.items() if v is not None}})
+        return len(self.envelopes)
+
+    def person(self, pid: str, manager: str | None = None, start: str = "2025-01-01", team: str = "t") -> int:
+        return self.add("ParticipantRegistered", participant_id=pid, name=pid, team_id=team, manager_id=manager,
+                        start_date=start)
+
+    def transfer(self, pid: str, on: str, manager: str | None = None, team: str = "t") -> int:
+        return self.add("ParticipantTransferred", participant_id=pid, team_id=team, manager_id=manager,
+                        effective_date=on)
+
+    def plan(self, plan_id: str, tiers: list[tuple[str, str]] | None = None, effective_from: str = "2025-01-01",
+             **over: Any) -> int:
+        return self.add("PlanPublished", plan_id=plan_id, effective_from=effective_from, rules=rules(tiers, **over))
+
+    def assign(self, pid: str, plan_id: str, start: str = "2025-01-01", end: str | None = None) -> int:
+        return self.add("PlanAssigned", participant_id=pid, plan_id=plan_id, effective_from=start, effective_to=end)
+
+    def target(self, pid: str, period: str, amount: str) -> int:
+        return self.add("TargetSet", participant_id=pid, period=period, amount=amount)
+
+    def deal(self, deal_id: str, on: str, amount: str, credits: str | dict[str, str],
+             product: str | None = None) -> int:
+        shares = {credits: "1"} if isinstance(credits, str) else credits
+        return self.add("DealBooked", deal_id=deal_id, booked_on=on, amount=amount, currency="USD", product=product,
+                        credits=[{"participant_id": p, "share": s} for p, s in shares.items()])
+
+    def amend(self, deal_id: str, amount: str, on: str = "2026-12-01") -> int:
+        return self.add("DealAmended", deal_id=deal_id, amount=amount, amended_on=on)
+
+    def cancel(self, deal_id: str, on: str) -> int:
+        return self.add("DealCancelled", deal_id=deal_id, cancelled_on=on)
+
+    def pay(self, payment_id: str, deal_id: str, amount: str, on: str) -> int:
+        return self.add("PaymentReceived", payment_id=payment_id, deal_id=deal_id, amount=amount, received_on=on)
+
+    def reverse(self, payment_id: str, on: str) -> int:
+        return self.add("PaymentReversed", payment_id=payment_id, reversed_on=on)
+
+    def adjust(self, pid: str, period: str, amount: str) -> int:
+        return self.add("AdjustmentRecorded", adjustment_id=f"adj{len(self.envelopes)}", participant_id=pid,
+                        period=period, amount=amount, reason="manual fix")
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def book(self) -> Book:
+        return fold(self.envelopes)
+
+    def statement(self, pid: str, period: str) -> dict[str, Any]:
+        book = self.book()
+        return book.statement(pid, period).body(book.position)
+
+    def lines(self, pid: str, period: str) -> list[tuple[str, str]]:
+        return [(line["kind"], line["amount"]) for line in self.statement(pid, period)["lines"]]
+
+    def total(self, pid: str, period: str) -> str:
+        total: str = self.statement(pid, period)["total"]
+        return total
+
+    def oracle_agrees(self) -> None:
+        compare_with_oracle(self.envelopes)
+
+
+# --- §5.1 which plan --------------------------------------------------------------------------
+
+
+def test_a_later_version_with_an_earlier_effective_from_supersedes() -> None:
+    led = L()
+    led.person("r")
+    led.plan("p", [("0", "0.05")], "2026-01-01")  # v1 from Jan
+    led.plan("p", [("0", "0.10")], "2026-03-01")  # v2 from Mar
+    led.plan("p", [("0", "0.07")], "2026-02-01")  # v3 from Feb: supersedes v1 and v2 from 02-01 on
+    led.assign("r", "p")
+    for deal, on in (("k0", "2025-12-20"), ("k1", "2026-01-15"), ("k2", "2026-02-15"), ("k3", "2026-03-15")):
+        led.deal(deal, on, "1000", "r")
+    # 2025-12-20: no version in force -> no plan: credit counts (month), earns nothing, warns.
+    december = led.statement("r", "2025-12")
+    assert (december["credited"], december["lines"], december["total"]) == ("1000.00", [], "0.00")
+    assert december["warnings"]
+    # Jan: only v1 -> 1000 × 5 % = 50.00
+    assert led.lines("r", "2026-01") == [("commission", "50.00")]
+    # Feb: v1 and v3 in force, v3 latest by position -> 70.00
+    assert led.lines("r", "2026-02") == [("commission", "70.00")]
+    # Mar: v1, v2 and v3 in force; v3 is latest by position, even though v2 has the later effective_from.
+    march = led.statement("r", "2026-03")
+    assert [(line["amount"], line.get("plan_version")) for line in march["lines"]] == [("70.00", 3)]
+    assert not march["warnings"]
+    led.oracle_agrees()
+
+
+def test_several_assignments_covering_a_date_the_latest_appended_wins() -> None:
+    led = L()
+    led.person("r")
+    led.plan("five", [("0", "0.05")])
+    led.plan("ten", [("0", "0.10")])
+    led.assign("r", "five", "2026-01-01")  # open-ended
+    led.assign("r", "ten", "2026-03-01", "2026-03-31")  # appended later: wins in March (inclusive end)
+    led.assign("r", "five", "2026-03-10", "2026-03-20")  # appended later still: wins 03-10..03-20
+    led.deal("a", "2026-03-05", "1000", "r")  # ten -> 100.00
+    led.deal("b", "2026-03-15", "1000", "r")  # five -> 50.00
+    led.deal("c", "2026-03-20", "1000", "r")  # five (inclusive end) -> 50.00
+    led.deal("d", "2026-03-31", "1000", "r")  # ten (inclusive end) -> 100.00
+    led.deal("e", "2026-04-01", "1000", "r")  # five -> 50.00
+    assert led.lines("r", "2026-03") == [("commission", "100.00"), ("commission", "50.00"),
+                                         ("commission", "50.00"), ("commission", "100.00")]
+    assert led.lines("r", "2026-04") == [("commission", "50.00")]
+    led.oracle_agrees()
+
+
+def test_the_latest_assignment_without_a_version_in_force_means_no_plan() -> None:
+    # The latest assignment covering D wins even when its plan has no version in force on D:
+    # that is "no plan" (§5.1); an older assignment does not take over.
+    led = L()
+    led.person("r")
+    led.plan("old", [("0", "0.05")], "2026-01-01")
+    led.plan("future", [("0", "0.10")], "2026-06-01")
+    led.assign("r", "old", "2026-01-01")
+    led.assign("r", "future", "2026-03-01")
+    led.target("r", "2026-03", "4000")
+    led.deal("k", "2026-03-10", "1000", "r")
+    march = led.statement("r", "2026-03")
+    assert (march["credited"], march["attainment"], march["lines"], march["total"]) == ("1000.00", "0.2500", [],
+                                                                                          "0.00")
+    assert march["warnings"]
+    led.oracle_agrees()
+
+
+def test_a_credit_with_no_plan_counts_in_its_month_even_for_a_quarter_participant() -> None:
+    led = L()
+    led.person("r")
+    led.plan("q", [("0", "0.05")], "2026-01-01", period="quarter")
+    led.assign("r", "q", "2026-02-01")
+    led.target("r", "2026-01", "1000")
+    led.target("r", "2026-Q1", "10000")
+    led.deal("k1", "2026-01-20", "500", "r")  # no plan yet: month 2026-01
+    led.deal("k2", "2026-02-20", "2000", "r")  # quarter plan: 2026-Q1, 100.00
+    january = led.statement("r", "2026-01")
+    assert (january["credited"], january["attainment"], january["lines"]) == ("500.00", "0.5000", [])
+    assert january["warnings"]
+    quarter = led.statement("r", "2026-Q1")
+    assert (quarter["credited"], quarter["attainment"], quarter["total"]) == ("2000.00", "0.2000", "100.00")
+    assert not quarter["warnings"]
+    assert led.statement("r", "2026-02")["credited"] == "0.00"
+    led.oracle_agrees()
+
+
+# --- §5.2 credits and clawback --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("window", "days", "live"), [
+    (10, 10, False),  # exactly N days: inside the window, taken back
+    (10, 11, True),   # N + 1 days: more than N days after booked_on, changes nothing
+    (0, 0, False),    # cancelled on the booking day, window 0: taken back
+    (0, 1, True),
+    (None, 700, False),  # null: a cancellation always takes the deal back
+])
+def test_clawback_window_edge(window: int | None, days: int, live: bool) -> None:
+    led = L()
+    led.person("r")
+    led.plan("p", [("0", "0.10")], clawback_days=window)
+    led.assign("r", "p")
+    led.deal("k", "2026-03-01", "1000", "r")
+    led.cancel("k", (date(2026, 3, 1) + timedelta(days=days)).isoformat())
+    march = led.statement("r", "2026-03")
+    if live:  # 1000 × 10 % = 100.00
+        assert (march["credited"], march["total"]) == ("1000.00", "100.00")
+    else:
+        assert (march["credited"], march["lines"], march["total"]) == ("0.00", [], "0.00")
+    led.oracle_agrees()
+
+
+def test_clawback_is_judged_per_credit_by_each_participants_own_plan() -> None:
+    led = L()
+    led.person("a")
+    led.person("b")
+    led.plan("short", [("0", "0.10")], clawback_days=5)
+    led.plan("long", [("0", "0.10")], clawback_days=30)
+    led.assign("a", "short")
+    led.assign("b", "long")
+    led.deal("k", "2026-03-01", "1000", {"a": "0.5", "b": "0.5"})
+    led.cancel("k", "2026-03-11")  # 10 days: a's window (5) is past -> live; b's (30) is not -> taken back
+    assert led.statement("a", "2026-03")["credited"] == "500.00"
+    assert led.total("a", "2026-03") == "50.00"
+    assert led.statement("b", "2026-03")["credited"] == "0.00"
+    led.oracle_agrees()
+
+
+def test_an_amendment_replaces_the_amount_in_the_booking_period() -> None:
+    led = L()
+    led.person("r")
+    led.plan("p", [("0", "0.10")])
+    led.assign("r", "p")
+    led.deal("k", "2026-03-05", "1000", {"r": "0.5"})
+    led.amend("k", "3000", "2026-05-20")  # amended_on is recorded only
+    # credit = 3000 × 0.5 = 1500 in March -> 150.00; May untouched.
+    march = led.statement("r", "2026-03")
+    assert (march["credited"], march["total"]) == ("1500.00", "150.00")
+    assert led.statement("r", "2026-05")["lines"] == []
+    led.oracle_agrees()
+
+
+def test_overlay_credit_shares_may_sum_past_one() -> None:
+    led = L()
+    led.person("a")
+    led.person("b")
+    led.plan("p", [("0", "0.10")])
+    led.assign("a", "p")
+    led.assign("b", "p")
+    led.deal("k", "2026-03-05", "999.99", {"a": "1", "b": "0.333333"})
+    # a: 999.99 × 10 % = 99.999 -> 100.00; b: credit 999.99 × 0.333333 = 333.32966667 (exact, shown exact),
+    # × 10 % = 33.332966667 -> 33.33
+    b_line = led.statement("b", "2026-03")["lines"][0]
+    assert (b_line["credit"], b_line["amount"]) == ("333.32966667", "33.33")
+    assert led.statement("b", "2026-03")["credited"] == "333.33"
+    assert led.total("a", "2026-03") == "100.00"
+    led.oracle_agrees()
+
+
+# --- §5.3–5.4 attainment and tiers -------------------------------------------------------------
+
+
+def test_marginal_orders_credits_by_booked_on_then_position() -> None:
+    led = L()
+    led.person("r")
+    led.plan("p", [("0", "0.05"), ("1.0", "0.10")])
+    led.assign("r", "p")
+    led.target("r", "2026-03", "10000")
+    led.deal("late", "2026-03-20", "6000", "r")  # appended first, booked last
+    led.deal("early", "2026-03-05", "6000", "r")
+    led.deal("late2", "2026-03-20", "1000", "r")  # same day as "late", appended after it
+    # early [0, 6000) × 5 % = 300.00; late [6000, 12000): 4000 × 5 % + 2000 × 10 % = 400.00;
+    # late2 [12000, 13000) × 10 % = 100.00.
+    body = led.statement("r", "2026-03")
+    assert {line["deal_id"]: line["amount"] for line in body["lines"]} == {
+        "early": "300.00", "late": "400.00", "late2": "100.00"}
+    assert (body["credited"], body["attainment"], body["total"]) == ("13000.00", "1.3000", "800.00")
+    led.oracle_agrees()
+
+
+def test_retroactive_at_exactly_a_tier_boundary_takes_that_tier() -> None:
+    led = L()
+    led.person("r")
+    led.plan("p", [("0", "0.03"), ("1.0", "0.06")], tier_method="retroactive")
+    led.assign("r", "p")
+    led.target("r", "2026-03", "5000")
+    led.deal("a", "2026-03-02", "2000", "r")
+    led.deal("b", "2026-03-03", "3000", "r")
+    # final attainment exactly 1.0 -> 6 % on each: 120.00 + 180.00
+    assert led.lines("r", "2026-03") == [("commission", "120.00"), ("commission", "180.00")]
+    led.add("DealAmended", deal_id="b", amount="2999.99", amended_on="2026-04-01")
+    # attainment 0.999998 < 1.0 -> 3 %: 60.00 and 2999.99 × 3 % = 89.9997 -> 90.00
+    assert led.lines("r", "2026-03") == [("commission", "60.00"), ("commission", "90.00")]
+    led.oracle_agrees()
+
+
+@pytest.mark.parametrize("target", [None, "0"])
+@pytest.mark.parametrize("method", ["marginal", "retroactive"])
+def test_null_or_zero_target_puts_every_credit_in_the_first_tier(target: str | None, method: str) -> None:
+    led = L()
+    led.person("r")
+    led.plan("p", [("0", "0.03"), ("0.5", "0.06"), ("1", "0.09")], tier_method=method)
+    led.assign("r", "p")
+    if target is not None:
+        led.target("r", "2026-03", target)
+    led.deal("a", "2026-03-02", "10000", "r")
+    led.deal("b", "2026-03-09", "25000.50", "r")
+    # first tier only: 300.00 and 25000.50 × 3 % = 750.015 -> 750.02 (half-up)
+    body = led.statement("r", "2026-03")
+    assert (body["target"], body["attainment"]) == (None if target is None else "0.00", None)
+    assert [(line["kind"], line["amount"]) for line in body["lines"]] == [("commission", "300.00"),
+                                                                       ("commission", "750.02")]
+    assert body["total"] == "1050.02"
+    led.oracle_agrees()
+
+
+def test_a_target_change_replaces_the_target() -> None:
+    led = L()
+    led.person("r")
+    led.plan("p", [("0", "0.05"), ("1", "0.10")])
+    led.assign("r", "p")
+    led.target("r", "2026-03", "1000")
+    led.deal("k", "2026-03-02", "2000", "r")
+    # target 1000: 1000 × 5 % + 1000 × 10 % = 150.00
+    assert led.total("r", "2026-03") == "150.00"
+    led.target("r", "2026-03", "4000")  # 2000 × 5 % = 100.00, attainment 0.5
+    body = led.statement("r", "2026-03")
+    assert (body["target"], body["attainment"], body["total"]) == ("4000.00", "0.5000", "100.00")
+    led.oracle_agrees()
+
+
+def test_attainment_is_rounded_half_up_to_four_digits_and_commission_to_cents() -> None:
+    led = L()
+    led.person("r")
+    led.plan("p", [("0", "0.05")])
+    led.assign("r", "p")
+    led.target("r", "2026-03", "100000")
+    led.deal("k", "2026-03-02", "78145", "r")  # 0.78145 -> "0.7815"
+    led.deal("tiny", "2026-03-03", "0.10", "r")  # 0.10 × 5 % = 0.005 -> 0.01 (half-even would give 0.00)
+    body = led.statement("r", "2026-03")
+    assert body["attainment"] == "0.7815"
+    assert [line["amount"] for line in body["lines"]] == ["3907.25", "0.01"]
+    led.oracle_agrees()
+
+
+def test_quarter_plan_attainment_and_marginal_tiers() -> None:
+    led = L()
+    led.person("r")
+    led.plan("q", [("0", "0.05"), ("1.0", "0.10")], period="quarter")
+    led.assign("r", "q")
+    led.target("r", "2026-Q1", "100000")
+    led.target("r", "2026-01", "1")  # a month target is irrelevant to a quarter plan
+    led.deal("a", "2026-01-10", "60000", "r")  # [0, 60000) × 5 % = 3000.00
+    led.deal("b", "2026-03-31", "50000", "r")  # [60000, 110000): 40000 × 5 % + 10000 × 10 % = 3000.00
+    led.deal("c", "2026-04-01", "1000", "r")  # Q2, no target: 50.00
+    q1 = led.statement("r", "2026-Q1")
+    assert (q1["credited"], q1["attainment"], q1["total"]) == ("110000.00", "1.1000", "6000.00")
+    assert [line["amount"] for line in q1["lines"]] == ["3000.00", "3000.00"]
+    january = led.statement("r", "2026-01")
+    assert (january["credited"], january["attainment"], january["lines"]) == ("0.00", "0.0000", [])
+    assert led.total("r", "2026-Q2") == "50.00"
+    led.oracle_agrees()
+
+
+def test_each_credit_takes_rates_from_its_own_plan_version() -> None:
+    led = L()
+    led.person("r")
+    led.plan("p", [("0", "0.05"), ("1", "0.10")], "2026-01-01")
+    led.plan("p", [("0", "0.02"), ("1", "0.20")], "2026-03-15")
+    led.assign("r", "p")
+    led.target("r", "2026-03", "10000")
+    led.deal("a", "2026-03-01", "8000", "r")  # v1: [0, 8000) × 5 % = 400.00
+    led.deal("b", "2026-03-20", "4000", "r")  # v2: [8000, 12000): 2000 × 2 % + 2000 × 20 % = 440.00
+    assert led.lines("r", "2026-03") == [("commission", "400.00"), ("commission", "440.00")]
+    led.oracle_agrees()
+
+
+# --- §5.5 spiffs ---------------------------------------------------------------------------------
+
+
+def test_spiff_times_share_is_rounded_half_up() -> None:
+    led = L()
+    led.person("a")
+    led.person("b")
+    led.plan("p", [("0", "0")], spiffs=[{"product": "X", "amount": "100.01"}, {"product": "Y", "amount": "250"}])
+    led.assign("a", "p")
+    led.assign("b", "p")
+    led.deal("k1", "2026-03-02", "10", {"a": "0.5", "b": "0.333333"}, product="X")
+    led.deal("k2", "2026-03-03", "10", {"a": "0.5"}, product="Y")
+    led.deal("k3", "2026-03-04", "10", {"a": "1"}, product="Z")  # no spiff for Z
+    led.deal("k4", "2026-03-05", "10", {"a": "1"})  # no product
+    # a: 100.01 × 0.5 = 50.005 -> 50.01; 250 × 0.5 = 125.00; commissions 0.00 each (rate 0)
+    assert sorted(led.lines("a", "2026-03")) == sorted([("commission", "0.00")] * 4 + [("spiff", "50.01"),
+                                                                                       ("spiff", "125.00")])
+    assert led.total("a", "2026-03") == "175.01"
+    # b: 100.01 × 0.333333 = 33.33663333 -> 33.34
+    assert sorted(led.lines("b", "2026-03")) == [("commission", "0.00"), ("spiff", "33.34")]
+    led.oracle_agrees()
+
+
+# --- §5.6 overrides --------------------------------------------------------------------------------
+
+
+def test_override_follows_the_manager_on_booked_on() -> None:
+    led = L()
+    led.person("m1")
+    led.person("m2")
+    led.person("r", manager="m1")
+    led.plan("mgr", [("0", "0")], override_rate="0.01")
+    led.plan("rep", [("0", "0.05")])
+    led.assign("m1", "mgr")
+    led.assign("m2", "mgr")
+    led.assign("r", "rep")
+    led.transfer("r", "2026-03-15", manager="m2")
+    led.transfer("r", "2026-03-20", manager="m1")
+    led.transfer("r", "2026-03-20")  # same date, appended later: no manager from 03-20 on
+    led.deal("a", "2026-03-14", "1000", "r")  # m1: 10.00
+    led.deal("b", "2026-03-15", "2000", "r")  # m2 (transfer effective that day): 20.00
+    led.deal("c", "2026-03-20", "3000", "r")  # no manager: no override
+    m1 = led.statement("m1", "2026-03")
+    assert [(line["kind"], line["amount"], line.get("participant_id")) for line in m1["lines"]] == [
+        ("override", "10.00", "r")]
+    assert (m1["credited"], m1["attainment"]) == ("0.00", None)  # overrides are not credit
+    assert led.lines("m2", "2026-03") == [("override", "20.00")]
+    assert led.total("r", "2026-03") == "300.00"
+    led.oracle_agrees()
+
+
+def test_override_needs_a_positive_rate_and_lands_in_the_managers_period() -> None:
+    led = L()
+    led.person("m")
+    led.person("z")
+    led.person("r", manager="m")
+    led.person("s", manager="z")
+    led.plan("mq", [("0", "0.01")], period="quarter", override_rate="0.015")
+    led.plan("zero", [("0", "0.05")], override_rate="0")
+    led.assign("m", "mq")
+    led.assign("z", "zero")
+    led.deal("k", "2026-02-10", "20000", {"r": "0.75", "s": "0.25", "m": "0.1"})
+    # r has no plan: still a credit of 15000, so m gets 15000 × 1.5 % = 225.00 in 2026-Q1.
+    # m's own credit 2000 × 1 % = 20.00; z's rate is 0: no override line for s.
+    q1 = led.statement("m", "2026-Q1")
+    assert sorted((line["kind"], line["amount"]) for line in q1["lines"]) == [("commission", "20.00"),
+                                                                           ("override", "225.00")]
+    assert (q1["credited"], q1["total"]) == ("2000.00", "245.00")
+    assert led.statement("m", "2026-02")["lines"] == []
+    assert led.lines("z", "2026-02") == []
+    led.oracle_agrees()
+
+
+def test_a_cancelled_credit_gives_no_override_when_taken_back_by_the_reps_plan() -> None:
+    led = L()
+    led.person("m")
+    led.person("r", manager="m")
+    led.plan("mgr", [("0", "0")], override_rate="0.10", clawback_days=100)
+    led.plan("rep", [("0", "0.05")], clawback_days=3)
+    led.assign("m", "mgr")
+    led.assign("r", "rep")
+    led.deal("in", "2026-03-01", "1000", "r")
+    led.deal("out", "2026-03-01", "2000", "r")
+    led.cancel("in", "2026-03-04")  # 3 days: within r's window -> not live, no override
+    led.cancel("out", "2026-03-05")  # 4 days: past r's window -> live, override 200.00
+    assert led.lines("m", "2026-03") == [("override", "200.00")]
+    led.oracle_agrees()
+
+
+# --- §5.7 cap ------------------------------------------------------------------------------------
+
+
+def test_cap_takes_back_the_excess_of_commission_and_override() -> None:
+    led = L()
+    led.person("m")
+    led.person("r", manager="m")
+    led.plan("capped", [("0", "0.10")], cap="500", override_rate="0.05")
+    led.assign("m", "capped")
+    led.assign("r", "capped")
+    led.deal("a", "2026-03-02", "3000", "m")  # m commission 300.00
+    led.deal("b", "2026-03-03", "2000", "m", product=None)  # 200.00
+    led.deal("c", "2026-03-04", "4000", "r")  # r 400.00 (under its cap); m override 200.00
+    led.adjust("m", "2026-03", "-25.50")  # manual lines are not capped
+    # m: 300 + 200 + 200 = 700 > 500 -> cap -200.00; total 500 - 25.50 = 474.50
+    assert sorted(led.lines("m", "2026-03")) == sorted([("commission", "300.00"), ("commission", "200.00"),
+                                                        ("override", "200.00"), ("cap", "-200.00"),
+                                                        ("manual", "-25.50")])
+    assert led.total("m", "2026-03") == "474.50"
+    assert led.lines("r", "2026-03") == [("commission", "400.00")]
+    led.oracle_agrees()
+
+
+def test_the_cap_is_that_of_the_version_in_force_on_the_periods_last_day() -> None:
+    led = L()
+    led.person("r")
+    led.plan("p", [("0", "0.10")], "2026-01-01", cap="100")
+    led.plan("p", [("0", "0.10")], "2026-03-31", cap="250")
+    led.assign("r", "p")
+    led.deal("a", "2026-03-02", "3000", "r")  # v1 rates: 300.00
+    # cap of v2 (in force on 03-31): 250 -> cap line -50.00
+    assert led.lines("r", "2026-03") == [("commission", "300.00"), ("cap", "-50.00")]
+    # February's last day has v1 (cap 100): 150.00 -> -50.00
+    led.deal("b", "2026-02-02", "1500", "r")
+    assert led.lines("r", "2026-02") == [("commission", "150.00"), ("cap", "-50.00")]
+    led.oracle_agrees()
+
+
+def test_no_cap_line_at_or_under_the_cap() -> None:
+    led = L()
+    led.person("r")
+    led.plan("p", [("0", "0.10")], cap="300")
+    led.assign("r", "p")
+    led.deal("a", "2026-03-02", "3000", "r")  # exactly 300.00: no cap line
+    assert led.lines("r", "2026-03") == [("commission", "300.00")]
+    led.oracle_agrees()
+
+
+# --- §5.8 collection ------------------------------------------------------------------------------
+
+
+def test_collection_with_reversal_and_overpayment_clamp() -> None:
+    led = L()
+    led.person("r")
+    led.plan("c", [("0", "0.10")], basis="collection")
+    led.assign("r", "c")
+    led.deal("k", "2026-03-01", "1000", "r")  # earned K = 100.00, A = 1000
+    led.pay("p1", "k", "600", "2026-03-10")  # running 600, P 600 -> 60.00: release +60.00 in March
+    led.pay("p2", "k", "600", "2026-04-05")  # running 1200, P held at 1000 -> 100.00: +40.00 in April
+    led.reverse("p1", "2026-05-02")  # running 600, P 600 -> 60.00: -40.00 in May
+    assert led.lines("r", "2026-03") == [("earned", "100.00"), ("release", "60.00")]
+    assert led.total("r", "2026-03") == "60.00"
+    assert led.lines("r", "2026-04") == [("release", "40.00")]
+    assert led.lines("r", "2026-05") == [("release", "-40.00")]
+    led.reverse("p2", "2026-06-01")  # running 0 -> 0.00: -60.00 in June
+    assert led.lines("r", "2026-06") == [("release", "-60.00")]
+    led.oracle_agrees()
+
+
+def test_releases_are_recomputed_in_place_after_an_amendment() -> None:
+    led = L()
+    led.person("r")
+    led.plan("c", [("0", "0.10")], basis="collection")
+    led.assign("r", "c")
+    led.deal("k", "2026-03-01", "1000", "r")  # K 100.00
+    led.pay("p1", "k", "500", "2026-03-10")  # round(100 × 500/1000) = 50.00 in March
+    led.pay("p2", "k", "300", "2026-04-10")  # round(100 × 800/1000) = 80.00: +30.00 in April
+    assert led.total("r", "2026-03") == "50.00"
+    led.amend("k", "600", "2026-05-01")
+    # K = 60.00, A = 600: after p1 P = 500 -> 50.00 (March +50.00); after p2 P = min(800, 600) = 600 -> 60.00
+    # (April +10.00). May has nothing: the amendment's date is recorded only.
+    assert led.lines("r", "2026-03") == [("earned", "60.00"), ("release", "50.00")]
+    assert led.lines("r", "2026-04") == [("release", "10.00")]
+    assert led.lines("r", "2026-05") == []
+    led.oracle_agrees()
+
+
+def test_releases_follow_a_target_change_and_use_the_credits_plan_length() -> None:
+    led = L()
+    led.person("r")
+    led.plan("cq", [("0", "0.05"), ("1", "0.10")], basis="collection", period="quarter")
+    led.assign("r", "cq")
+    led.target("r", "2026-Q1", "1000")
+    led.deal("k", "2026-02-01", "2000", {"r": "1"})  # K = 1000 × 5 % + 1000 × 10 % = 150.00
+    led.pay("p1", "k", "1000", "2026-05-15")  # round(150 × 1000/2000) = 75.00, in Q2 (quarter plan)
+    assert led.lines("r", "2026-Q2") == [("release", "75.00")]
+    led.target("r", "2026-Q1", "4000")  # K = 2000 × 5 % = 100.00 -> released 50.00
+    assert led.lines("r", "2026-Q1") == [("earned", "100.00")]
+    assert led.lines("r", "2026-Q2") == [("release", "50.00")]
+    assert led.statement("r", "2026-05")["lines"] == []
+    led.oracle_agrees()
+
+
+def test_cumulative_rounding_of_releases_with_a_split_credit() -> None:
+    led = L()
+    led.person("r")
+    led.plan("c", [("0", "0.07")], basis="collection")
+    led.assign("r", "c")
+    led.deal("k", "2026-05-05", "999.99", {"r": "0.5"})
+    # credit 499.995 × 7 % = 34.99965 -> K 34.999... -> 35.00; A = 999.99 (the deal's amount)
+    led.pay("p1", "k", "333.33", "2026-05-20")  # round(35 × 333.33/999.99) = round(11.66666...) = 11.67
+    led.pay("p2", "k", "333.33", "2026-06-20")  # round(35 × 666.66/999.99) = round(23.3333...) = 23.33 -> +11.66
+    led.pay("p3", "k", "333.33", "2026-07-20")  # 35.00 -> +11.67
+    assert led.lines("r", "2026-05") == [("earned", "35.00"), ("release", "11.67")]
+    assert led.lines("r", "2026-06") == [("release", "11.66")]
+    assert led.lines("r", "2026-07") == [("release", "11.67")]
+    led.oracle_agrees()
+
+
+def test_a_cancelled_collection_deal_releases_nothing() -> None:
+    led = L()
+    led.person("r")
+    led.plan("c", [("0", "0.10")], basis="collection", clawback_days=30)
+    led.assign("r", "c")
+    led.deal("k", "2026-03-01", "1000", "r")
+    led.pay("p1", "k", "1000", "2026-03-10")  # 100.00 released in March
+    assert led.total("r", "2026-03") == "100.00"
+    led.cancel("k", "2026-03-31")  # 30 days: within the window -> K = 0, every release recomputed to 0
+    led.pay("p2", "k", "10", "2026-04-01")
+    assert led.lines("r", "2026-03") == []
+    assert led.lines("r", "2026-04") == []
+    led.oracle_agrees()
+
+
+def test_spiff_and_override_are_payable_in_full_on_collection() -> None:
+    led = L()
+    led.person("m")
+    led.person("r", manager="m")
+    led.plan("c", [("0", "0.10")], basis="collection", spiffs=[{"product": "X", "amount": "40"}])
+    led.plan("mgr", [("0", "0")], basis="collection", override_rate="0.02")
+    led.assign("r", "c")
+    led.assign("m", "mgr")
+    led.deal("k", "2026-03-01", "1000", "r", product="X")
+    # r: earned 100.00 (not payable), spiff 40.00 payable; nothing collected yet.
+    assert led.lines("r", "2026-03") == [("earned", "100.00"), ("spiff", "40.00")]
+    assert led.total("r", "2026-03") == "40.00"
+    # m: override 1000 × 2 % = 20.00, in the booking period whatever the basis.
+    assert led.lines("m", "2026-03") == [("override", "20.00")]
+    led.oracle_agrees()
+
+
+# --- §5.9, §5.11 --------------------------------------------------------------------------------
+
+
+def test_manual_lines_are_in_their_own_period_and_payable() -> None:
+    led = L()
+    led.person("r")
+    led.adjust("r", "2026-03", "125.25")
+    led.adjust("r", "2026-03", "-0.25")
+    led.adjust("r", "2026-Q1", "10")
+    assert led.lines("r", "2026-03") == [("manual", "125.25"), ("manual", "-0.25")]
+    assert led.total("r", "2026-03") == "125.00"
+    assert led.total("r", "2026-Q1") == "10.00"
+    led.oracle_agrees()
+
+
+def test_the_oracle_and_engine_agree_on_an_empty_statement() -> None:
+    led = L()
+    led.person("r")
+    body = led.statement("r", "2026-03")
+    assert (body["credited"], body["target"], body["attainment"], body["lines"], body["total"]) == (
+        "0.00", None, None, [], "0.00")
+    assert Oracle(led.envelopes).statement("r", "2026-03").summary()["total"] == "0.00"
+
+
+def test_a_payment_dated_before_the_booking_releases_in_its_own_period() -> None:
+    led = L()
+    led.person("r")
+    led.plan("c", [("0", "0.10")], basis="collection")
+    led.assign("r", "c")
+    led.deal("k", "2026-03-10", "1000", "r")  # K 100.00
+    led.pay("p1", "k", "250", "2026-02-20")  # accepted (§3); round(100 × 250/1000) = 25.00 in February
+    assert led.lines("r", "2026-02") == [("release", "25.00")]
+    assert led.lines("r", "2026-03") == [("earned", "100.00")]
+    led.oracle_agrees()
+
+
+def test_cap_of_a_plan_of_another_length_on_the_last_day() -> None:
+    # AMBIGUOUS in §5.7: "the cap is that of the plan version in force on the period's last day". Read literally
+    # (the oracle's and the engine's reading): the plan in force on 03-31 is the quarter plan, so its cap (250)
+    # applies to the month statement 2026-03 as well as to 2026-Q1, although 2026-03's lines come from the
+    # month plan (cap 100).
+    led = L()
+    led.person("r")
+    led.plan("m", [("0", "0.10")], cap="100")
+    led.plan("q", [("0", "0.10")], cap="250", period="quarter")
+    led.assign("r", "m")
+    led.assign("r", "q", "2026-03-31")
+    led.deal("a", "2026-03-02", "3000", "r")  # month plan: 300.00 in 2026-03 -> capped at 250: -50.00
+    led.deal("b", "2026-03-31", "4000", "r")  # quarter plan: 400.00 in 2026-Q1 -> capped at 250: -150.00
+    assert led.lines("r", "2026-03") == [("commission", "300.00"), ("cap", "-50.00")]
+    assert led.lines("r", "2026-Q1") == [("commission", "400.00"), ("cap", "-150.00")]
+    led.oracle_agrees()
+
+
+def test_a_participant_may_be_their_own_manager_after_a_transfer() -> None:
+    # §3 only asks that manager_id be registered; a self-managing participant on an override plan
+    # earns the override on their own credit (§5.6 read literally).
+    led = L()
+    led.person("r")
+    led.plan("p", [("0", "0.10")], override_rate="0.01")
+    led.assign("r", "p")
+    led.transfer("r", "2026-03-01", manager="r")
+    led.deal("k", "2026-03-05", "1000", "r")  # 100.00 commission + 10.00 override
+    assert sorted(led.lines("r", "2026-03")) == [("commission", "100.00"), ("override", "10.00")]
+    led.oracle_agrees()
+
+
+def test_the_oracle_reproduces_examples_2_and_3() -> None:
+    # EXAMPLES §2: r1 900.00, r2 300.00, m1 two overrides 225.00 + 75.00, credited 0.00.
+    led = L()
+    led.plan("flat6", [("0", "0.06")])
+    led.plan("mgr", [("0", "0")], override_rate="0.015")
+    led.person("m1")
+    led.person("r1", manager="m1")
+    led.person("r2", manager="m1")
+    led.assign("m1", "mgr")
+    led.assign("r1", "flat6")
+    led.assign("r2", "flat6")
+    led.deal("k3", "2026-04-09", "20000", {"r1": "0.75", "r2": "0.25"})
+    oracle = Oracle(led.envelopes)
+    assert oracle.statement("r1", "2026-04").summary()["total"] == "900.00"
+    assert oracle.statement("r2", "2026-04").summary()["total"] == "300.00"
+    m1 = oracle.statement("m1", "2026-04").summary()
+    assert (m1["credited"], m1["lines"], m1["total"]) == ("0.00", [("override", "225.00"), ("override", "75.00")],
+                                                           "300.00")
+    led.oracle_agrees()
+    # EXAMPLES §3: releases 28.00, 28.00, 14.00 of an earned 70.00.
+    led = L()
+    led.plan("coll", [("0", "0.07")], basis="collection")
+    led.person("r1")
+    led.assign("r1", "coll")
+    led.deal("k4", "2026-05-05", "999.99", "r1")
+    led.pay("p1", "k4", "400.00", "2026-05-20")
+    led.pay("p2", "k4", "400.00", "2026-06-02")
+    led.pay("p3", "k4", "199.99", "2026-07-01")
+    oracle = Oracle(led.envelopes)
+    assert oracle.statement("r1", "2026-05").summary()["lines"] == [("earned", "70.00"), ("release", "28.00")]
+    assert [oracle.statement("r1", p).summary()["total"] for p in ("2026-05", "2026-06", "2026-07")] == [
+        "28.00", "28.00", "14.00"]
+    led.oracle_agrees()
