@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
@@ -68,6 +69,25 @@ def read_at(as_of_position: AsOfPosition = None, as_of: AsOf = None, min_positio
 ReadAtDep = Annotated[ReadAt, Depends(read_at)]
 
 
+_RFC3339 = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
+)
+
+
+def parse_rfc3339(text: str, field: str = "as_of") -> datetime:
+    """An RFC 3339 date-time with an offset (`T`/`Z` in either case, any fraction digits)."""
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        raise BadRequest(field, "must be an RFC 3339 time with an offset, e.g. 2026-11-22T15:04:05Z")
+    day, clock, fraction, offset = match.groups()
+    micro = (fraction or ".0")[1:7].ljust(6, "0")
+    offset = "+00:00" if offset in ("Z", "z") else offset
+    try:
+        return datetime.fromisoformat(f"{day}T{clock}.{micro}{offset}")
+    except ValueError:
+        raise BadRequest(field, "is not a real date and time") from None
+
+
 def resolve_position(svc: Services, at: ReadAt) -> int:
     """Resolve `as_of_position` / `as_of` (§6) to a position. Call after the permission checks.
 
@@ -88,12 +108,7 @@ def resolve_position(svc: Services, at: ReadAt) -> int:
             raise BadRequest("as_of_position", f"must be between 0 and the head position {head}")
         position = as_of_position
     elif as_of is not None:
-        try:
-            moment = datetime.fromisoformat(as_of)
-        except ValueError:
-            raise BadRequest("as_of", "must be an RFC 3339 time with an offset") from None
-        if moment.tzinfo is None or "T" not in as_of.upper():
-            raise BadRequest("as_of", "must be an RFC 3339 time with an offset")
+        moment = parse_rfc3339(as_of)
         try:
             moment.astimezone(UTC)
         except OverflowError:  # before 0001-01-01 or after 9999-12-31 in UTC (was a 500)

@@ -33,15 +33,23 @@ class TierPortion:
     portion: Decimal
 
     def body(self) -> dict[str, Any]:
+        """Money shown to cents (the contract's rule); the exact figures are in `Line.explain`."""
         return {
             "tier": self.tier,
             "from": exact_str(self.from_),
             "rate": exact_str(self.rate),
-            "range_from": exact_str(self.lower),
-            "range_to": None if self.upper is None else exact_str(self.upper),
-            "portion": exact_str(self.portion),
-            "amount": exact_str(self.portion * self.rate),
+            "range_from": money_str(self.lower),
+            "range_to": None if self.upper is None else money_str(self.upper),
+            "portion": money_str(self.portion),
+            "amount": money_str(self.portion * self.rate),
         }
+
+    def explain(self) -> str:
+        upper = "no limit" if self.upper is None else exact_str(self.upper)
+        return (
+            f"tier {self.tier} (from {exact_str(self.from_)} of target, amounts {exact_str(self.lower)} to {upper}): "
+            f"{exact_str(self.portion)} x {exact_str(self.rate)} = {exact_str(self.portion * self.rate)}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +99,7 @@ class Line:
             "rate": None if self.rate is None else exact_str(self.rate),
             "tiers": None if self.tiers is None else [t.body() for t in self.tiers],
             "target": None if self.target is None else money_str(self.target),
-            "credited_before": None if self.credited_before is None else exact_str(self.credited_before),
-            "exact_amount": None if self.exact is None else exact_str(self.exact),
+            "credited_before": None if self.credited_before is None else money_str(self.credited_before),
             "for_period": self.for_period,
             "reason": self.reason,
         }
@@ -100,6 +107,40 @@ class Line:
         out.update(dict(self.details))
         out["event_ids"] = list(self.event_ids)
         return out
+
+    def explain(self) -> list[str]:
+        """The arithmetic of the line in exact figures, step by step, for a calculator."""
+        details = dict(self.details)
+        steps: list[str] = []
+        if self.credit is not None and self.share is not None:
+            steps.append(f"credit: deal amount x share {exact_str(self.share)} = {exact_str(self.credit)}")
+        if self.tiers is not None:
+            target = "none (every credit falls in the first tier)" if not self.target else exact_str(self.target)
+            before = exact_str(self.credited_before) if self.credited_before is not None else "0"
+            steps.append(f"target {target}; credits before this one in the period: {before}")
+            steps += [portion.explain() for portion in self.tiers]
+        elif self.kind in ("commission", "earned") and self.rate is not None and self.credit is not None:
+            steps.append(
+                f"period attainment {details.get('attainment', 'null')}: tier {details.get('tier')} applies to "
+                f"the whole credit: {exact_str(self.credit)} x {exact_str(self.rate)}"
+            )
+        elif self.kind == "override" and self.rate is not None and self.credit is not None:
+            steps.append(f"override: {exact_str(self.credit)} x {exact_str(self.rate)}")
+        if self.kind == "release":
+            steps.append(
+                f"released to date = round(earned {details['earned']} x paid so far / deal amount "
+                f"{details['deal_amount']}); this line is the change this payment or reversal made"
+            )
+        if self.kind == "cap":
+            steps.append(
+                f"commission and override lines add up to {details['capped_total']}; the cap is {details['cap']}"
+            )
+        if self.kind == "adjustment":
+            steps.append(f"change of {self.for_period}'s own total since the latest close, paid in this period")
+        if self.exact is not None:
+            steps.append(f"exact amount {exact_str(self.exact)}")
+        steps.append(f"rounded half-up to cents: {money_str(self.amount)}")
+        return steps
 
 
 def payable_total(lines: list[Line] | tuple[Line, ...]) -> Decimal:

@@ -19,7 +19,7 @@ from typing import TypeVar
 from ledger.values import (
     EXACT_PRECISION,
     attainment_str,
-    exact_str,
+    money_str,
     period_first_day,
     period_last_day,
     period_length,
@@ -236,7 +236,7 @@ class Engine:
                         payment_id=move.payment_id,
                         plan_id=plan.plan_id,
                         plan_version=plan.version,
-                        details=(("earned", exact_str(k)), ("deal_amount", exact_str(credit.deal_amount))),
+                        details=(("earned", money_str(k)), ("deal_amount", money_str(credit.deal_amount))),
                     )
                 )
         return out
@@ -298,7 +298,7 @@ class Engine:
             (plan.event_id,),
             plan_id=plan.plan_id,
             plan_version=plan.version,
-            details=(("cap", exact_str(plan.rules.cap)), ("capped_total", exact_str(capped))),
+            details=(("cap", money_str(plan.rules.cap)), ("capped_total", money_str(capped))),
         )
 
 

@@ -106,23 +106,20 @@ def _team_of(book: BookView, principal: Principal, period: str) -> str | None:
     return book.team_of(principal.participant_id, period)[0]
 
 
+def check_attainment_caller(principal: Principal) -> None:
+    """Attainment is for admin, finance and managers (their team); a rep has their statement and ranking."""
+    allowed = principal.role in AUDITORS or principal.role == "manager"
+    require(allowed, f"role '{principal.role}' may not read attainment")
+
+
 def visible_attainment(book: BookView, principal: Principal, period: str, team_id: str | None) -> list[Row]:
-    require(principal.role in READERS, f"role '{principal.role}' may not read attainment")
-    rows = book.rows(period, team_id)
+    check_attainment_caller(principal)
     if principal.role in AUDITORS:
-        return rows
-    me = principal.participant_id
-    if principal.role == "rep":
-        return [row for row in rows if row.participant_id == me]
-    assert me is not None
+        return book.rows(period, team_id)
     own_team = _team_of(book, principal, period)
-    return [
-        row
-        for row in rows
-        if row.participant_id == me
-        or row.team_id == own_team
-        or is_direct_report(book, me, row.participant_id, period)
-    ]
+    require(own_team is not None, "this token's participant is not registered")
+    require(team_id in (None, own_team), "a manager reads only their own team's attainment")
+    return book.rows(period, own_team)
 
 
 def pseudonym(salt: str, participant_id: str) -> str:

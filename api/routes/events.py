@@ -97,5 +97,4 @@ def list_events(
     return {
         "events": records,
         "next_after": records[-1]["position"] if records else after,
-        "as_of_position": position,
     }

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.deps import PrincipalDep, ReadAtDep, ServicesDep, checked_period, resolve_position
-from replay.access import check_reader, visible_attainment, visible_rankings
+from replay.access import check_attainment_caller, check_reader, visible_attainment, visible_rankings
 
 router = APIRouter(prefix="/v1", tags=["views"])
 
@@ -23,7 +23,7 @@ async def attainment(
     period: PeriodQuery,
     team_id: TeamQuery = None,
 ) -> dict[str, Any]:
-    check_reader(who)
+    check_attainment_caller(who)
     checked_period(period)
     position = resolve_position(svc, at)
     rows = visible_attainment(svc.books.at(position), who, period, team_id)
