@@ -71,6 +71,17 @@ def test_the_same_new_deal_id_from_two_writers_is_accepted_once(make_services: C
     assert [e.record.type for e in fresh.log.entries] == ["ParticipantRegistered", "DealBooked"]
 
 
+def _run_processes(target: Callable[..., None], arguments: list[tuple[Any, ...]]) -> None:
+    """Run one spawned process per argument tuple, at once; each must exit 0."""
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=target, args=args) for args in arguments]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=240)
+    assert [p.exitcode for p in processes] == [0] * len(processes)
+
+
 def _process_writer(database_url: str, worker: int, count: int) -> None:
     services = build(Settings(database_url=database_url, admin_token="x"))
     for n in range(count):
@@ -84,13 +95,7 @@ def _process_writer(database_url: str, worker: int, count: int) -> None:
 def test_processes_appending_overlapping_events(make_services: Callable[..., Services], database_url: str) -> None:
     _register(make_services())
     workers, count = 4, 30
-    context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_process_writer, args=(database_url, w, count)) for w in range(workers)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=240)
-    assert [p.exitcode for p in processes] == [0] * workers
+    _run_processes(_process_writer, [(database_url, w, count) for w in range(workers)])
     fresh = make_services()
     ids = [e.record.event_id for e in fresh.log.entries]
     expected = {"reg-1"} | {f"shared-{n}" for n in range(0, count, 2)} | {
@@ -134,13 +139,7 @@ def test_payments_racing_cancellations_leave_a_consistent_ledger(
         {"event_id": "assign", "type": "PlanAssigned",
          "data": {"participant_id": "r1", "plan_id": "c", "effective_from": "2020-01-01"}}])
     workers, rounds = 4, 12
-    context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_mixed_writer, args=(database_url, w, rounds)) for w in range(workers)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=240)
-    assert [p.exitcode for p in processes] == [0] * workers
+    _run_processes(_mixed_writer, [(database_url, w, rounds) for w in range(workers)])
 
     fresh = make_services()
     entries = fresh.log.entries
