@@ -1,8 +1,9 @@
 """Reading the ledger as it stood at any position (§6).
 
 The head book follows the log: before each read it folds in whatever the log
-accepted since. Books are read and advanced only by one thread at a time (the
-API's event loop), so a read never sees a half-applied event. Its state is
+accepted since. Books are read and advanced only inside `reading()`, one
+thread at a time, so a read never sees a half-applied event; the API runs
+reads in its thread pool, so a long read never stalls the event loop. Its state is
 versioned by position, so a read at any past position is a view of the same
 book, with no re-fold of the log.
 """
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
 from ledger.appender import LedgerLog, Logged
@@ -31,6 +33,12 @@ class Books:
         self.log = log
         self._head = Book()
         self._lock = threading.RLock()
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Hold the books for one read (or a whole CLI command): no one advances them meanwhile."""
+        with self._lock:
+            yield
 
     @property
     def head(self) -> Book:

@@ -23,27 +23,30 @@ def verify_chain(svc: ServicesDep, who: PrincipalDep) -> dict[str, Any]:
 
 
 @router.post("/audit/replay")
-async def replay(svc: ServicesDep, who: PrincipalDep) -> dict[str, Any]:
+def replay(svc: ServicesDep, who: PrincipalDep) -> dict[str, Any]:
     """Recompute every closed statement from the stored log and list differences from the frozen ones."""
     require(who.role in AUDITORS, "only admin and finance run a replay audit")
     svc.log.catch_up()
-    checked, differences = replay_closes(svc.store, svc.books.head)
-    return {
-        "ok": not differences,
-        "as_of_position": svc.books.head.position,
-        "statements_checked": checked,
-        "differences": [d.__dict__ for d in differences],
-    }
+    with svc.books.reading():
+        head = svc.books.head
+        checked, differences = replay_closes(svc.store, head)
+        return {
+            "ok": not differences,
+            "as_of_position": head.position,
+            "statements_checked": checked,
+            "differences": [d.__dict__ for d in differences],
+        }
 
 
 @router.get("/payouts/{period}", response_model=None)
-async def payouts(period: str, request: Request, svc: ServicesDep, who: PrincipalDep) -> Response | dict[str, Any]:
+def payouts(period: str, request: Request, svc: ServicesDep, who: PrincipalDep) -> Response | dict[str, Any]:
     """What payroll pays: the frozen totals of a closed period (CSV with Accept: text/csv)."""
     require(who.role in AUDITORS, "only admin and finance export payouts")
     checked_period(period)
     svc.log.catch_up()
-    book = svc.books.at(None)
-    rows = payout_rows(book, period)
+    with svc.books.reading():
+        book = svc.books.at(None)
+        rows = payout_rows(book, period)
     currency = svc.settings.currency
     if "text/csv" in request.headers.get("accept", ""):
         return PlainTextResponse(
@@ -55,7 +58,7 @@ async def payouts(period: str, request: Request, svc: ServicesDep, who: Principa
 
 
 @router.get("/disputes")
-async def disputes(
+def disputes(
     svc: ServicesDep,
     who: PrincipalDep,
     status: Annotated[Literal["open", "upheld", "rejected"] | None, Query()] = None,
@@ -67,7 +70,9 @@ async def disputes(
         checked_period(period)
     svc.log.catch_up()
     rows = []
-    for dispute in svc.books.head.state.disputes.values():
+    with svc.books.reading():
+        found = list(svc.books.head.state.disputes.values())
+    for dispute in found:
         resolution = dispute.resolution
         state = resolution.resolution if resolution else "open"
         if status not in (None, state) or period not in (None, dispute.period):

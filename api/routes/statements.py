@@ -28,19 +28,20 @@ def _statement(
 
 
 @router.get("/{participant_id}/{period}")
-async def get_statement(
+def get_statement(
     participant_id: str,
     period: str,
     svc: ServicesDep,
     who: PrincipalDep,
     at: ReadAtDep,
 ) -> dict[str, Any]:
-    position, statement = _statement(svc, who, participant_id, period, at)
-    return statement.body(position)
+    with svc.books.reading():
+        position, statement = _statement(svc, who, participant_id, period, at)
+        return statement.body(position)
 
 
 @router.get("/{participant_id}/{period}/lines/{n}")
-async def explain_line(
+def explain_line(
     participant_id: str,
     period: str,
     n: int,
@@ -49,7 +50,8 @@ async def explain_line(
     at: ReadAtDep,
 ) -> dict[str, Any]:
     """One line (numbered from 1) with its arithmetic in exact figures, for a calculator."""
-    position, statement = _statement(svc, who, participant_id, period, at)
+    with svc.books.reading():
+        position, statement = _statement(svc, who, participant_id, period, at)
     if not 1 <= n <= len(statement.lines):
         raise NotFound(f"the statement has {len(statement.lines)} lines; there is no line {n}")
     line = statement.lines[n - 1]

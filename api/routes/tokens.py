@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, cast, get_args
 
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.body import read_json_object
@@ -50,8 +51,7 @@ async def issue(request: Request, svc: ServicesDep, who: PrincipalDep) -> JSONRe
     if role in ("manager", "rep"):
         if participant_id is None:
             raise BadRequest("participant_id", f"required for role '{role}'")
-        svc.log.catch_up()
-        if not svc.books.head.has_participant(participant_id):
+        if not await run_in_threadpool(_registered, svc, participant_id):
             raise BadRequest("participant_id", f"unknown participant '{participant_id}'")
     expires_at = None
     raw_expiry = body.get("expires_at")
@@ -64,6 +64,12 @@ async def issue(request: Request, svc: ServicesDep, who: PrincipalDep) -> JSONRe
     if expires_at is not None:
         body_out["expires_at"] = expires_at.isoformat()
     return JSONResponse(body_out, status_code=201)
+
+
+def _registered(svc: ServicesDep, participant_id: str) -> bool:
+    svc.log.catch_up()
+    with svc.books.reading():
+        return svc.books.head.has_participant(participant_id)
 
 
 @router.get("")

@@ -16,7 +16,7 @@ TeamQuery = Annotated[str | None, Query()]
 
 
 @router.get("/attainment")
-async def attainment(
+def attainment(
     svc: ServicesDep,
     who: PrincipalDep,
     at: ReadAtDep,
@@ -25,13 +25,14 @@ async def attainment(
 ) -> dict[str, Any]:
     check_attainment_caller(who)
     checked_period(period)
-    position = resolve_position(svc, at)
-    rows = visible_attainment(svc.books.at(position), who, period, team_id)
-    return {"period": period, "as_of_position": position, "rows": [row.body() for row in rows]}
+    with svc.books.reading():
+        position = resolve_position(svc, at)
+        rows = visible_attainment(svc.books.at(position), who, period, team_id)
+        return {"period": period, "as_of_position": position, "rows": [row.body() for row in rows]}
 
 
 @router.get("/rankings")
-async def rankings(
+def rankings(
     svc: ServicesDep,
     who: PrincipalDep,
     at: ReadAtDep,
@@ -40,8 +41,9 @@ async def rankings(
 ) -> dict[str, Any]:
     check_reader(who)
     checked_period(period)
-    position = resolve_position(svc, at)
     anonymous = svc.settings.ranking_names == "anonymous"
     salt = svc.tokens.salt() if anonymous and who.role == "rep" else ""
-    rows = visible_rankings(svc.books.at(position), who, period, team_id, anonymous, salt)
-    return {"period": period, "as_of_position": position, "rows": rows}
+    with svc.books.reading():
+        position = resolve_position(svc, at)
+        rows = visible_rankings(svc.books.at(position), who, period, team_id, anonymous, salt)
+        return {"period": period, "as_of_position": position, "rows": rows}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 
 from api.body import read_json_object
 from api.deps import PrincipalDep, ServicesDep, checked_period
@@ -55,6 +56,13 @@ async def post_what_if(request: Request, svc: ServicesDep, who: PrincipalDep) ->
             parse_id(participant_id)
         except ValueError as error:
             raise BadRequest("participant_ids", str(error)) from None
+    return await run_in_threadpool(_what_if, svc, who, events, periods, participant_ids)
+
+
+def _what_if(
+    svc: ServicesDep, who: PrincipalDep, events: list[Any], periods: list[str], participant_ids: list[str]
+) -> dict[str, Any]:
     svc.log.catch_up()
-    check_what_if(svc.books.at(None), who, participant_ids, periods, events)
-    return what_if(svc.log, svc.books, events, periods, participant_ids)
+    with svc.books.reading():
+        check_what_if(svc.books.at(None), who, participant_ids, periods, events)
+        return what_if(svc.log, svc.books, events, periods, participant_ids)
