@@ -32,7 +32,7 @@ from projections.resolve import plan_on, team_on
 from projections.state import Deal, LedgerState, PlanVersion, upto
 
 T = TypeVar("T")
-_MEMO_SIZE = 200_000
+_MEMO_SIZE = 50_000  # entries; a manager's period view can hold thousands of lines
 
 
 @dataclass(frozen=True, slots=True)
