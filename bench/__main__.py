@@ -185,6 +185,74 @@ def rebuild(database_url: str) -> dict[str, float]:
     return result
 
 
+def sql_recompute(database_url: str, envelopes: list[dict[str, Any]]) -> float:
+    """Baseline: what a spreadsheet shop would run instead — one SQL statement over a plain deals
+    table computing marginal commissions per participant and period (the generator's tiers)."""
+    base, _, schema = database_url.partition("?schema=")
+    targets: dict[tuple[str, str], str] = {}
+    rows = []
+    for envelope in envelopes:
+        data = envelope["data"]
+        if envelope["type"] == "TargetSet":
+            targets[(data["participant_id"], data["period"])] = data["amount"]
+        elif envelope["type"] == "DealBooked":
+            for credit in data["credits"]:
+                rows.append((len(rows), credit["participant_id"], data["booked_on"][:7], data["booked_on"],
+                             data["amount"], credit["share"]))
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        conn.execute("CREATE TABLE sheet_credits (id bigint, participant text, period text, booked_on date, "
+                     "amount numeric, share numeric)")
+        conn.execute("CREATE TABLE sheet_targets (participant text, period text, target numeric)")
+        with conn.cursor().copy("COPY sheet_credits FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        with conn.cursor().copy("COPY sheet_targets FROM STDIN") as copy:
+            for (participant, period), target in targets.items():
+                copy.write_row((participant, period, target))
+        conn.execute("ANALYZE sheet_credits")
+        started = time.perf_counter()
+        conn.execute("""
+            CREATE TABLE sheet_commissions AS
+            WITH c AS (
+                SELECT s.id, s.participant, s.period, s.amount * s.share AS credit, t.target,
+                       COALESCE(SUM(s.amount * s.share) OVER (
+                           PARTITION BY s.participant, s.period ORDER BY s.booked_on, s.id
+                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
+                FROM sheet_credits s LEFT JOIN sheet_targets t USING (participant, period)
+            ), tiers(low, high, rate) AS (VALUES (0::numeric, 0.8::numeric, 0.04::numeric),
+                                                (0.8, 1.2, 0.08), (1.2, NULL, 0.12)),
+            lines AS (
+                SELECT c.id, c.participant, c.period, ROUND(SUM(GREATEST(0,
+                         LEAST(c.before + c.credit, COALESCE(tiers.high * c.target, c.before + c.credit))
+                         - GREATEST(c.before, tiers.low * c.target)) * tiers.rate), 2) AS line
+                FROM c CROSS JOIN tiers GROUP BY c.id, c.participant, c.period
+            )
+            SELECT participant, period, SUM(line) AS commission FROM lines GROUP BY participant, period
+        """)
+        return time.perf_counter() - started
+
+
+def read_your_writes(url: str, participants: int, samples: int) -> float:
+    """Append one event, then read a statement with min_position = its position; p99 of the read, ms."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    latencies = []
+    run_id = uuid.uuid4().hex[:8]
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+        for i in range(samples):
+            person = f"p{1 + i % (participants - 1):05d}"
+            response = client.post("/v1/events", json={
+                "event_id": f"ryw-{run_id}-{i}", "type": "TargetSet",
+                "data": {"participant_id": person, "period": "2026-12", "amount": f"{1000 + i}.00"}})
+            assert response.status_code == 201, response.text[:300]
+            position = response.json()["position"]
+            started = time.perf_counter()
+            read = client.get(f"/v1/statements/{person}/2026-12", params={"min_position": position})
+            latencies.append(time.perf_counter() - started)
+            assert read.status_code == 200 and read.json()["target"] == f"{1000 + i}.00", read.text[:300]
+    return p99(latencies) * 1000
+
+
 def reads(url: str, participants: int, head: int, samples: int) -> dict[str, float]:
     headers = {"Authorization": f"Bearer {TOKEN}"}
     rng = random.Random(1)
@@ -245,12 +313,13 @@ def main() -> None:
             eps, latency = single_appends(base, participants, clients=64, seconds=10 if args.quick else 20)
             note(single_append_eps=eps, single_append_p99_ms=latency)
             note(**reads(base, participants, len(envelopes), samples=100 if args.quick else 300))
+            note(ryw_p99_ms=read_your_writes(base, participants, samples=100 if args.quick else 300))
         note(lib_batch_eps=library_batches(url, 20_000 if args.quick else 100_000))
         note(raw_read_decode_eps=raw_read_decode(url))
         rebuilt = rebuild(url)
         note(rebuild_s=rebuilt["seconds"], rebuild_eps=rebuilt["events"] / rebuilt["seconds"],
              rebuild_peak_rss_mb=rebuilt["rss_mb"])
-        note(sql_recompute_s=None, ryw_p99_ms=None)  # not built yet
+        note(sql_recompute_s=sql_recompute(url, envelopes))
     finally:
         with psycopg.connect(args.database_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
