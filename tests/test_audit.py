@@ -214,3 +214,10 @@ def test_read_your_writes_across_processes(api: Api, make_services: Any) -> None
     response = other.get("/v1/statements/r2/2026-01", min_position=position + 5)
     assert response.status_code == 422
     assert response.json()["problems"][0]["field"] == "min_position"
+
+
+def test_rebuild_folds_the_whole_stored_log(api: Api, database_url: str) -> None:
+    _small_ledger(api)
+    result = CliRunner().invoke(cli_app, ["rebuild"], env={"LEDGER_DATABASE_URL": database_url})
+    assert result.exit_code == 0, result.output
+    assert f"{len(api.events())} events in" in result.output
