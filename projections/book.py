@@ -215,8 +215,13 @@ class BookView:
         close = self.state.closed_at.get(period)
         at = self.position if close is None or close > self.position else close - 1
         last_day = period_last_day(period)
+        if team_id is None:
+            candidates = self.state.participants_at(at)
+        else:  # only people who were ever on the team can be on it on the last day
+            ever = self.state.team_members_ever.get(team_id, set())
+            candidates = [p for p in ever if self.state.exists(p, at)]
         rows = []
-        for participant_id in sorted(self.state.participants_at(at)):
+        for participant_id in sorted(candidates):
             team, _ = team_on(self.state, participant_id, last_day, at)
             if team_id is not None and team != team_id:
                 continue

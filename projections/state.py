@@ -200,6 +200,8 @@ class LedgerState:
         #: credited or target (the per-participant position index)
         self.touched: dict[str, list[int]] = {}
         self.plan_members: dict[str, set[str]] = {}
+        #: team -> everyone who was ever registered into or transferred to it (a superset of any day's members)
+        self.team_members_ever: dict[str, set[str]] = {}
         #: positions of plan publishes and closes, which matter to everyone
         self.global_positions: list[int] = []
         self.managers_ever: dict[str, set[str]] = {}
@@ -290,11 +292,13 @@ class LedgerState:
                     position,
                 )
                 self.participant_order.append(event.participant_id)
+                self.team_members_ever.setdefault(event.team_id, set()).add(event.participant_id)
                 self._note_manager(event.manager_id, event.participant_id, position)
             case ev.ParticipantTransferred():
                 self.participants[event.participant_id].transfers.append(
                     Transfer(event.effective_date, position, event.team_id, event.manager_id)
                 )
+                self.team_members_ever.setdefault(event.team_id, set()).add(event.participant_id)
                 self._note_manager(event.manager_id, event.participant_id, position)
             case ev.PlanPublished():
                 versions = self.plans.setdefault(event.plan_id, [])

@@ -522,3 +522,14 @@ def test_oracle_reproduces_example_1(share: str) -> None:
         assert summary == {"credited": "65000.00", "target": "50000.00", "attainment": "1.3000", "total": "3800.00",
                            "lines": [("commission", "1200.00"), ("commission", "2600.00")]}
     compare_with_oracle(led.envelopes)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ledgers(max_ops=35))
+def test_team_filtered_rows_are_the_rows_of_that_team(led: Ledger) -> None:
+    """The team index only narrows the search: filtering by team gives exactly that team's rows."""
+    book = fold(led.envelopes)
+    for period in periods_of(led.envelopes):
+        everyone = book.rows(period)
+        for team in ("x", "y", "z", "nobody"):
+            assert book.rows(period, team) == [row for row in everyone if row.team_id == team]
