@@ -25,10 +25,6 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(_TIME_FORMAT)
 
 
-def parse_recorded_at(text: str) -> datetime:
-    return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class Record:
     position: int

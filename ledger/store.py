@@ -219,9 +219,6 @@ class EventStore:
             raise _unavailable(error) from error
         return [(n.id, json.loads(n.state)) for n in found]
 
-    def ping(self) -> None:
-        self.head()
-
     def close(self) -> None:
         with contextlib.suppress(PersistenceError):  # closing a broken pool
             self._factory.close()

@@ -101,19 +101,6 @@ def round_cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP, context=EXACT)
 
 
-def exact_div(numerator: Decimal, denominator: Decimal) -> Decimal:
-    """Division with enough precision that rounding the result is exact for ledger values."""
-    with localcontext() as ctx:
-        ctx.prec = EXACT_PRECISION
-        return numerator / denominator
-
-
-def exact_mul(a: Decimal, b: Decimal) -> Decimal:
-    with localcontext() as ctx:
-        ctx.prec = EXACT_PRECISION
-        return a * b
-
-
 def money_str(value: Decimal) -> str:
     """A money figure on the wire: rounded half-up to exactly two fraction digits."""
     return format(round_cents(value), "f")

@@ -184,25 +184,37 @@ class BookView:
         return out
 
     def _disputes(self, participant_id: str, period: str) -> tuple[dict[str, Any], ...]:
+        return tuple(self.disputes(participant_id=participant_id, period=period))
+
+    def disputes(
+        self, participant_id: str | None = None, period: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Disputes opened by this position, with their status as of it, in opening order."""
         out = []
         for dispute in self.state.disputes.values():
             if dispute.position > self.position:
                 continue
-            if dispute.participant_id == participant_id and dispute.period == period:
-                resolution = dispute.resolution
-                if resolution is not None and resolution.position > self.position:
-                    resolution = None
-                entry: dict[str, Any] = {
-                    "dispute_id": dispute.dispute_id,
-                    "status": resolution.resolution if resolution else "open",
-                    "reason": dispute.reason,
-                }
-                if dispute.deal_id is not None:
-                    entry["deal_id"] = dispute.deal_id
-                if resolution is not None:
-                    entry["note"] = resolution.note
-                out.append(entry)
-        return tuple(out)
+            resolution = dispute.resolution
+            if resolution is not None and resolution.position > self.position:
+                resolution = None
+            state = resolution.resolution if resolution else "open"
+            if participant_id not in (None, dispute.participant_id) or period not in (None, dispute.period):
+                continue
+            if status not in (None, state):
+                continue
+            entry: dict[str, Any] = {
+                "dispute_id": dispute.dispute_id,
+                "participant_id": dispute.participant_id,
+                "period": dispute.period,
+                "status": state,
+                "reason": dispute.reason,
+            }
+            if dispute.deal_id is not None:
+                entry["deal_id"] = dispute.deal_id
+            if resolution is not None:
+                entry["note"] = resolution.note
+            out.append(entry)
+        return out
 
     # --- attainment and rankings -------------------------------------------------------
 

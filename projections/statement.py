@@ -20,7 +20,6 @@ from ledger.values import (
     EXACT_PRECISION,
     attainment_str,
     money_str,
-    period_first_day,
     period_last_day,
     period_length,
     period_of,
@@ -243,13 +242,12 @@ class Engine:
 
     def _overrides(self, manager_id: str, period: str, at: int) -> list[Line]:
         out = []
-        first, last = period_first_day(period), period_last_day(period)
         for report_id in self.state.reports_of(manager_id, at):
             by_month = self.state.deals_by_month.get(report_id, {})
             for month in months_of(period):
                 for deal_id in by_month.get(month, ()):
                     deal = self.state.deals[deal_id]
-                    if deal.position > at or not first <= deal.booked_on <= last:
+                    if deal.position > at:
                         continue
                     line = self._override(manager_id, report_id, deal, period, at)
                     if line is not None:

@@ -166,8 +166,10 @@ def test_disputes_are_listed_on_statements_and_by_query(api: Api) -> None:
     api.add("DisputeOpened", dispute_id="d1", participant_id="r1", period="2026-01", deal_id="b",
             reason="Split should be 70/30")
     statement = api.statement("r1", "2026-01")
-    assert statement["disputes"] == [{"dispute_id": "d1", "status": "open", "reason": "Split should be 70/30",
-                                      "deal_id": "b"}]
+    assert statement["disputes"] == [{"dispute_id": "d1", "participant_id": "r1", "period": "2026-01",
+                                      "status": "open", "reason": "Split should be 70/30", "deal_id": "b"}]
+    listed = api.get("/v1/disputes", status="open", period="2026-01").json()["disputes"]
+    assert listed == statement["disputes"]
     assert [d["dispute_id"] for d in api.get("/v1/disputes", status="open", period="2026-01").json()["disputes"]] == [
         "d1"]
     api.add("DisputeResolved", dispute_id="d1", resolution="upheld", note="Agreed; adjusting")

@@ -69,25 +69,6 @@ def disputes(
     if period is not None:
         checked_period(period)
     svc.log.catch_up()
-    rows = []
     with svc.books.reading():
-        found = list(svc.books.head.state.disputes.values())
-    for dispute in found:
-        resolution = dispute.resolution
-        state = resolution.resolution if resolution else "open"
-        if status not in (None, state) or period not in (None, dispute.period):
-            continue
-        if participant_id not in (None, dispute.participant_id):
-            continue
-        rows.append(
-            {
-                "dispute_id": dispute.dispute_id,
-                "participant_id": dispute.participant_id,
-                "period": dispute.period,
-                "deal_id": dispute.deal_id,
-                "reason": dispute.reason,
-                "status": state,
-                "note": resolution.note if resolution else None,
-            }
-        )
+        rows = svc.books.at(None).disputes(participant_id, period, status)
     return {"disputes": rows}
