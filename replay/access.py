@@ -58,6 +58,17 @@ def require(condition: bool, message: str = "this token may not do that") -> Non
         raise Forbidden(message)
 
 
+def token_subject_problem(book: BookView, role: str, participant_id: str | None) -> str | None:
+    """§7: manager and rep tokens speak for a registered participant; None when the request is fine."""
+    if role not in ("manager", "rep"):
+        return None
+    if participant_id is None:
+        return f"required for role '{role}'"
+    if not book.has_participant(participant_id):
+        return f"unknown participant '{participant_id}'"
+    return None
+
+
 def check_reader(principal: Principal) -> None:
     require(principal.role in READERS, f"role '{principal.role}' may not read statements or views")
 

@@ -13,7 +13,7 @@ from api.deps import PrincipalDep, ServicesDep, parse_rfc3339
 from api.errors import BadRequest, NotFound
 from ledger.tokens import ROLES, Role
 from ledger.values import parse_id
-from replay.access import require
+from replay.access import require, token_subject_problem
 
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
 
@@ -48,11 +48,9 @@ async def issue(request: Request, svc: ServicesDep, who: PrincipalDep) -> JSONRe
             parse_id(participant_id)
         except ValueError as error:
             raise BadRequest("participant_id", str(error)) from None
-    if role in ("manager", "rep"):
-        if participant_id is None:
-            raise BadRequest("participant_id", f"required for role '{role}'")
-        if not await run_in_threadpool(_registered, svc, participant_id):
-            raise BadRequest("participant_id", f"unknown participant '{participant_id}'")
+    problem = await run_in_threadpool(_subject_problem, svc, str(role), participant_id)
+    if problem is not None:
+        raise BadRequest("participant_id", problem)
     expires_at = None
     raw_expiry = body.get("expires_at")
     if raw_expiry is not None:
@@ -66,10 +64,10 @@ async def issue(request: Request, svc: ServicesDep, who: PrincipalDep) -> JSONRe
     return JSONResponse(body_out, status_code=201)
 
 
-def _registered(svc: ServicesDep, participant_id: str) -> bool:
+def _subject_problem(svc: ServicesDep, role: str, participant_id: str | None) -> str | None:
     svc.log.catch_up()
     with svc.books.reading():
-        return svc.books.head.has_participant(participant_id)
+        return token_subject_problem(svc.books.at(None), role, participant_id)
 
 
 @router.get("")
