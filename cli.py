@@ -125,6 +125,53 @@ def rebuild() -> None:
     store.close()
 
 
+@app.command()
+def project(
+    once: Annotated[bool, typer.Option("--once", help="catch the view up to the log's head, then exit")] = False,
+    batch: Annotated[int, typer.Option(min=1, help="most events applied per transaction")] = 10_000,
+    poll: Annotated[float, typer.Option(min=0.01, help="seconds between looks at the log or the election")] = 0.2,
+) -> None:
+    """Keep the SQL statement view (ledger_view_statements) current; one worker leads, others stand by.
+
+    Run one or more per ledger: the leader is elected by a PostgreSQL advisory
+    lock (a file lock on SQLite); a standby takes over when the leader dies.
+    Stops cleanly on SIGTERM.
+    """
+    import os
+    import signal
+    import socket
+    import threading
+
+    from api.logs import configure_logging
+    from ledger.election import election_for
+    from ledger.settings import parse_database_url
+    from ledger.store import EventStore
+    from ledger.views import open_view
+    from replay.projector import Projector
+
+    configure_logging()
+    database = parse_database_url(Settings().database_url)
+    store = EventStore(database)
+    pool = getattr(store.datastore, "pool", None)
+    election = election_for(database, getattr(pool, "kwargs", None))
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    projector = Projector(store, open_view(store), election, worker, batch)
+    if once:
+        if not election.try_lead():
+            typer.echo("another worker leads the projection; nothing done", err=True)
+            raise typer.Exit(3)
+        projector.activate()
+        typer.echo(f"the statement view is at position {projector.catch_up()}")
+        election.resign()
+        store.close()
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    projector.run(stop, poll)
+    store.close()
+
+
 @export_app.command("payouts")
 def export_payouts(
     period: Annotated[str, typer.Option(help="a closed period, YYYY-MM or YYYY-Qn")],

@@ -6,7 +6,7 @@ import json
 import logging
 from datetime import UTC, datetime
 
-_FIELDS = ("request_id", "method", "path", "status", "ms", "role")
+_FIELDS = ("request_id", "method", "path", "status", "ms", "role", "worker", "position", "first", "last", "rows")
 
 
 class JsonFormatter(logging.Formatter):

@@ -39,7 +39,7 @@ LEDGER_STREAM = UUID("6c1b4f0e-7c0a-4f53-9d39-0d6a1e5b7a10")
 _TOKEN_NAMESPACE = UUID("0b6f5a55-4d8e-4b59-9a3c-6f5f0b2f7c21")
 TOPIC_PREFIX = "ledger.v1:"
 EVENTS_TABLE = "ledger_events"
-_DDL_LOCK = 0x4C454447
+DDL_LOCK = 0x4C454447
 TOKENS_TABLE = "ledger_tokens"
 
 
@@ -111,14 +111,14 @@ class EventStore:
                 # DDL from several processes starting at once collides in the catalog
                 # ("tuple concurrently updated"): one process at a time creates tables.
                 with datastore.get_connection() as conn:
-                    conn.execute("SELECT pg_advisory_lock(%s)", (_DDL_LOCK,))
+                    conn.execute("SELECT pg_advisory_lock(%s)", (DDL_LOCK,))
                     try:
                         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"')
                         conn.commit()
                         self._events.create_table()
                         self._tokens.create_table()
                     finally:
-                        conn.execute("SELECT pg_advisory_unlock(%s)", (_DDL_LOCK,))
+                        conn.execute("SELECT pg_advisory_unlock(%s)", (DDL_LOCK,))
                         conn.commit()
             else:
                 from eventsourcing.sqlite import SQLiteApplicationRecorder

@@ -1,0 +1,112 @@
+"""Who runs the projection: one active `ledger project` worker, any number of hot standbys.
+
+On PostgreSQL the leader holds a session-level advisory lock on a connection
+of its own; if the process dies or its connection drops, the server releases
+the lock and a standby's next try wins it. On SQLite the same role is played
+by an exclusive `flock` on a file beside the database, which the kernel
+releases when the process dies. Leadership only decides who works: the view's
+tracked position is still checked in every write (`ledger.views`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import IO, Any, Protocol
+
+from ledger.settings import Database
+
+
+class Election(Protocol):
+    def try_lead(self) -> bool:
+        """Become the leader if no one is; True while this worker leads."""
+
+    def leading(self) -> bool:
+        """Whether this worker still holds the leadership (checked before each batch)."""
+
+    def resign(self) -> None: ...
+
+
+def lock_key(schema: str) -> int:
+    """A stable signed 64-bit advisory-lock key per ledger schema."""
+    digest = hashlib.sha256(f"ledger-projector:{schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class PostgresElection:
+    def __init__(self, connect_kwargs: dict[str, Any], schema: str) -> None:
+        self._kwargs = {k: v for k, v in connect_kwargs.items() if k != "row_factory"}
+        self._key = lock_key(schema)
+        self._conn: Any = None
+
+    def try_lead(self) -> bool:
+        import psycopg
+
+        if self._conn is not None and self.leading():
+            return True
+        self.resign()
+        try:
+            conn = psycopg.connect(**self._kwargs, autocommit=True, connect_timeout=5)
+            won = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
+        except psycopg.Error:
+            return False
+        if won is None or not won[0]:
+            conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    def leading(self) -> bool:
+        import psycopg
+
+        if self._conn is None:
+            return False
+        try:  # a session-level advisory lock lasts as long as its session: a live session still holds it
+            self._conn.execute("SELECT 1")
+        except psycopg.Error:
+            self.resign()
+            return False
+        return True
+
+    def resign(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()  # closing the session releases its advisory locks
+            finally:
+                self._conn = None
+
+
+class FileElection:
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._file: IO[bytes] | None = None
+
+    def try_lead(self) -> bool:
+        import fcntl
+
+        if self._file is not None:
+            return True
+        handle = open(self._path, "ab")  # noqa: SIM115 - held open for as long as we lead
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._file = handle
+        return True
+
+    def leading(self) -> bool:
+        return self._file is not None
+
+    def resign(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing the descriptor releases the lock
+            self._file = None
+
+
+def election_for(database: Database, connect_kwargs: dict[str, Any] | None = None) -> Election:
+    if database.kind == "postgres":
+        assert connect_kwargs is not None
+        return PostgresElection(connect_kwargs, database.schema)
+    path = os.path.abspath(database.env["SQLITE_DBNAME"])
+    return FileElection(path + ".projector.lock")

@@ -1,0 +1,64 @@
+"""What the materialized statement view holds, computed from a book: pure, no storage.
+
+The view keeps a row per participant and period whose statement has anything
+on it, with the figures `GET /v1/statements` shows. After a batch of events,
+only the participants the batch may have changed are recomputed (the book's
+per-participant position index, a superset), over every period in play: each
+month and quarter of a transaction date, and every target, adjustment and
+closed period with the one after it (where adjustments land).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from ledger import events as ev
+from ledger.values import attainment_str, money_str, next_period, period_of
+from ledger.view_rows import ViewRow
+from projections.book import BookView
+from projections.state import LedgerState
+
+
+def periods_of(event: ev.EventData) -> set[str]:
+    """The periods whose statements this event can put something on."""
+    match event:
+        case ev.DealBooked(booked_on=day) | ev.DealCancelled(cancelled_on=day):
+            return {period_of(day, "month"), period_of(day, "quarter")}
+        case ev.PaymentReceived(received_on=day) | ev.PaymentReversed(reversed_on=day):
+            return {period_of(day, "month"), period_of(day, "quarter")}
+        case ev.TargetSet(period=period) | ev.AdjustmentRecorded(period=period):
+            return {period}
+        case ev.PeriodClosed(period=period):
+            return {period, next_period(period)}
+        case _:
+            return set()
+
+
+def changed_since(state: LedgerState, after: int) -> set[str]:
+    """Participants whose statements may differ between position `after` and the head.
+
+    A close changes everyone's statements of that period (open to closed) and
+    where later adjustments land, so it brings in every participant.
+    """
+    if state.closes and state.closes[-1].position > after:  # closes are in position order
+        return set(state.participants)
+    return {pid for pid, positions in state.touched.items() if positions and positions[-1] > after}
+
+
+def statement_row(view: BookView, participant_id: str, period: str) -> ViewRow | None:
+    """The view's row for one statement, or None when the statement is empty."""
+    statement = view.statement(participant_id, period)
+    target, credited = statement.target, statement.credited
+    if target is None and not credited and not statement.lines:
+        return None
+    attainment = attainment_str(credited, target)
+    return ViewRow(
+        participant_id,
+        period,
+        statement.status,
+        None if target is None else Decimal(money_str(target)),
+        Decimal(money_str(credited)),
+        None if attainment is None else Decimal(attainment),
+        Decimal(money_str(statement.total)),
+        len(statement.lines),
+    )

@@ -1,0 +1,106 @@
+"""`ledger project`: keep the materialized statement view current, as the leader or a hot standby.
+
+The leader folds the log into a book from the view's tracked position on,
+and after each batch writes the rows of the statements the batch may have
+changed, with the new tracked position, in one transaction. A standby only
+tries to win the election every `poll` seconds; when it wins, it rebuilds its
+book up to the tracked position and goes on from there, so no event is
+skipped or applied twice whoever stopped where.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from ledger.decode import decode_trusted
+from ledger.election import Election
+from ledger.store import EventStore
+from ledger.views import StatementView
+from projections.book import Book
+from projections.views import changed_since, periods_of, statement_row
+
+log = logging.getLogger("ledger.projector")
+
+
+class Projector:
+    def __init__(
+        self, store: EventStore, view: StatementView, election: Election, worker: str, batch: int = 10_000
+    ) -> None:
+        self.store = store
+        self.view = view
+        self.election = election
+        self.worker = worker
+        self.batch = batch
+        self.book = Book()
+        self.periods: set[str] = set()
+        self.written: set[tuple[str, str]] = set()
+
+    def _fold(self, after: int, upto: int | None) -> int:
+        count = 0
+        for record in self.store.read(after, upto):
+            event = decode_trusted(record.type, record.data)
+            self.book.apply(record.position, record.event_id, event)
+            self.periods |= periods_of(event)
+            count += 1
+        return count
+
+    def activate(self) -> int:
+        """Rebuild the book up to the view's tracked position; returns that position."""
+        tracked = self.view.position()
+        self.book, self.periods = Book(), set()
+        self._fold(0, tracked)
+        self.written = {(row.participant_id, row.period) for row in self.view.rows()}
+        return tracked
+
+    def step(self) -> int:
+        """Apply the next batch of events to the view; returns how many events it applied."""
+        before = self.book.position
+        if not self._fold(before, before + self.batch):
+            return 0
+        head = self.book.view()
+        upserts, deletes = [], []
+        for participant_id in sorted(changed_since(self.book.state, before)):
+            for period in sorted(self.periods):
+                row = statement_row(head, participant_id, period)
+                if row is not None:
+                    upserts.append(row)
+                elif (participant_id, period) in self.written:
+                    deletes.append((participant_id, period))
+        self.view.record(upserts, deletes, before + 1, self.book.position, self.worker)
+        self.written |= {(row.participant_id, row.period) for row in upserts}
+        self.written -= set(deletes)
+        log.info(
+            "projected",
+            extra={"first": before + 1, "last": self.book.position, "rows": len(upserts), "worker": self.worker},
+        )
+        return self.book.position - before
+
+    def catch_up(self) -> int:
+        """Apply batches until the view reaches the log's head; returns the position reached."""
+        while self.step():
+            pass
+        return self.book.position
+
+    def run(self, stop: threading.Event, poll: float = 0.2) -> None:
+        """Lead when possible, stand by otherwise, until `stop` is set."""
+        standing_by = False
+        while not stop.is_set():
+            if not self.election.try_lead():
+                if not standing_by:
+                    log.info("standby", extra={"worker": self.worker})
+                    standing_by = True
+                stop.wait(poll)
+                continue
+            standing_by = False
+            try:
+                log.info("leading", extra={"worker": self.worker, "position": self.activate()})
+                while not stop.is_set() and self.election.leading():
+                    if not self.step():
+                        stop.wait(poll)
+            except Exception:  # a lost database or a rival's write: start over from the tracked position
+                log.exception("projection interrupted", extra={"worker": self.worker})
+                time.sleep(poll)
+            finally:
+                self.election.resign()

@@ -1,0 +1,270 @@
+"""The materialized statement view and `ledger project` (issue 5: incremental projections, scale-out).
+
+On both backends: the view's rows are exactly the non-empty statements the API
+shows, after a catch-up in small batches and after every later append; a
+worker that is not where the view is cannot write; one leader at a time; and
+a real leader process SIGKILLed under load is replaced by its standby with
+no event skipped or applied twice.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ledger.election import election_for
+from ledger.settings import parse_database_url
+from ledger.view_rows import ViewRow
+from ledger.views import StatementView, ViewMoved, open_view
+from replay.bootstrap import Services
+from replay.demo import load_demo
+from replay.projector import Projector
+from tests.processes import ADMIN, AUTH, REPO, Server
+from tests.support import Api, rules
+
+MONTHS = [f"2026-{m:02d}" for m in range(1, 13)]
+PERIODS = MONTHS + [f"2026-Q{q}" for q in range(1, 5)]
+
+
+def _projector(services: Services, worker: str = "test", batch: int = 10_000) -> Projector:
+    database = parse_database_url(services.settings.database_url)
+    pool = getattr(services.store.datastore, "pool", None)
+    election = election_for(database, getattr(pool, "kwargs", None))
+    return Projector(services.store, open_view(services.store), election, worker, batch)
+
+
+def _expected(api: Api, participants: list[str]) -> list[ViewRow]:
+    """The non-empty statements, as the API shows them (an independent reading of the view's rows)."""
+    rows = []
+    for participant_id in sorted(participants):
+        for period in sorted(PERIODS):
+            response = api.client.get(f"/v1/statements/{participant_id}/{period}", headers=api.headers)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            if body["target"] is None and body["credited"] == "0.00" and not body["lines"]:
+                continue
+            rows.append(
+                ViewRow(
+                    participant_id,
+                    period,
+                    body["status"],
+                    None if body["target"] is None else Decimal(body["target"]),
+                    Decimal(body["credited"]),
+                    None if body["attainment"] is None else Decimal(body["attainment"]),
+                    Decimal(body["total"]),
+                    len(body["lines"]),
+                )
+            )
+    return rows
+
+
+def _participants(api: Api) -> list[str]:
+    return sorted(api.services.books.head.state.participants)
+
+
+def test_catch_up_in_small_batches_gives_the_statements_of_the_api(api: Api) -> None:
+    load_demo(api.services.log)
+    projector = _projector(api.services, batch=40)
+    assert projector.election.try_lead()
+    assert projector.activate() == 0
+    assert projector.catch_up() == api.services.log.head
+    view = projector.view
+    assert view.position() == api.services.log.head
+    expected = _expected(api, _participants(api))
+    assert view.rows() == expected
+    assert any(row.status == "closed" for row in expected) and any(row.status == "open" for row in expected)
+    batches = view.batches()
+    assert [b.first_position for b in batches] == list(range(1, api.services.log.head + 1, 40))
+    assert batches[-1].last_position == api.services.log.head
+    projector.election.resign()
+
+
+def test_later_events_update_insert_and_delete_rows(api: Api) -> None:
+    api.add("PlanPublished", plan_id="p", effective_from="2026-01-01", rules=rules([("0", "0.1")]))
+    for person in ("a", "b"):
+        api.add("ParticipantRegistered", participant_id=person, name=person, start_date="2026-01-01", team_id="t")
+        api.add("PlanAssigned", participant_id=person, plan_id="p", effective_from="2026-01-01")
+    api.add("TargetSet", participant_id="a", period="2026-02", amount="1000.00")
+    deal = {"booked_on": "2026-02-10", "amount": "500.00", "currency": "USD"}
+    api.add("DealBooked", deal_id="d1", credits=[{"participant_id": "a", "share": "1"}], **deal)
+    api.add("DealBooked", deal_id="d2", credits=[{"participant_id": "b", "share": "1"}], **deal)
+    projector = _projector(api.services)
+    assert projector.election.try_lead()
+    projector.activate()
+    projector.catch_up()
+    assert projector.view.rows() == _expected(api, ["a", "b"])
+    # monthly plans: the quarters' statements are empty and have no row
+    assert {(r.participant_id, r.period) for r in projector.view.rows()} == {("a", "2026-02"), ("b", "2026-02")}
+
+    api.add("DealAmended", deal_id="d1", amount="800.00", amended_on="2026-02-15")
+    api.add("DealBooked", deal_id="d3", credits=[{"participant_id": "b", "share": "1"}],
+            **{**deal, "booked_on": "2026-04-02"})
+    api.add("DealCancelled", deal_id="d2", cancelled_on="2026-02-20")  # b's February is empty again
+    assert projector.catch_up() == api.services.log.head
+    rows = projector.view.rows()
+    assert rows == _expected(api, ["a", "b"])
+    assert ("b", "2026-02") not in {(r.participant_id, r.period) for r in rows}
+    by_key = {(r.participant_id, r.period): r for r in rows}
+    assert by_key[("a", "2026-02")].total == Decimal("80.00")
+    assert by_key[("a", "2026-02")].attainment == Decimal("0.8000")
+    assert by_key[("b", "2026-04")].total == Decimal("50.00")
+
+    api.add("PeriodClosed", period="2026-02")
+    api.add("DealAmended", deal_id="d1", amount="900.00", amended_on="2026-03-05")  # lands as an adjustment in March
+    projector.catch_up()
+    rows = projector.view.rows()
+    assert rows == _expected(api, ["a", "b"])
+    by_key = {(r.participant_id, r.period): r for r in rows}
+    assert by_key[("a", "2026-02")].status == "closed"
+    assert by_key[("a", "2026-03")].total == Decimal("10.00")
+    projector.election.resign()
+
+
+def test_a_worker_behind_the_view_cannot_write(api: Api) -> None:
+    load_demo(api.services.log)
+    first, second = _projector(api.services, "first", 100), _projector(api.services, "second", 100)
+    first.activate()
+    second.activate()
+    first.step()
+    rows, batches = first.view.rows(), first.view.batches()
+    with pytest.raises(ViewMoved):
+        second.step()  # it would apply positions 1-100 a second time
+    assert (second.view.rows(), second.view.batches()) == (rows, batches)
+    assert second.activate() == 100  # starting over from the tracked position, it goes on
+    assert second.step() == 100
+    assert [(b.first_position, b.worker) for b in second.view.batches()] == [(1, "first"), (101, "second")]
+
+
+def test_one_leader_at_a_time(make_services: Callable[..., Services]) -> None:
+    services = make_services()
+    one, two = _projector(services).election, _projector(services).election
+    assert one.try_lead() and one.leading()
+    assert not two.try_lead()
+    one.resign()
+    assert not one.leading()
+    assert two.try_lead()
+    assert not one.try_lead()
+    two.resign()
+
+
+# --- the scale-out path with real processes -------------------------------------------------
+
+
+class Worker:
+    """`python -m cli project` with its JSON log in a file."""
+
+    def __init__(self, database_url: str, log: Path) -> None:
+        self.log = log
+        env = {**os.environ, "LEDGER_DATABASE_URL": database_url, "LEDGER_ADMIN_TOKEN": ADMIN,
+               "PYTHONUNBUFFERED": "1"}
+        with open(log, "wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "cli", "project", "--batch", "25", "--poll", "0.05"],
+                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+            )
+
+    def says(self, message: str) -> bool:
+        return f'"message": "{message}"' in self.log.read_text(errors="replace")
+
+    def wait_for(self, message: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.says(message):
+            assert self.process.poll() is None, self.log.read_text()[-3000:]
+            assert time.monotonic() < deadline, f"no '{message}' in:\n{self.log.read_text()[-3000:]}"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(30)
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Callable[[str], Worker]]:
+    made: list[Worker] = []
+
+    def make(database_url: str) -> Worker:
+        made.append(Worker(database_url, tmp_path / f"worker-{len(made)}.log"))
+        return made[-1]
+
+    yield make
+    for worker in made:
+        worker.stop()
+
+
+@pytest.mark.slow
+def test_standby_takes_over_from_a_killed_leader_under_load(
+    database_url: str, api: Api, workers: Callable[[str], Worker], tmp_path: Path
+) -> None:
+    """Two service processes take appends, one worker leads, one stands by; the leader is SIGKILLed."""
+    load_demo(api.services.log)
+    servers = [Server(database_url, tmp_path / f"serve-{n}") for n in range(2)]
+    try:
+        for server in servers:
+            server.start()
+        leader = workers(database_url)
+        leader.wait_for("leading")
+        standby = workers(database_url)
+        standby.wait_for("standby")
+
+        stop = threading.Event()
+        accepted: list[int] = []
+
+        def load(n: int) -> None:
+            with httpx.Client(base_url=servers[n % 2].base, headers=AUTH, timeout=30) as client:
+                i = 0
+                while not stop.is_set():
+                    i += 1
+                    body: dict[str, Any] = {
+                        "event_id": f"load-{n}-{i}", "type": "DealBooked",
+                        "data": {"deal_id": f"load-{n}-{i}", "booked_on": "2026-09-15", "amount": "100.00",
+                                 "currency": "USD", "credits": [{"participant_id": "rep-alba", "share": "1"}]},
+                    }
+                    response = client.post("/v1/events", json=body)
+                    assert response.status_code == 201, response.text
+                    accepted.append(response.json()["position"])
+
+        loaders = [threading.Thread(target=load, args=(n,)) for n in range(4)]
+        for thread in loaders:
+            thread.start()
+        time.sleep(1.0)
+        leader.process.send_signal(signal.SIGKILL)
+        leader.process.wait(30)
+        standby.wait_for("leading")
+        time.sleep(1.0)
+        stop.set()
+        for thread in loaders:
+            thread.join(60)
+    finally:
+        for server in servers:
+            server.kill()
+    assert len(accepted) > 50
+
+    api.services.log.catch_up()
+    head = api.services.log.head
+    view: StatementView = open_view(api.services.store)
+    deadline = time.monotonic() + 60
+    while view.position() < head:
+        assert time.monotonic() < deadline, f"the standby stopped at {view.position()} of {head}"
+        time.sleep(0.1)
+    standby.stop()
+
+    batches = view.batches()
+    assert batches[0].first_position == 1 and batches[-1].last_position == head
+    for before, after in zip(batches, batches[1:], strict=False):
+        assert after.first_position == before.last_position + 1, (before, after)
+    workers_in_order = [b.worker for b in batches]
+    switch = next(i for i, w in enumerate(workers_in_order) if w != workers_in_order[0])
+    assert switch > 0 and set(workers_in_order[switch:]) == {workers_in_order[switch]}
+    assert view.rows() == _expected(api, _participants(api))
