@@ -41,7 +41,7 @@ def server(database_url: str) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "LEDGER_DATABASE_URL": database_url, "LEDGER_ADMIN_TOKEN": TOKEN}
     process = subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "cli", "serve", "--port", str(port), *os.environ.get("BENCH_SERVE_ARGS", "").split()],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

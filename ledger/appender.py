@@ -1,22 +1,24 @@
 """The write side: idempotent, all-or-nothing appends (§3).
 
 `LedgerLog` holds the log in memory (records and their parsed events) and
-keeps it in step with the store. Appends run under a process lock; writers in
-other processes are serialised by the store's unique position key, so a lost
-race means: read what the other writer stored, check again, retry.
+keeps it in step with the store. Appends are committed by one thread per
+process, which takes every batch waiting (group commit); writers in other
+processes are serialised by the store's unique position key, so a lost race
+means: read what the other writer stored, check again, retry.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from ledger.decode import decode_trusted
 from ledger.events import EventData
-from ledger.records import Record, seal
+from ledger.records import Record, format_time, seal
 from ledger.store import EventStore, PositionTaken
 from ledger.validation import (
     Envelope,
@@ -106,8 +108,10 @@ class LedgerLog:
         self.refs = ReferenceIndex()
         self._lock = threading.RLock()
         self._queue_lock = threading.Lock()
-        self._turn = threading.Condition()
         self._queue: list[_Pending] = []
+        self._wake = threading.Event()
+        self._committer: threading.Thread | None = None
+        self._closing = False
 
     @property
     def head(self) -> int:
@@ -126,13 +130,7 @@ class LedgerLog:
             if fresh:
                 self._accept(fresh)
         finally:
-            self._release()
-
-    def _release(self) -> None:
-        """Release the append lock and wake the writers waiting for their turn."""
-        self._lock.release()
-        with self._turn:
-            self._turn.notify_all()
+            self._lock.release()
 
     def _accept(self, fresh: Sequence[Logged]) -> None:
         for entry in fresh:
@@ -142,36 +140,54 @@ class LedgerLog:
             self.refs.apply(entry.event)
 
     def append(self, envelopes: Sequence[Any], indexed: bool | None = None) -> list[AppendResult]:
-        """Append one batch, all or nothing. Raises `Rejected` or `EventIdReused`.
+        """Append one batch, all or nothing, and wait for it. Raises `Rejected` or `EventIdReused`."""
+        return self.submit(envelopes, indexed).result()
+
+    def submit(self, envelopes: Sequence[Any], indexed: bool | None = None) -> Future[list[AppendResult]]:
+        """Queue one batch for the next group commit; the future gives its results or its error.
 
         Problems name the index of their event when `indexed` (default: when
         there is more than one event); the batch endpoint always wants it.
 
-        Concurrent calls share a commit (group commit): whichever thread holds
-        the lock takes every batch waiting, checks each on its own against the
-        log plus the batches accepted before it, and stores all accepted ones
-        in one transaction. Each caller still gets its own answer.
+        One committer thread takes every batch waiting, checks each on its own
+        against the log plus the batches accepted before it, and stores all
+        accepted ones in one transaction; each caller still gets its own
+        answer. A single thread, rather than whichever caller comes first,
+        keeps many waiting callers from contending for the interpreter lock.
         """
-        if not 1 <= len(envelopes) <= MAX_BATCH:
-            raise Rejected([Problem("events", f"a batch holds 1 to {MAX_BATCH} events")])
         pending = _Pending(list(envelopes), len(envelopes) > 1 if indexed is None else indexed)
+        if not 1 <= len(envelopes) <= MAX_BATCH:
+            pending.finish(None, Rejected([Problem("events", f"a batch holds 1 to {MAX_BATCH} events")]))
+            return pending.future
         with self._queue_lock:
+            if self._closing:
+                raise RuntimeError("the ledger log is closed")
             self._queue.append(pending)
-        while not pending.done.is_set():
-            with self._turn:
-                if not self._lock.acquire(blocking=False):
-                    # Another thread is committing; it may take this batch too.
-                    self._turn.wait(timeout=0.05)
-                    continue
-            try:
-                if not pending.done.is_set():
-                    self._commit_queued()
-            finally:
-                self._release()
-        if pending.error is not None:
-            raise pending.error
-        assert pending.results is not None
-        return pending.results
+            self._wake.set()
+            if self._committer is None:
+                self._committer = threading.Thread(target=self._commit_loop, name="ledger-commit", daemon=True)
+                self._committer.start()
+        return pending.future
+
+    def close(self) -> None:
+        """Stop the committer thread once the batches already queued are committed."""
+        with self._queue_lock:
+            self._closing = True
+            self._wake.set()
+            committer = self._committer
+        if committer is not None and committer is not threading.current_thread():
+            committer.join()
+
+    def _commit_loop(self) -> None:
+        while True:
+            with self._queue_lock:
+                if not self._queue:
+                    if self._closing:
+                        return
+                    self._wake.clear()
+            self._wake.wait()
+            with self._lock:
+                self._commit_queued()
 
     def _commit_queued(self) -> None:
         with self._queue_lock:
@@ -198,7 +214,7 @@ class LedgerLog:
             raise PositionTaken("too many concurrent writers; try again")
         except BaseException as error:
             for pending in group:
-                if not pending.done.is_set():
+                if not pending.done:
                     pending.finish(None, error if isinstance(error, Exception) else PositionTaken("interrupted"))
             if not isinstance(error, Exception):
                 raise
@@ -207,14 +223,11 @@ class LedgerLog:
         """Validate hypothetical events as if appended now; store nothing (what-if)."""
         if len(envelopes) > MAX_BATCH:
             raise Rejected([Problem("events", f"at most {MAX_BATCH} events")])
-        self._lock.acquire()
-        try:
+        with self._lock:
             self.catch_up()
             draft = _Draft(self.refs.overlay())
             self._prepare(envelopes, draft, indexed=True)
             return draft.fresh
-        finally:
-            self._release()
 
     def _prepare(self, envelopes: Sequence[Any], draft: _Draft, indexed: bool) -> list[AppendResult]:
         """Check one batch against the log plus the draft; on success add it to the draft."""
@@ -257,7 +270,7 @@ class LedgerLog:
             raise Rejected(problems)
         refs.merge_into_parent()
 
-        now = self.clock()
+        now = format_time(self.clock())
         previous = draft.fresh[-1].record if draft.fresh else (self.entries[-1].record if self.entries else None)
         for i in sorted(parsed):
             env = parsed[i]
@@ -291,10 +304,15 @@ class _Pending:
     def __init__(self, envelopes: list[Any], indexed: bool) -> None:
         self.envelopes = envelopes
         self.indexed = indexed
-        self.done = threading.Event()
-        self.results: list[AppendResult] | None = None
-        self.error: Exception | None = None
+        self.future: Future[list[AppendResult]] = Future()
+
+    @property
+    def done(self) -> bool:
+        return self.future.done()
 
     def finish(self, results: list[AppendResult] | None, error: Exception | None) -> None:
-        self.results, self.error = results, error
-        self.done.set()
+        if error is not None:
+            self.future.set_exception(error)
+        else:
+            assert results is not None
+            self.future.set_result(results)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +33,8 @@ class Record:
     data: dict[str, Any]
     recorded_at: str
     hash: str
+    #: The stored form (JSON of the listing), when made at sealing: the canonical JSON is reused.
+    state: bytes | None = field(default=None, compare=False, repr=False)
 
     def public(self) -> dict[str, Any]:
         """The fields the hash covers, exactly as the event listing shows them."""
@@ -49,8 +51,11 @@ class Record:
 
 
 def chain_hash(previous_hash: str, public: dict[str, Any]) -> str:
-    payload = previous_hash + canonical_json(public)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return _hash(previous_hash, canonical_json(public))
+
+
+def _hash(previous_hash: str, canonical: str) -> str:
+    return hashlib.sha256((previous_hash + canonical).encode("utf-8")).hexdigest()
 
 
 def seal(
@@ -59,10 +64,13 @@ def seal(
     event_id: str,
     type_: str,
     data: dict[str, Any],
-    now: datetime,
+    now: datetime | str,
 ) -> Record:
-    """Make the next record: `recorded_at` never decreases, the hash extends the chain."""
-    recorded_at = format_time(now)
+    """Make the next record: `recorded_at` never decreases, the hash extends the chain.
+
+    `now` may come formatted already (one batch, one time).
+    """
+    recorded_at = now if isinstance(now, str) else format_time(now)
     if previous is not None and recorded_at < previous.recorded_at:
         recorded_at = previous.recorded_at
     previous_hash = previous.hash if previous is not None else GENESIS_HASH
@@ -73,4 +81,7 @@ def seal(
         "data": data,
         "recorded_at": recorded_at,
     }
-    return Record(position, event_id, type_, data, recorded_at, chain_hash(previous_hash, public))
+    canonical = canonical_json(public)
+    digest = _hash(previous_hash, canonical)
+    state = f'{canonical[:-1]},"hash":"{digest}"}}'.encode()
+    return Record(position, event_id, type_, data, recorded_at, digest, state)

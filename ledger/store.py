@@ -136,15 +136,15 @@ class EventStore:
             datastore.pool.reconnect_timeout = _PG_RECONNECT_GIVE_UP
 
     def _call(self, method: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-        """A recorder call; on PostgreSQL with lost-connection retries bounded in time, not in count."""
-        once = getattr(method, "__wrapped__", None)  # the method without the library's @retry
-        recorder = getattr(method, "__self__", None)
-        if self.kind != "postgres" or once is None or recorder is None:
+        """A store call; on PostgreSQL with lost-connection retries bounded in time, not in count."""
+        if self.kind != "postgres":
             return method(*args, **kwargs)
+        once = getattr(method, "__wrapped__", None)  # a library method without its own @retry
+        recorder = getattr(method, "__self__", None)
         deadline = time.monotonic() + _PG_RETRY_BUDGET
         while True:
             try:
-                result: _T = once(recorder, *args, **kwargs)
+                result: _T = once(recorder, *args, **kwargs) if once and recorder else method(*args, **kwargs)
                 return result
             except (OperationalError, InterfaceError):
                 if time.monotonic() + 0.2 >= deadline:
@@ -167,16 +167,37 @@ class EventStore:
                 originator_id=LEDGER_STREAM,
                 originator_version=record.position,
                 topic=TOPIC_PREFIX + record.type,
-                state=json.dumps(record.listing(), ensure_ascii=False).encode("utf-8"),
+                state=record.state or json.dumps(record.listing(), ensure_ascii=False).encode("utf-8"),
             )
             for record in records
         ]
         try:
-            self._call(self._events.insert_events, stored)
+            self._call(self._copy_events if self.kind == "postgres" else self._events.insert_events, stored)
         except IntegrityError as error:
             raise PositionTaken(str(error)) from error
         except (OperationalError, InterfaceError, InternalError, ProgrammingError) as error:
             raise _write_failed(error) from error
+
+    def _copy_events(self, stored: Sequence[StoredEvent]) -> None:
+        """The library's insert, by COPY: same table, lock and notification, a fraction of the cost.
+
+        The library sends a batch as one array of composite values, whose text
+        encoding costs more per event than the rest of an append (decision 27).
+        """
+        from psycopg.sql import SQL, Identifier
+
+        recorder: Any = self._events
+        columns = "(originator_id, originator_version, topic, state)"
+        copy_sql = SQL("COPY {0}.{1} " + columns + " FROM STDIN (FORMAT BINARY)").format(
+            Identifier(self.datastore.schema), Identifier(EVENTS_TABLE)
+        )
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            recorder._lock_table(curs)  # commit order = notification order, as the library keeps it
+            recorder._notify_channel(curs)
+            with curs.copy(copy_sql) as copy:
+                copy.set_types(["uuid", "int8", "text", "bytea"])
+                for event in stored:
+                    copy.write_row((event.originator_id, event.originator_version, event.topic, event.state))
 
     def read_stored(self, after: int, upto: int | None = None, page: int = 10_000) -> Iterator[StoredEvent]:
         """Stored rows in position order, unparsed (the chain verifier wants the raw bytes)."""

@@ -23,6 +23,7 @@ class Services:
     tokens: TokenRegistry
 
     def close(self) -> None:
+        self.log.close()
         self.store.close()
 
 

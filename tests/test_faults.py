@@ -493,8 +493,8 @@ def test_postgres_outage_under_load(database_url: str, servers: Callable[..., Se
         load.start()
         try:
             time.sleep(1.5)
-            cut_at = time.monotonic()
             proxy.cut()
+            cut_at = time.monotonic()  # once open connections are broken, not when the cut began
             time.sleep(8.0)
             restored_at = time.monotonic()
             proxy.start()

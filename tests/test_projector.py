@@ -9,6 +9,7 @@ no event skipped or applied twice.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -262,7 +263,7 @@ def test_standby_takes_over_from_a_killed_leader_under_load(
 
     batches = view.batches()
     assert batches[0].first_position == 1 and batches[-1].last_position == head
-    for before, after in zip(batches, batches[1:], strict=False):
+    for before, after in itertools.pairwise(batches):
         assert after.first_position == before.last_position + 1, (before, after)
     workers_in_order = [b.worker for b in batches]
     switch = next(i for i, w in enumerate(workers_in_order) if w != workers_in_order[0])

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.body import read_json_object
@@ -32,7 +32,7 @@ async def append_one(request: Request, svc: ServicesDep, who: PrincipalDep) -> J
     check_may_append(who)
     envelope = await read_json_object(request)
     check_append(who, [envelope])
-    [result] = await run_in_threadpool(svc.log.append, [envelope], False)
+    [result] = await asyncio.wrap_future(svc.log.submit([envelope], False))
     return JSONResponse(result.body(), status_code=200 if result.duplicate else 201)
 
 
@@ -66,7 +66,7 @@ async def append_batch(request: Request, svc: ServicesDep, who: PrincipalDep) ->
     if not 1 <= len(events) <= MAX_BATCH:
         raise BadRequest("events", f"a batch holds 1 to {MAX_BATCH} events, not {len(events)}")
     check_append(who, events)
-    results = await run_in_threadpool(svc.log.append, events, True)
+    results = await asyncio.wrap_future(svc.log.submit(events, True))
     status = 201 if any(not r.duplicate for r in results) else 200
     return JSONResponse({"results": [r.body() for r in results]}, status_code=status)
 

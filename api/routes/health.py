@@ -12,7 +12,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, Any]:
+async def healthz() -> dict[str, Any]:
     return {"ok": True}
 
 
