@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
 
 from ledger import events as ev
@@ -30,8 +31,8 @@ class Row:
     target: Decimal | None
     credited: Decimal
 
-    @property
-    def attainment(self) -> Fraction | None:
+    @cached_property
+    def attainment(self) -> Fraction | None:  # sorting asks for it several times per row
         if not self.target:
             return None
         return Fraction(self.credited) / Fraction(self.target)

@@ -92,7 +92,12 @@ class Engine:
     # --- credits -----------------------------------------------------------------------
 
     def credit(self, deal: Deal, participant_id: str, at: int) -> CreditView:
-        share = next(s for p, s in deal.credits if p == participant_id)
+        share = None
+        for credited_id, portion in deal.credits:  # a loop: a generator costs more than the rest here
+            if credited_id == participant_id:
+                share = portion
+                break
+        assert share is not None, participant_id
         amounts = upto(deal.amounts, at)
         plan = plan_on(self.state, participant_id, deal.booked_on, at)
         cancellation = deal.cancellation if deal.cancellation and deal.cancellation.position <= at else None
@@ -242,6 +247,7 @@ class Engine:
 
     def _overrides(self, manager_id: str, period: str, at: int) -> list[Line]:
         out = []
+        plans: dict[date, PlanVersion | None] = {}  # the manager's plan by booking day, for this read
         for report_id in self.state.reports_of(manager_id, at):
             by_month = self.state.deals_by_month.get(report_id, {})
             for month in months_of(period):
@@ -249,16 +255,20 @@ class Engine:
                     deal = self.state.deals[deal_id]
                     if deal.position > at:
                         continue
-                    line = self._override(manager_id, report_id, deal, period, at)
+                    line = self._override(manager_id, report_id, deal, period, at, plans)
                     if line is not None:
                         out.append(line)
         return out
 
-    def _override(self, manager_id: str, report_id: str, deal: Deal, period: str, at: int) -> Line | None:
+    def _override(
+        self, manager_id: str, report_id: str, deal: Deal, period: str, at: int, plans: dict[date, PlanVersion | None]
+    ) -> Line | None:
         booked_on: date = deal.booked_on
         if team_on(self.state, report_id, booked_on, at)[1] != manager_id:
             return None
-        plan = plan_on(self.state, manager_id, booked_on, at)
+        if booked_on not in plans:
+            plans[booked_on] = plan_on(self.state, manager_id, booked_on, at)
+        plan = plans[booked_on]
         if plan is None or plan.rules.override_rate <= 0 or period_of(booked_on, plan.rules.period) != period:
             return None
         credit = self.credit(deal, report_id, at)
