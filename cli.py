@@ -107,6 +107,7 @@ def rebuild() -> None:
     import time
 
     from ledger.decode import decode_trusted
+    from ledger.heap import no_cyclic_gc
     from ledger.settings import parse_database_url
     from ledger.store import EventStore
     from projections.book import Book
@@ -115,7 +116,7 @@ def rebuild() -> None:
     total = store.head()
     book = Book()
     started = time.perf_counter()
-    with typer.progressbar(length=total, label="rebuilding", show_pos=True) as progress:
+    with typer.progressbar(length=total, label="rebuilding", show_pos=True) as progress, no_cyclic_gc():
         for record in store.read(0):
             book.apply(record.position, record.event_id, decode_trusted(record.type, record.data))
             progress.update(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api import errors
+from api.fast_path import SingleAppendFastPath
 from api.middleware import RequestContext
 from api.routes import audit, events, health, statements, tokens, views, whatif
 from replay.bootstrap import Services
@@ -21,5 +22,6 @@ def create_app(services: Services) -> FastAPI:
     for module in (events, statements, views, whatif, tokens, audit, health):
         app.include_router(module.router)
 
-    app.add_middleware(RequestContext)
+    app.add_middleware(SingleAppendFastPath)
+    app.add_middleware(RequestContext)  # outermost: request ids, headers and logs for every request
     return app

@@ -18,6 +18,7 @@ from typing import Any
 
 from ledger.decode import decode_trusted
 from ledger.events import EventData
+from ledger.heap import HEAP, no_cyclic_gc
 from ledger.records import Record, format_time, seal
 from ledger.store import EventStore, PositionTaken
 from ledger.validation import (
@@ -126,11 +127,13 @@ class LedgerLog:
         if not self._lock.acquire(blocking=wait):
             return
         try:
-            fresh = [Logged(r, decode_trusted(r.type, r.data)) for r in self.store.read(self.head)]
-            if fresh:
-                self._accept(fresh)
+            with no_cyclic_gc():
+                fresh = [Logged(r, decode_trusted(r.type, r.data)) for r in self.store.read(self.head)]
+                if fresh:
+                    self._accept(fresh)
         finally:
             self._lock.release()
+        HEAP.added(len(fresh))
 
     def _accept(self, fresh: Sequence[Logged]) -> None:
         for entry in fresh:
@@ -208,6 +211,7 @@ class LedgerLog:
                     except PositionTaken:
                         continue
                     self._accept(draft.fresh)
+                    HEAP.added(len(draft.fresh))
                 for pending, results, failure in outcomes:
                     pending.finish(results, failure)
                 return

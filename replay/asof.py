@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from ledger.appender import LedgerLog, Logged
+from ledger.heap import HEAP, no_cyclic_gc
 from ledger.records import format_time
 from projections.book import Book, BookView
 
@@ -45,8 +46,11 @@ class Books:
         """The book at the newest position this process has read from the log."""
         with self._lock:
             entries = self.log.entries
-            for entry in entries[self._head.position : len(entries)]:
-                self._head.apply(entry.record.position, entry.record.event_id, entry.event)
+            fresh = entries[self._head.position : len(entries)]
+            with no_cyclic_gc():
+                for entry in fresh:
+                    self._head.apply(entry.record.position, entry.record.event_id, entry.event)
+            HEAP.added(len(fresh))
             return self._head
 
     def at(self, position: int | None) -> BookView:

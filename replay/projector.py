@@ -16,6 +16,7 @@ import time
 
 from ledger.decode import decode_trusted
 from ledger.election import Election
+from ledger.heap import HEAP, no_cyclic_gc
 from ledger.store import EventStore
 from ledger.views import StatementView
 from projections.book import Book
@@ -39,11 +40,13 @@ class Projector:
 
     def _fold(self, after: int, upto: int | None) -> int:
         count = 0
-        for record in self.store.read(after, upto):
-            event = decode_trusted(record.type, record.data)
-            self.book.apply(record.position, record.event_id, event)
-            self.periods |= periods_of(event)
-            count += 1
+        with no_cyclic_gc():
+            for record in self.store.read(after, upto):
+                event = decode_trusted(record.type, record.data)
+                self.book.apply(record.position, record.event_id, event)
+                self.periods |= periods_of(event)
+                count += 1
+        HEAP.added(count)
         return count
 
     def activate(self) -> int:
