@@ -143,9 +143,10 @@ class DealBooked(Strict):
 
     @model_validator(mode="after")
     def _distinct(self) -> DealBooked:
-        ids = [credit.participant_id for credit in self.credits]
-        for i, participant_id in enumerate(ids):
-            _require(participant_id not in ids[:i], f"credits.{i}.participant_id", "appears twice in 'credits'")
+        seen: set[str] = set()
+        for i, credit in enumerate(self.credits):
+            _require(credit.participant_id not in seen, f"credits.{i}.participant_id", "appears twice in 'credits'")
+            seen.add(credit.participant_id)
         return self
 
 

@@ -31,7 +31,7 @@ from projections.resolve import plan_on, team_on
 from projections.state import Deal, LedgerState, PlanVersion, upto
 
 T = TypeVar("T")
-_MEMO_SIZE = 50_000  # entries; a manager's period view can hold thousands of lines
+_MEMO_SIZE = 200_000  # entries; a manager's period view can hold thousands of lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,18 +246,30 @@ class Engine:
         return out
 
     def _overrides(self, manager_id: str, period: str, at: int) -> list[Line]:
-        out = []
-        plans: dict[date, PlanVersion | None] = {}  # the manager's plan by booking day, for this read
+        out: list[Line] = []
+        assignments = self.state.assignments.get(manager_id, [])
+        plans_at = max((a.position for a in assignments if a.position <= at), default=0)
+        globals_at = self.state.last_global(at)
         for report_id in self.state.reports_of(manager_id, at):
-            by_month = self.state.deals_by_month.get(report_id, {})
-            for month in months_of(period):
-                for deal_id in by_month.get(month, ()):
-                    deal = self.state.deals[deal_id]
-                    if deal.position > at:
-                        continue
-                    line = self._override(manager_id, report_id, deal, period, at, plans)
-                    if line is not None:
-                        out.append(line)
+            # One report's override lines change only with that report's events, the manager's
+            # assignments or a plan publish: memoised on those, a new deal of one report does not
+            # recompute the other 499.
+            key = ("override", manager_id, report_id, period, self.state.effective(report_id, at), plans_at, globals_at)
+            out += self._cached(key, lambda r=report_id: self._report_overrides(manager_id, r, period, at))  # type: ignore[misc]
+        return out
+
+    def _report_overrides(self, manager_id: str, report_id: str, period: str, at: int) -> list[Line]:
+        out = []
+        plans: dict[date, PlanVersion | None] = {}  # the manager's plan by booking day
+        by_month = self.state.deals_by_month.get(report_id, {})
+        for month in months_of(period):
+            for deal_id in by_month.get(month, ()):
+                deal = self.state.deals[deal_id]
+                if deal.position > at:
+                    continue
+                line = self._override(manager_id, report_id, deal, period, at, plans)
+                if line is not None:
+                    out.append(line)
         return out
 
     def _override(
