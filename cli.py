@@ -12,8 +12,11 @@ import typer
 from ledger.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import uvicorn
 
+    from ledger.store import EventStore
     from replay.bootstrap import Services
 
 app = typer.Typer(help="Performance Ledger: an event-sourced ledger for incentive compensation.", no_args_is_help=True)
@@ -98,11 +101,20 @@ def replay() -> None:
 
 
 @app.command()
-def rebuild() -> None:
-    """Fold the whole stored log into fresh projections, with progress; report events/s.
+def rebuild(
+    view: Annotated[
+        bool, typer.Option("--view", help="bring the SQL statement view up to the head (resumable), not a dry fold")
+    ] = False,
+    restart: Annotated[bool, typer.Option("--restart", help="with --view: clear the view and start at 0")] = False,
+    batch: Annotated[int, typer.Option(min=1, help="with --view: most events per transaction")] = 50_000,
+) -> None:
+    """Fold the whole stored log into fresh projections, with a progress bar and events/s.
 
-    Projections live in each service process and are rebuilt at every start;
-    this runs the same fold on its own, to time it or to check a log reads back.
+    The service's in-memory projections are rebuilt at every start; without
+    options this runs the same fold on its own, to time it or to check a log
+    reads back. With --view it rebuilds the persistent SQL statement view
+    (see `ledger project`) batch by batch, each committed with its tracked
+    position: stop it at any moment and run it again to go on from there.
     """
     import time
 
@@ -114,16 +126,59 @@ def rebuild() -> None:
 
     store = EventStore(parse_database_url(Settings().database_url))
     total = store.head()
-    book = Book()
     started = time.perf_counter()
-    with typer.progressbar(length=total, label="rebuilding", show_pos=True) as progress, no_cyclic_gc():
-        for record in store.read(0):
-            book.apply(record.position, record.event_id, decode_trusted(record.type, record.data))
-            progress.update(1)
+
+    def rate(done: int) -> str:
+        return f"{done / max(time.perf_counter() - started, 1e-9):,.0f} events/s"
+
+    if view:
+        done = _rebuild_view(store, restart, batch, total, rate)
+    else:
+        book, done = Book(), 0
+        with typer.progressbar(
+            length=total, label="rebuilding", show_pos=True, item_show_func=lambda item: item
+        ) as progress, no_cyclic_gc():
+            for record in store.read(0):
+                book.apply(record.position, record.event_id, decode_trusted(record.type, record.data))
+                done += 1
+                if done % 10_000 == 0 or done == total:
+                    progress.current_item = rate(done)
+                    progress.update(10_000 if done % 10_000 == 0 else done % 10_000)
     elapsed = time.perf_counter() - started
-    rate = total / elapsed if elapsed else 0.0
-    typer.echo(f"{total} events in {elapsed:.2f} s ({rate:,.0f} events/s)")
+    typer.echo(f"{done} events in {elapsed:.2f} s ({rate(done)})")
     store.close()
+
+
+def _rebuild_view(store: EventStore, restart: bool, batch: int, total: int, rate: Callable[[int], str]) -> int:
+    """Rebuild the SQL statement view as the projection's leader; returns the events applied."""
+    import os
+    import socket
+
+    from ledger.election import election_for
+    from ledger.settings import parse_database_url
+    from ledger.views import open_view
+    from replay.projector import Projector
+
+    database = parse_database_url(Settings().database_url)
+    election = election_for(database, getattr(getattr(store.datastore, "pool", None), "kwargs", None))
+    if not election.try_lead():
+        typer.echo("a `ledger project` worker leads the projection; stop it first", err=True)
+        raise typer.Exit(3)
+    projector = Projector(store, open_view(store), election, f"{socket.gethostname()}:{os.getpid()}", batch)
+    if restart:
+        projector.view.reset()
+    tracked = projector.activate()
+    typer.echo(f"the view is at position {tracked} of {total}", err=True)
+    done = 0
+    with typer.progressbar(
+        length=total - tracked, label="projecting", show_pos=True, item_show_func=lambda item: item
+    ) as progress:
+        while applied := projector.step():
+            done += applied
+            progress.current_item = rate(done)
+            progress.update(applied)
+    election.resign()
+    return done
 
 
 @app.command()

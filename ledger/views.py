@@ -41,6 +41,9 @@ class StatementView(Protocol):
 
     def batches(self) -> list[Batch]: ...
 
+    def reset(self) -> None:
+        """Empty the view and its tracking: the next batch starts at position 1."""
+
 
 _COLUMNS = "participant_id, period, status, target, credited, attainment, total, line_count, as_of_position"
 
@@ -148,6 +151,15 @@ def _postgres_view(store: EventStore) -> StatementView:
                 )
                 self._insert_tracking(curs, Tracking(VIEW, last))
 
+        def reset(self) -> None:
+            with self.datastore.transaction(commit=True) as curs:
+                curs.execute(SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(self.batches_table))
+                curs.execute(SQL("DELETE FROM {0}").format(self.rows_table))
+                curs.execute(SQL("DELETE FROM {0}").format(self.batches_table))
+                curs.execute(
+                    SQL("DELETE FROM {0} WHERE application_name = %s").format(self.tracking_table), (VIEW,)
+                )
+
         def rows(self) -> list[ViewRow]:
             with self.datastore.transaction(commit=False) as curs:
                 curs.execute(SQL("SELECT " + _COLUMNS + " FROM {0} ORDER BY 1, 2").format(self.rows_table))  # noqa: S608 - constant table names
@@ -207,6 +219,12 @@ def _sqlite_view(store: EventStore) -> StatementView:
                     )
                 curs.execute(f"INSERT INTO {BATCHES_TABLE} VALUES (?, ?, ?, ?)", (first, last, worker, _now()))  # noqa: S608 - constant table names
                 self._insert_tracking(curs, Tracking(VIEW, last))
+
+        def reset(self) -> None:
+            with self.datastore.transaction(commit=True) as curs:
+                for table in (ROWS_TABLE, BATCHES_TABLE):
+                    curs.execute(f"DELETE FROM {table}")  # noqa: S608 - constant table names
+                curs.execute("DELETE FROM tracking WHERE application_name = ?", (VIEW,))
 
         def rows(self) -> list[ViewRow]:
             with self.datastore.transaction(commit=False) as curs:

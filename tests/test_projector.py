@@ -269,3 +269,36 @@ def test_standby_takes_over_from_a_killed_leader_under_load(
     switch = next(i for i, w in enumerate(workers_in_order) if w != workers_in_order[0])
     assert switch > 0 and set(workers_in_order[switch:]) == {workers_in_order[switch]}
     assert view.rows() == _expected(api, _participants(api))
+
+
+def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LEDGER_DATABASE_URL": database_url, "LEDGER_ADMIN_TOKEN": ADMIN}
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_rebuild_of_the_view_resumes_from_its_tracked_position(database_url: str, api: Api) -> None:
+    load_demo(api.services.log)
+    head = api.services.log.head
+    interrupted = _projector(api.services, "interrupted", batch=100)
+    assert interrupted.election.try_lead()
+    interrupted.activate()
+    assert interrupted.step() == 100  # then the process "stops"
+    held = _cli(database_url, "rebuild", "--view")
+    assert held.returncode == 3 and "leads the projection" in held.stderr  # never two writers
+    interrupted.election.resign()
+
+    resumed = _cli(database_url, "rebuild", "--view", "--batch", "100")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{head - 100} events in" in resumed.stdout and "events/s" in resumed.stdout
+    view = open_view(api.services.store)
+    assert [(b.first_position, b.last_position) for b in view.batches()] == [
+        (1, 100), *((first, min(first + 99, head)) for first in range(101, head + 1, 100))
+    ]
+    expected = _expected(api, _participants(api))
+    assert view.rows() == expected
+
+    again = _cli(database_url, "rebuild", "--view", "--restart")
+    assert again.returncode == 0, again.stderr
+    assert [(b.first_position, b.last_position) for b in view.batches()] == [(1, head)]
+    assert view.rows() == expected
