@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 from uuid import UUID, uuid5
 
+import orjson
 from eventsourcing.persistence import (
     ApplicationRecorder,
     InfrastructureFactory,
@@ -246,7 +247,11 @@ class EventStore:
 
 
 def decode_record(stored: StoredEvent) -> Record:
-    body = json.loads(stored.state)
+    """orjson where it can (three times faster); the standard library for anything it refuses."""
+    try:
+        body = orjson.loads(stored.state)
+    except orjson.JSONDecodeError:
+        body = json.loads(stored.state)
     return Record(
         position=stored.originator_version,
         event_id=body["event_id"],

@@ -19,6 +19,7 @@ def _same(envelope: dict[str, Any]) -> None:
     trusted = decode_trusted(envelope["type"], envelope["data"])
     assert trusted == parsed.event
     assert trusted.model_dump() == parsed.event.model_dump()
+    assert trusted.model_fields_set == parsed.event.model_fields_set
 
 
 def test_the_demo_ledger_decodes_identically() -> None:
