@@ -18,7 +18,7 @@ from typing import Protocol, TypeVar
 
 from ledger import events as ev
 from ledger.events import PlanRules
-from ledger.values import period_length
+from ledger.values import period_first_day, period_last_day, period_length, period_of
 
 
 class Positioned(Protocol):
@@ -129,6 +129,7 @@ class Deal:
     amounts: list[AmountEntry] = field(default_factory=list)
     cancellation: Cancellation | None = None
     cash: list[CashMove] = field(default_factory=list)
+    quarter: str = ""  # of booked_on, once
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +200,11 @@ class LedgerState:
         #: participant -> positions of the events that can change their own lines,
         #: credited or target (the per-participant position index)
         self.touched: dict[str, list[int]] = {}
+        #: participant -> for each position in `touched`, the earliest day whose lines that event may
+        #: change (as an ordinal): closed periods that end before it need no adjustment check
+        self.touched_from: dict[str, list[int]] = {}
+        #: (participant, quarter of booking) -> earliest cash day (ordinal) of those deals, for releases
+        self.cash_from: dict[tuple[str, str], int] = {}
         self.plan_members: dict[str, set[str]] = {}
         #: team -> everyone who was ever registered into or transferred to it (a superset of any day's members)
         self.team_members_ever: dict[str, set[str]] = {}
@@ -257,10 +263,69 @@ class LedgerState:
         self._fold(position, event_id, event)
         if isinstance(event, ev.PlanPublished | ev.PeriodClosed):
             self.global_positions.append(position)
-        for participant_id in self._affected(event):
+        affected = self._affected(event)
+        if not affected:
+            return
+        since = self._since(event, affected)
+        for participant_id in affected:
             positions = self.touched.setdefault(participant_id, [])
             if not positions or positions[-1] != position:
                 positions.append(position)
+                self.touched_from.setdefault(participant_id, []).append(since)
+
+    def earliest_touched(self, participant_id: str, after: int, at: int) -> date | None:
+        """The earliest day whose lines the participant's events in (after, at] may change; None if none."""
+        positions = self.touched.get(participant_id, [])
+        days = self.touched_from.get(participant_id, [])
+        earliest = None
+        for index in range(bisect.bisect_right(positions, at) - 1, -1, -1):
+            if positions[index] <= after:
+                break
+            earliest = days[index] if earliest is None else min(earliest, days[index])
+        return None if earliest is None else date.fromordinal(earliest)
+
+    def _since(self, event: ev.EventData, affected: set[str]) -> int:
+        """A lower bound (day ordinal) of the days whose lines this event may change, for everyone affected.
+
+        Lines of a period depend on events dated in it, except collection releases,
+        which land on cash days of deals booked in the period: those can come
+        before the booking, so the earliest cash day of the booking quarter counts.
+        """
+        match event:
+            case ev.DealBooked() | ev.DealAmended() | ev.DealCancelled():
+                return self._deal_since(self.deals[event.deal_id], affected)
+            case ev.PaymentReceived() | ev.PaymentReversed():
+                return self._deal_since(self.deals[self.payments[event.payment_id][0]], affected)
+            case ev.ParticipantRegistered():
+                return 1  # a new report can change a manager's lines of any day
+            case ev.ParticipantTransferred():
+                return event.effective_date.toordinal()
+            case ev.PlanPublished() | ev.PlanAssigned():
+                day = event.effective_from.toordinal()
+                return min([day, *(v for (p, _), v in self.cash_from.items() if p in affected)])
+            case ev.TargetSet() | ev.AdjustmentRecorded():
+                first = period_first_day(event.period)
+                return min([first.toordinal(), *self._cash_days(affected, first, period_last_day(event.period))])
+            case _:
+                return 1
+
+    def _deal_since(self, deal: Deal, affected: set[str]) -> int:
+        since = deal.booked_on.toordinal()  # a loop, not lists: this runs for most events of a fold
+        for move in deal.cash:
+            since = min(since, move.on.toordinal())
+        if deal.cancellation is not None:
+            since = min(since, deal.cancellation.cancelled_on.toordinal())
+        cash_from = self.cash_from
+        for participant_id in affected:
+            found = cash_from.get((participant_id, deal.quarter))
+            if found is not None and found < since:
+                since = found
+        return since
+
+    def _cash_days(self, affected: set[str], first: date, last: date) -> list[int]:
+        """Earliest cash days of the deals booked in the quarters from `first` to `last`."""
+        quarters = {period_of(first, "quarter"), period_of(last, "quarter")}
+        return [v for p in affected for q in quarters if (v := self.cash_from.get((p, q))) is not None]
 
     def _with_managers(self, participant_ids: list[str] | set[str] | tuple[str, ...]) -> set[str]:
         out = set(participant_ids)
@@ -271,22 +336,35 @@ class LedgerState:
     def _affected(self, event: ev.EventData) -> set[str]:
         """Whose own lines, credited or target may this event change (a superset is fine)."""
         match event:
+            case ev.DealBooked() | ev.DealAmended() | ev.DealCancelled():
+                return self._with_managers([p for p, _ in self.deals[event.deal_id].credits])
+            case ev.PaymentReceived() | ev.PaymentReversed():
+                deal_id = self.payments[event.payment_id][0]
+                return self._with_managers([p for p, _ in self.deals[deal_id].credits])
             case ev.ParticipantRegistered() | ev.ParticipantTransferred() | ev.PlanAssigned():
                 return self._with_managers([event.participant_id])
             case ev.PlanPublished():
                 return self._with_managers(self.plan_members.get(event.plan_id, set()))
             case ev.TargetSet() | ev.AdjustmentRecorded():
                 return {event.participant_id}
-            case ev.DealBooked() | ev.DealAmended() | ev.DealCancelled():
-                return self._with_managers([p for p, _ in self.deals[event.deal_id].credits])
-            case ev.PaymentReceived() | ev.PaymentReversed():
-                deal_id = self.payments[event.payment_id][0]
-                return self._with_managers([p for p, _ in self.deals[deal_id].credits])
             case _:
                 return set()
 
     def _fold(self, position: int, event_id: str, event: ev.EventData) -> None:
         match event:
+            case ev.DealBooked():
+                credits = tuple((c.participant_id, c.share) for c in event.credits)
+                deal = Deal(event.deal_id, event.booked_on, event.product, credits, position, event_id)
+                deal.quarter = period_of(event.booked_on, "quarter")
+                deal.amounts.append(AmountEntry(event.amount, position, event_id))
+                self.deals[event.deal_id] = deal
+                month = event.booked_on.isoformat()[:7]
+                for participant_id, _ in credits:
+                    self.deals_by_month.setdefault(participant_id, {}).setdefault(month, []).append(event.deal_id)
+            case ev.PaymentReceived():
+                self.payments[event.payment_id] = (event.deal_id, event.amount)
+                move = CashMove(position, event_id, event.payment_id, event.amount, event.received_on)
+                self._cash(event.deal_id, move)
             case ev.ParticipantRegistered():
                 self.participants[event.participant_id] = Participant(
                     event.participant_id,
@@ -321,22 +399,10 @@ class LedgerState:
                 self.targets.setdefault((event.participant_id, event.period), []).append(
                     TargetEntry(event.amount, position, event_id)
                 )
-            case ev.DealBooked():
-                credits = tuple((c.participant_id, c.share) for c in event.credits)
-                deal = Deal(event.deal_id, event.booked_on, event.product, credits, position, event_id)
-                deal.amounts.append(AmountEntry(event.amount, position, event_id))
-                self.deals[event.deal_id] = deal
-                month = event.booked_on.isoformat()[:7]
-                for participant_id, _ in credits:
-                    self.deals_by_month.setdefault(participant_id, {}).setdefault(month, []).append(event.deal_id)
             case ev.DealAmended():
                 self.deals[event.deal_id].amounts.append(AmountEntry(event.amount, position, event_id))
             case ev.DealCancelled():
                 self.deals[event.deal_id].cancellation = Cancellation(event.cancelled_on, position, event_id)
-            case ev.PaymentReceived():
-                self.payments[event.payment_id] = (event.deal_id, event.amount)
-                move = CashMove(position, event_id, event.payment_id, event.amount, event.received_on)
-                self._cash(event.deal_id, move)
             case ev.PaymentReversed():
                 deal_id, amount = self.payments[event.payment_id]
                 self._cash(deal_id, CashMove(position, event_id, event.payment_id, -amount, event.reversed_on))
@@ -368,6 +434,9 @@ class LedgerState:
             for participant_id, _ in deal.credits:
                 self.deals_with_cash.setdefault(participant_id, []).append(deal_id)
         deal.cash.append(move)
+        for participant_id, _ in deal.credits:
+            key = (participant_id, deal.quarter)
+            self.cash_from[key] = min(self.cash_from.get(key, move.on.toordinal()), move.on.toordinal())
 
     def _note_manager(self, manager_id: str | None, participant_id: str, position: int) -> None:
         if manager_id is not None:
