@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -276,8 +277,8 @@ def decode_record(stored: StoredEvent) -> Record:
     return Record(
         position=stored.originator_version,
         event_id=body["event_id"],
-        type=body["type"],
+        type=sys.intern(body["type"]),  # a few names, and a batch shares one time: one string each
         data=body["data"],
-        recorded_at=body["recorded_at"],
+        recorded_at=sys.intern(body["recorded_at"]),
         hash=body["hash"],
     )
