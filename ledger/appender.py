@@ -135,12 +135,17 @@ class LedgerLog:
             self._lock.release()
         HEAP.added(len(fresh))
 
-    def _accept(self, fresh: Sequence[Logged]) -> None:
+    def _accept(self, fresh: Sequence[Logged], checked: ReferenceIndex | None = None) -> None:
+        """Take stored events into the log. `checked`: the overlay they were validated in, whose
+        writes are exactly what applying them to the index would do (cheaper to merge)."""
         for entry in fresh:
             assert entry.record.position == self.head + 1, "the log must be contiguous"
             self.entries.append(entry)
             self.by_event_id[entry.record.event_id] = entry.record
-            self.refs.apply(entry.event)
+            if checked is None:
+                self.refs.apply(entry.event)
+        if checked is not None:
+            checked.merge_into_parent()
 
     def append(self, envelopes: Sequence[Any], indexed: bool | None = None) -> list[AppendResult]:
         """Append one batch, all or nothing, and wait for it. Raises `Rejected` or `EventIdReused`."""
@@ -210,7 +215,7 @@ class LedgerLog:
                         self.store.append([entry.record for entry in draft.fresh])
                     except PositionTaken:
                         continue
-                    self._accept(draft.fresh)
+                    self._accept(draft.fresh, draft.refs)
                     HEAP.added(len(draft.fresh))
                 for pending, results, failure in outcomes:
                     pending.finish(results, failure)
