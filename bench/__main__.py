@@ -11,10 +11,13 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -147,9 +150,10 @@ def library_batches(database_url: str, count: int) -> float:
     class LibraryBaseline(Application):
         name = "bench_lib"
 
-    base, _, schema = database_url.partition("?schema=")
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    if _sqlite_path(database_url) is None:
+        base, _, schema = database_url.partition("?schema=")
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     app = LibraryBaseline(env={**parse_database_url(database_url).env, "CREATE_TABLE": "y"})
 
     def run() -> None:
@@ -164,12 +168,23 @@ def library_batches(database_url: str, count: int) -> float:
     return eps
 
 
+def _sqlite_path(database_url: str) -> str | None:
+    return database_url[len("sqlite:///") :] if database_url.startswith("sqlite:///") else None
+
+
 def raw_read_decode(database_url: str) -> float:
     """Baseline: read every stored row in order and JSON-decode it."""
-    base, _, query = database_url.partition("?schema=")
-    table = f'"{query}".ledger_events' if query else "ledger_events"
     rows = 0
     started = time.perf_counter()
+    path = _sqlite_path(database_url)
+    if path is not None:
+        with sqlite3.connect(path) as db:
+            for (state,) in db.execute("SELECT state FROM ledger_events ORDER BY originator_version"):
+                json.loads(state)
+                rows += 1
+        return rows / (time.perf_counter() - started)
+    base, _, query = database_url.partition("?schema=")
+    table = f'"{query}".ledger_events' if query else "ledger_events"
     with psycopg.connect(base) as conn, conn.cursor(name="scan") as cursor:
         cursor.itersize = 10_000
         cursor.execute(f"SELECT state FROM {table} ORDER BY originator_version")
@@ -208,6 +223,20 @@ def sql_recompute(database_url: str, envelopes: list[dict[str, Any]]) -> float:
             for credit in data["credits"]:
                 rows.append((len(rows), credit["participant_id"], data["booked_on"][:7], data["booked_on"],
                              data["amount"], credit["share"]))
+    path = _sqlite_path(database_url)
+    if path is not None:
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE TABLE sheet_credits (id integer, participant text, period text, booked_on text, "
+                       "amount numeric, share numeric)")
+            db.execute("CREATE TABLE sheet_targets (participant text, period text, target numeric)")
+            db.executemany("INSERT INTO sheet_credits VALUES (?, ?, ?, ?, ?, ?)", rows)
+            db.executemany("INSERT INTO sheet_targets VALUES (?, ?, ?)", [(p, m, t) for (p, m), t in targets.items()])
+            db.execute("CREATE INDEX sheet_targets_key ON sheet_targets (participant, period)")
+            db.commit()
+            started = time.perf_counter()
+            db.execute(_SHEET_SQL.replace("GREATEST", "max").replace("LEAST", "min").replace("::numeric", ""))
+            db.commit()
+            return time.perf_counter() - started
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f'SET search_path TO "{schema}"')
         conn.execute("CREATE TABLE sheet_credits (id bigint, participant text, period text, booked_on date, "
@@ -221,25 +250,28 @@ def sql_recompute(database_url: str, envelopes: list[dict[str, Any]]) -> float:
                 copy.write_row((participant, period, target))
         conn.execute("ANALYZE sheet_credits")
         started = time.perf_counter()
-        conn.execute("""
-            CREATE TABLE sheet_commissions AS
-            WITH c AS (
-                SELECT s.id, s.participant, s.period, s.amount * s.share AS credit, t.target,
-                       COALESCE(SUM(s.amount * s.share) OVER (
-                           PARTITION BY s.participant, s.period ORDER BY s.booked_on, s.id
-                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
-                FROM sheet_credits s LEFT JOIN sheet_targets t USING (participant, period)
-            ), tiers(low, high, rate) AS (VALUES (0::numeric, 0.8::numeric, 0.04::numeric),
-                                                (0.8, 1.2, 0.08), (1.2, NULL, 0.12)),
-            lines AS (
-                SELECT c.id, c.participant, c.period, ROUND(SUM(GREATEST(0,
-                         LEAST(c.before + c.credit, COALESCE(tiers.high * c.target, c.before + c.credit))
-                         - GREATEST(c.before, tiers.low * c.target)) * tiers.rate), 2) AS line
-                FROM c CROSS JOIN tiers GROUP BY c.id, c.participant, c.period
-            )
-            SELECT participant, period, SUM(line) AS commission FROM lines GROUP BY participant, period
-        """)
+        conn.execute(_SHEET_SQL)
         return time.perf_counter() - started
+
+
+_SHEET_SQL = """
+    CREATE TABLE sheet_commissions AS
+    WITH c AS (
+        SELECT s.id, s.participant, s.period, s.amount * s.share AS credit, t.target,
+               COALESCE(SUM(s.amount * s.share) OVER (
+                   PARTITION BY s.participant, s.period ORDER BY s.booked_on, s.id
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
+        FROM sheet_credits s LEFT JOIN sheet_targets t USING (participant, period)
+    ), tiers(low, high, rate) AS (VALUES (0::numeric, 0.8::numeric, 0.04::numeric),
+                                        (0.8, 1.2, 0.08), (1.2, NULL, 0.12)),
+    lines AS (
+        SELECT c.id, c.participant, c.period, ROUND(SUM(GREATEST(0,
+                 LEAST(c.before + c.credit, COALESCE(tiers.high * c.target, c.before + c.credit))
+                 - GREATEST(c.before, tiers.low * c.target)) * tiers.rate), 2) AS line
+        FROM c CROSS JOIN tiers GROUP BY c.id, c.participant, c.period
+    )
+    SELECT participant, period, SUM(line) AS commission FROM lines GROUP BY participant, period
+"""
 
 
 def read_your_writes(url: str, participants: int, samples: int) -> float:
@@ -304,11 +336,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="100k events, 1,000 participants (a few minutes)")
     parser.add_argument("--database-url", default=os.environ.get("LEDGER_BENCH_POSTGRES_URL", DEFAULT_PG))
+    parser.add_argument("--sqlite", action="store_true", help="the embedded SQLite store (a temporary file)")
     args = parser.parse_args()
     participants, total = (1_000, 100_000) if args.quick else (10_000, 1_000_000)
     schema = f"bench_{uuid.uuid4().hex[:8]}"
-    url = f"{args.database_url}?schema={schema}"
-    results: dict[str, Any] = {"events": total, "participants": participants}
+    scratch = tempfile.mkdtemp(prefix="ledger-bench-") if args.sqlite else None
+    url = f"sqlite:///{scratch}/bench.db" if scratch else f"{args.database_url}?schema={schema}"
+    results: dict[str, Any] = {"database": "sqlite" if scratch else "postgresql", "events": total,
+                               "participants": participants}
 
     def note(**figures: Any) -> None:
         results.update(figures)
@@ -330,11 +365,14 @@ def main() -> None:
              rebuild_peak_rss_mb=rebuilt["rss_mb"])
         note(sql_recompute_s=sql_recompute(url, envelopes))
     finally:
-        with psycopg.connect(args.database_url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            with psycopg.connect(args.database_url, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     width = max(len(k) for k in results)
     for key, value in results.items():
-        shown = "n/a" if value is None else (f"{value:,.1f}" if isinstance(value, float) else f"{value:,}")
+        shown = f"{value:,.1f}" if isinstance(value, float) else (f"{value:,}" if isinstance(value, int) else value)
         print(f"{key.ljust(width)}  {shown}")
     print(json.dumps({k: (round(v, 2) if isinstance(v, float) else v) for k, v in results.items()}))
 

@@ -113,6 +113,8 @@ class LedgerLog:
         self._wake = threading.Event()
         self._committer: threading.Thread | None = None
         self._closing = False
+        #: Set whenever the log grows: the projections follow it (`replay.asof.Books`).
+        self.grew = threading.Event()
 
     @property
     def head(self) -> int:
@@ -146,6 +148,8 @@ class LedgerLog:
                 self.refs.apply(entry.event)
         if checked is not None:
             checked.merge_into_parent()
+        if fresh:
+            self.grew.set()
 
     def append(self, envelopes: Sequence[Any], indexed: bool | None = None) -> list[AppendResult]:
         """Append one batch, all or nothing, and wait for it. Raises `Rejected` or `EventIdReused`."""

@@ -29,11 +29,42 @@ def fold(entries: Sequence[Logged]) -> Book:
     return book
 
 
+_QUIET = 0.2  # seconds without appends before the follower folds
+
+
 class Books:
     def __init__(self, log: LedgerLog) -> None:
         self.log = log
         self._head = Book()
         self._lock = threading.RLock()
+        self._closing = False
+        self._follower: threading.Thread | None = None
+
+    def follow(self) -> None:
+        """Fold what the log accepts as it arrives, in a thread of its own, so that a read after a
+        large import does not pay for folding it (a read still folds whatever is left)."""
+        if self._follower is None:
+            self._follower = threading.Thread(target=self._follow, name="ledger-follow", daemon=True)
+            self._follower.start()
+
+    def _follow(self) -> None:
+        grew = self.log.grew
+        while not self._closing:
+            if not grew.wait(timeout=1.0):
+                continue
+            # Let a burst of appends finish first (folding competes with them for the CPU):
+            # fold once the log has been quiet for a moment.
+            while grew.is_set() and not self._closing:
+                grew.clear()
+                grew.wait(timeout=_QUIET)
+            if not self._closing:
+                _ = self.head
+
+    def close(self) -> None:
+        self._closing = True
+        self.log.grew.set()
+        if self._follower is not None and self._follower is not threading.current_thread():
+            self._follower.join()
 
     @contextmanager
     def reading(self) -> Iterator[None]:

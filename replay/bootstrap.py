@@ -23,6 +23,7 @@ class Services:
     tokens: TokenRegistry
 
     def close(self) -> None:
+        self.books.close()
         self.log.close()
         self.store.close()
 
@@ -33,5 +34,6 @@ def build(settings: Settings | None = None) -> Services:
     log = LedgerLog(store, settings.currency)
     books = Books(log)
     log.catch_up()
+    books.follow()
     tokens = TokenRegistry(store, settings.admin_token)
     return Services(settings, store, log, books, tokens)
