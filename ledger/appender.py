@@ -205,8 +205,15 @@ class LedgerLog:
         with self._queue_lock:
             group, self._queue = self._queue, []
         try:
-            for _ in range(_RETRIES):
-                self.catch_up()
+            # No read of the store before a first attempt: if another process appended meanwhile,
+            # our first position is taken and we read and try again; an acceptance is therefore
+            # always checked against the complete log. A rejection may rest on what another
+            # process added since our last read, so it stands only after such a read.
+            read = False
+            for attempt in range(_RETRIES):
+                if attempt:
+                    self.catch_up()
+                    read = True
                 draft = _Draft(self.refs.overlay())
                 outcomes: list[tuple[_Pending, list[AppendResult] | None, Exception | None]] = []
                 for pending in group:
@@ -214,6 +221,12 @@ class LedgerLog:
                         outcomes.append((pending, self._prepare(pending.envelopes, draft, pending.indexed), None))
                     except (Rejected, EventIdReused) as rejected:
                         outcomes.append((pending, None, rejected))
+                if not read and any(failure is not None for _, _, failure in outcomes):
+                    head = self.head
+                    self.catch_up()
+                    read = True
+                    if self.head != head:
+                        continue
                 if draft.fresh:
                     try:
                         self.store.append([entry.record for entry in draft.fresh])

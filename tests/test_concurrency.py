@@ -167,3 +167,20 @@ def test_payments_racing_cancellations_leave_a_consistent_ledger(
     replayed = fold(entries).view()
     for period in ("2026-01", "2026-02"):
         assert first.books.at(None).statement("r1", period).body(0) == replayed.statement("r1", period).body(0)
+
+
+def test_a_process_behind_the_store_judges_appends_by_the_whole_log(make_services: Callable[..., Services]) -> None:
+    """Writers B, C, D have not read what A stored: their answers still rest on all of it."""
+    a, b, c, d = (make_services() for _ in range(4))
+    _register(a)
+    assert (b.log.head, c.log.head, d.log.head) == (0, 0, 0)
+    [deal] = b.log.append([_deal("e-1", "d-1")])  # r1 is unknown to B's memory: accepted all the same
+    assert (deal.position, deal.duplicate) == (2, False)
+    [again] = c.log.append([{"event_id": "reg-1", "type": "ParticipantRegistered",
+                             "data": {"participant_id": "r1", "name": "R1", "team_id": "t",
+                                      "start_date": "2020-01-01"}}])
+    assert (again.position, again.duplicate) == (1, True)  # A's registration, resent: idempotent
+    with pytest.raises(Rejected) as rejected:  # the deal id B stored, under a new event id
+        d.log.append([_deal("e-2", "d-1")])
+    assert "d-1" in str(rejected.value) and "r1" not in str(rejected.value)
+    assert a.store.head() == 2
