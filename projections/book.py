@@ -82,8 +82,8 @@ class Statement:
 
 
 class Book:
-    def __init__(self) -> None:
-        self.state = LedgerState()
+    def __init__(self, state: LedgerState | None = None) -> None:
+        self.state = state if state is not None else LedgerState()
         self.engine = Engine(self.state)
 
     @property

@@ -11,6 +11,7 @@ It never computes money; `projections.statement` does.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -29,6 +30,9 @@ class Positioned(Protocol):
 
 
 P = TypeVar("P", bound=Positioned)
+
+#: Event types a state can be forked with (`LedgerState.fork`).
+_FORKABLE = (ev.PlanPublished, ev.PlanAssigned, ev.TargetSet)
 
 
 def latest(items: list[P], at: int) -> P | None:
@@ -255,6 +259,42 @@ class LedgerState:
 
     def reports_of(self, manager_id: str, at: int) -> list[str]:
         return sorted({r.participant_id for r in upto(self.reports.get(manager_id, []), at)})
+
+    # --- a hypothetical copy ------------------------------------------------------------
+
+    def fork(self, events: Sequence[tuple[int, str, ev.EventData]]) -> LedgerState | None:
+        """A copy with these events applied, sharing everything they do not change (what-if).
+
+        Only for events that change nothing but lists and sets they can be given
+        copies of (plan versions, assignments, targets): copying a million-event
+        state whole, or folding its relevant part again, costs seconds; this
+        costs the copy of the top-level tables. None for any other event type.
+        """
+        if not all(isinstance(event, _FORKABLE) for _, _, event in events):
+            return None
+        other = LedgerState.__new__(LedgerState)
+        for name, value in vars(self).items():
+            setattr(other, name, dict(value) if isinstance(value, dict) else list(value) if isinstance(
+                value, list) else value)
+        for position, event_id, event in events:
+            other._privatise(event)
+            other.apply(position, event_id, event)
+        return other
+
+    def _privatise(self, event: ev.EventData) -> None:
+        """Give this copy its own version of every list or set that applying `event` appends to."""
+        match event:
+            case ev.PlanPublished():
+                self.plans[event.plan_id] = list(self.plans.get(event.plan_id, ()))
+            case ev.PlanAssigned():
+                self.assignments[event.participant_id] = list(self.assignments.get(event.participant_id, ()))
+                self.plan_members[event.plan_id] = set(self.plan_members.get(event.plan_id, ()))
+            case ev.TargetSet():
+                key = (event.participant_id, event.period)
+                self.targets[key] = list(self.targets.get(key, ()))
+        for participant_id in self._affected(event):
+            self.touched[participant_id] = list(self.touched.get(participant_id, ()))
+            self.touched_from[participant_id] = list(self.touched_from.get(participant_id, ()))
 
     # --- the fold ----------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from ledger.appender import LedgerLog, Logged
 from ledger.values import money_str
-from projections.book import BookView
+from projections.book import Book, BookView
 from replay.asof import Books, fold
 
 
@@ -79,10 +79,14 @@ def what_if(
     fresh = log.check(envelopes)
     position = fresh[0].record.position - 1 if fresh else log.head
     now = books.at(position)
-    # Only the events that can concern the requested participants are folded
-    # into the copy: the per-participant position index says which they are.
-    relevant = _relevant(log, now, _people(now, participant_ids, fresh))
-    with_ = fold([*relevant, *fresh]).view()
+    # Plan versions, assignments and targets: a copy of the state that shares what they do not
+    # change. Anything else: only the events that can concern the requested participants are
+    # folded into a fresh book (the per-participant position index says which they are).
+    forked = now.state.fork([(e.record.position, e.record.event_id, e.event) for e in fresh])
+    if forked is not None and now.position == now.state.position:
+        with_ = Book(forked).view()
+    else:
+        with_ = fold([*_relevant(log, now, _people(now, participant_ids, fresh)), *fresh]).view()
     unknown = tuple(p for p in participant_ids if not with_.has_participant(p))
     if unknown:
         raise UnknownParticipants(unknown)
