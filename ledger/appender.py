@@ -9,10 +9,11 @@ means: read what the other writer stored, check again, retry.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +29,8 @@ from ledger.validation import (
     check_references,
     parse_envelope,
 )
+
+log = logging.getLogger("ledger.appender")
 
 MAX_BATCH = 10_000
 _RETRIES = 50
@@ -198,12 +201,17 @@ class LedgerLog:
                         return
                     self._wake.clear()
             self._wake.wait()
-            with self._lock:
-                self._commit_queued()
+            try:
+                with self._lock:
+                    self._commit_queued()
+            except Exception:  # never let the one committer die: every later append would wait forever
+                log.exception("group commit failed")
 
     def _commit_queued(self) -> None:
         with self._queue_lock:
-            group, self._queue = self._queue, []
+            queued, self._queue = self._queue, []
+        # A caller that gave up (its future cancelled) is not stored; the others can no longer cancel.
+        group = [pending for pending in queued if pending.future.set_running_or_notify_cancel()]
         try:
             # No read of the store before a first attempt: if another process appended meanwhile,
             # our first position is taken and we read and try again; an acceptance is therefore
@@ -232,6 +240,8 @@ class LedgerLog:
                         self.store.append([entry.record for entry in draft.fresh])
                     except PositionTaken:
                         continue
+                    # The stored form was only needed for the store: do not keep it for every event.
+                    draft.fresh = [Logged(replace(e.record, state=None), e.event) for e in draft.fresh]
                     self._accept(draft.fresh, draft.refs)
                     HEAP.added(len(draft.fresh))
                 for pending, results, failure in outcomes:

@@ -33,6 +33,20 @@ def lock_key(schema: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+#: A leader whose connection went half-open must notice within seconds, and so must the server (which
+#: then ends the session and frees the lock for a standby): TCP keepalives, a TCP user timeout and a
+#: statement timeout on the election's own connection.
+_LIVENESS: dict[str, Any] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+    "options": "-c statement_timeout=5000",
+}
+
+
 class PostgresElection:
     def __init__(self, connect_kwargs: dict[str, Any], schema: str) -> None:
         self._kwargs = {k: v for k, v in connect_kwargs.items() if k != "row_factory"}
@@ -45,10 +59,13 @@ class PostgresElection:
         if self._conn is not None and self.leading():
             return True
         self.resign()
+        conn = None
         try:
-            conn = psycopg.connect(**self._kwargs, autocommit=True, connect_timeout=5)
+            conn = psycopg.connect(**self._kwargs, **_LIVENESS, autocommit=True)
             won = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
         except psycopg.Error:
+            if conn is not None:
+                conn.close()
             return False
         if won is None or not won[0]:
             conn.close()

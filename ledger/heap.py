@@ -5,8 +5,10 @@ that form no reference cycles and live as long as the process. Each full
 collection walks all of them (about a second per 200,000 events here), and
 while the heap grows a full collection comes every 25 % of growth, which
 doubled the time of a rebuild. So bulk folds run without it, and what they
-built is moved out of its sight with `gc.freeze()` (decision 30); cycles made
-by request handling are still collected as they die young, between freezes.
+built is moved out of its sight with `gc.freeze()` (decision 30). The price:
+reference cycles that are garbage but not yet collected at a freeze (made by
+request handling, or while a fold paused the collector) are never freed. They
+are few; a freeze comes once per 10,000 events.
 """
 
 from __future__ import annotations

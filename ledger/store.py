@@ -217,8 +217,8 @@ class EventStore:
             except (OperationalError, InterfaceError) as error:
                 raise _unavailable(error) from error
             yield from batch
-            if len(batch) < end - cursor:
-                return
+            if len(batch) < end - cursor and (not batch or self.head() <= end):
+                return  # the end of the log (a short page with more beyond it is a gap: read on)
             cursor = end
 
     def _select_range(self, stream: UUID, *, gt: int, lte: int) -> list[StoredEvent]:

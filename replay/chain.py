@@ -45,4 +45,7 @@ def verify(store: EventStore) -> Verdict:
             return Verdict(False, checked, previous, position, "the stored event does not match its hash")
         previous = expected
         checked += 1
+    stored = store.head()
+    if stored != checked:  # rows missing at the very end, or a whole page of them
+        return Verdict(False, checked, previous, checked + 1, f"expected position {checked + 1}")
     return Verdict(True, checked, previous)

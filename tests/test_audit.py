@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from cli import app as cli_app
 from ledger.records import GENESIS_HASH, canonical_json
 from ledger.settings import parse_database_url
+from replay.chain import verify
 from tests.support import Api
 
 
@@ -79,6 +80,28 @@ def test_tampering_with_a_stored_row_is_detected_at_its_position(api: Api, datab
     result = CliRunner().invoke(cli_app, ["verify"], env={"LEDGER_DATABASE_URL": database_url})
     assert result.exit_code == 1
     assert json.loads(result.output)["first_bad_position"] == deal_position
+
+
+def _delete(database_url: str, position: int) -> None:
+    database = parse_database_url(database_url)
+    if database.kind == "sqlite":
+        with sqlite3.connect(database.env["SQLITE_DBNAME"]) as conn:
+            conn.execute("DELETE FROM ledger_events WHERE originator_version = ?", (position,))
+        return
+    with psycopg.connect(database_url.split("?")[0], autocommit=True) as conn:
+        conn.execute(f'DELETE FROM "{database.schema}".ledger_events WHERE originator_version = %s', (position,))
+
+
+def test_deleted_rows_are_detected_wherever_they_were(api: Api, database_url: str) -> None:
+    """Also at a page boundary: reads go by position ranges, and a short page is not the end."""
+    _small_ledger(api)
+    head = api.services.store.head()
+    assert head >= 6
+    _delete(database_url, 3)  # the last row of the first page of three
+    assert [s.originator_version for s in api.services.store.read_stored(0, page=3)] == [
+        1, 2, *range(4, head + 1)]
+    verdict = verify(api.services.store)
+    assert (verdict.ok, verdict.first_bad_position, verdict.problem) == (False, 4, "expected position 3")
 
 
 def test_what_if_shows_differences_and_stores_nothing(api: Api) -> None:

@@ -58,3 +58,21 @@ def test_concurrent_callers_get_their_own_results(make_services: Callable[..., S
     assert [e.record.position for e in stored] == list(range(1, len(stored) + 1))
     assert len(stored) == 1 + 1 + 1 + len(ok)
     assert verify(services.store).ok
+
+
+def test_a_caller_that_gives_up_is_not_stored_and_does_not_disturb_the_others(
+    make_services: Callable[..., Services],
+) -> None:
+    """An HTTP client that disconnects cancels its append; the batches grouped with it are unaffected."""
+    services = make_services()
+    services.log.append([{"event_id": "reg", "type": "ParticipantRegistered",
+                          "data": {"participant_id": "r1", "name": "R", "team_id": "t", "start_date": "2020-01-01"}}])
+    with services.log._lock:  # the committer waits here: all three are queued for one group
+        first, gone, last = (services.log.submit([_deal(f"e-{i}", f"d-{i}")]) for i in range(3))
+        assert gone.cancel()
+    assert [r.position for r in first.result(timeout=30)] == [2]
+    assert [r.position for r in last.result(timeout=30)] == [3]
+    assert gone.cancelled()
+    assert [e.record.event_id for e in services.log.entries] == ["reg", "e-0", "e-2"]
+    assert services.store.head() == 3
+    assert [r.position for r in services.log.append([_deal("e-3", "d-3")])] == [4]  # the committer lives on
