@@ -350,9 +350,9 @@ class LedgerState:
                 return 1
 
     def _deal_since(self, deal: Deal, affected: set[str]) -> int:
-        since = deal.booked_on.toordinal()  # a loop, not lists: this runs for most events of a fold
-        for move in deal.cash:
-            since = min(since, move.on.toordinal())
+        # The deal's own cash days are among the booking quarter's (`cash_from`, kept per credited
+        # participant). A loop, not lists: this runs for most events of a fold.
+        since = deal.booked_on.toordinal()
         if deal.cancellation is not None:
             since = min(since, deal.cancellation.cancelled_on.toordinal())
         cash_from = self.cash_from

@@ -25,6 +25,7 @@ from replay.asof import fold
 from tests.support import rules
 
 MONTHS = [f"2026-{m:02d}" for m in range(1, 7)]
+QUARTERS = ["2026-Q1", "2026-Q2", "2026-Q3"]
 PEOPLE = ["r1", "r2", "m1"]
 
 
@@ -61,8 +62,13 @@ def ledgers(draw: st.DrawFn) -> list[dict[str, Any]]:
         rules=rules(tiers, tier_method=method, clawback_days=draw(st.sampled_from([None, 20]))))
     add("PlanPublished", plan_id="c", effective_from="2020-01-01", rules=rules(tiers, basis="collection"))
     add("PlanPublished", plan_id="m", effective_from="2020-01-01", rules=rules([("0", "0")], override_rate="0.02"))
-    add("PlanAssigned", participant_id="r1", plan_id="p", effective_from="2020-01-01")
-    add("PlanAssigned", participant_id="r2", plan_id="c", effective_from="2020-01-01")
+    add("PlanPublished", plan_id="q", effective_from="2020-01-01",
+        rules=rules(tiers, period="quarter", tier_method=method, cap=draw(st.sampled_from([None, "400.00"]))))
+    add("PlanPublished", plan_id="qc", effective_from="2020-01-01", rules=rules(tiers, period="quarter",
+                                                                               basis="collection"))
+    add("PlanAssigned", participant_id="r1", plan_id=draw(st.sampled_from(["p", "q"])), effective_from="2020-01-01")
+    add("PlanAssigned", participant_id="r2", plan_id=draw(st.sampled_from(["c", "qc"])), effective_from="2020-01-01")
+    quarters = draw(st.booleans())  # close quarters instead of months
     add("PlanAssigned", participant_id="m1", plan_id="m", effective_from="2020-01-01")
     closed: str | None = None
     deals = 0
@@ -98,15 +104,16 @@ def ledgers(draw: st.DrawFn) -> list[dict[str, Any]]:
                 rules=rules([("0", draw(st.sampled_from(["0.03", "0.06", "0.1"])))],
                             basis="collection" if draw(st.booleans()) else "booking"))
         elif action == "close":
-            closed = next_period(closed) if closed else MONTHS[0]
-            if closed in MONTHS:
+            first = QUARTERS[0] if quarters else MONTHS[0]
+            closed = next_period(closed) if closed else first
+            if closed in (QUARTERS[:2] if quarters else MONTHS):
                 add("PeriodClosed", period=closed)
         elif action == "transfer":
             add("ParticipantTransferred", participant_id=draw(st.sampled_from(["r1", "r2"])), team_id="t",
                 manager_id=draw(st.sampled_from(["m1", None])), effective_date=day)
         elif action == "assign":
             add("PlanAssigned", participant_id=draw(st.sampled_from(["r1", "r2"])),
-                plan_id=draw(st.sampled_from(["p", "c"])), effective_from=day)
+                plan_id=draw(st.sampled_from(["p", "c", "q", "qc"])), effective_from=day)
         elif action == "register" and "r3" not in {e["data"].get("participant_id") for e in events}:
             add("ParticipantRegistered", participant_id="r3", name="r3", team_id="t", manager_id="m1",
                 start_date="2020-01-01")
@@ -142,10 +149,11 @@ def test_as_of_close_equals_frozen_and_nothing_is_paid_twice(envelopes: list[dic
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ledgers())
 def test_adjustments_skip_only_closed_periods_nothing_could_change(envelopes: list[dict[str, Any]]) -> None:
-    """The adjustment lines equal those of recomputing every closed period, at every position."""
+    """The adjustment lines equal those of recomputing every closed period, at every position
+    (monthly and quarterly plans and closes, payments before and after bookings)."""
     entries = _logged(envelopes)
     head = fold(entries)
-    periods = [*MONTHS, next_period(MONTHS[-1])]
+    periods = [*MONTHS, next_period(MONTHS[-1]), *QUARTERS]
     for at in range(0, len(entries) + 1):
         fast, brute = head.view(at), head.view(at)
         brute.skip_untouched = False
@@ -157,10 +165,55 @@ def test_adjustments_skip_only_closed_periods_nothing_could_change(envelopes: li
 
 
 def _paid_and_own(book: Book, participant: str) -> tuple[Decimal, Decimal]:
-    periods = set(MONTHS) | {next_period(MONTHS[-1])}
+    periods = set(MONTHS) | {next_period(MONTHS[-1])} | set(QUARTERS)
     paid = Decimal(0)
     own = Decimal(0)
     for period in periods:
         paid += book.statement(participant, period).total
         own += payable_total(book.view().own_payable(participant, period))
     return paid, own
+
+
+def _base(plan_rules: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"event_id": "reg", "type": "ParticipantRegistered",
+         "data": {"participant_id": "r1", "name": "R", "team_id": "t", "start_date": "2020-01-01"}},
+        {"event_id": "plan", "type": "PlanPublished",
+         "data": {"plan_id": "c", "effective_from": "2020-01-01", "rules": plan_rules}},
+        {"event_id": "assign", "type": "PlanAssigned",
+         "data": {"participant_id": "r1", "plan_id": "c", "effective_from": "2020-01-01"}},
+        {"event_id": "target", "type": "TargetSet", "data": {"participant_id": "r1", "period": "2026-02",
+                                                             "amount": "1000.00"}},
+        {"event_id": "d1", "type": "DealBooked",
+         "data": {"deal_id": "d1", "booked_on": "2026-02-10", "amount": "900.00", "currency": "USD",
+                  "credits": [{"participant_id": "r1", "share": "1"}]}},
+        # paid in January, before it was booked: its release lands in the January statement
+        {"event_id": "pay", "type": "PaymentReceived",
+         "data": {"payment_id": "pay", "deal_id": "d1", "amount": "900.00", "received_on": "2026-01-20"}},
+        {"event_id": "close-1", "type": "PeriodClosed", "data": {"period": "2026-01"}},
+        {"event_id": "close-2", "type": "PeriodClosed", "data": {"period": "2026-02"}},
+    ]
+
+
+_TIERED = rules([("0", "0.04"), ("0.8", "0.08"), ("1.2", "0.12")], basis="collection", tier_method="retroactive")
+_LATE = {
+    "amended": {"event_id": "late", "type": "DealAmended",
+                "data": {"deal_id": "d1", "amount": "1500.00", "amended_on": "2026-03-02"}},
+    "target changed": {"event_id": "late", "type": "TargetSet",
+                       "data": {"participant_id": "r1", "period": "2026-02", "amount": "500.00"}},
+    "another deal in the period": {"event_id": "late", "type": "DealBooked",
+                                   "data": {"deal_id": "d2", "booked_on": "2026-02-25", "amount": "800.00",
+                                            "currency": "USD", "credits": [{"participant_id": "r1", "share": "1"}]}},
+}
+
+
+def test_late_changes_reach_a_closed_period_through_a_payment_made_before_booking() -> None:
+    """Each late event changes January's release of a February deal: March gets an adjustment for
+    January, and skipping untouched closed periods must not skip it."""
+    for name, late in _LATE.items():
+        head = fold(_logged([*_base(_TIERED), late]))
+        fast, brute = head.view(), head.view()
+        brute.skip_untouched = False
+        statement = fast.statement("r1", "2026-03")
+        assert statement == brute.statement("r1", "2026-03"), name
+        assert any(line.kind == "adjustment" and line.for_period == "2026-01" for line in statement.lines), name
