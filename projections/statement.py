@@ -75,6 +75,8 @@ class Engine:
     def __init__(self, state: LedgerState) -> None:
         self.state = state
         self._memo: OrderedDict[Hashable, object] = OrderedDict()
+        #: Entries ever memoised: how much long-lived data reads have made (see `replay.asof`).
+        self.computed = 0
 
     def _cached(self, key: Hashable, compute: Callable[[], T]) -> T:
         found = self._memo.get(key)
@@ -85,6 +87,7 @@ class Engine:
             ctx.prec = EXACT_PRECISION
             value = compute()
         self._memo[key] = value
+        self.computed += 1
         if len(self._memo) > _MEMO_SIZE:
             self._memo.popitem(last=False)
         return value

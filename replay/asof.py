@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from ledger.appender import LedgerLog, Logged
-from ledger.heap import HEAP, no_cyclic_gc
+from ledger.heap import HEAP, no_cyclic_gc, settle
 from ledger.records import format_time
 from projections.book import Book, BookView
 
@@ -30,6 +30,7 @@ def fold(entries: Sequence[Logged]) -> Book:
 
 
 _QUIET = 0.2  # seconds without appends before the follower folds
+_SETTLE_READS = 20_000  # memoised results between heap settles
 
 
 class Books:
@@ -39,6 +40,7 @@ class Books:
         self._lock = threading.RLock()
         self._closing = False
         self._follower: threading.Thread | None = None
+        self._settled_at = 0
 
     def follow(self) -> None:
         """Fold what the log accepts as it arrives, in a thread of its own, so that a read after a
@@ -71,6 +73,12 @@ class Books:
         """Hold the books for one read (or a whole CLI command): no one advances them meanwhile."""
         with self._lock:
             yield
+            # Memoised read results live long too: settle the heap after every so many, or full
+            # collections of its young part grow with the memo (pauses of 100 ms and more).
+            computed = self._head.engine.computed
+            if computed - self._settled_at >= _SETTLE_READS:
+                self._settled_at = computed
+                settle()
 
     @property
     def head(self) -> Book:
