@@ -141,30 +141,24 @@ def rebuild(
             for record in store.read(0):
                 book.apply(record.position, record.event_id, decode_trusted(record.type, record.data))
                 done += 1
-                if done % 10_000 == 0 or done == total:
+                if done % 10_000 == 0:  # the bar costs more than a fold step: move it now and then
                     progress.current_item = rate(done)
-                    progress.update(10_000 if done % 10_000 == 0 else done % 10_000)
+                    progress.update(10_000)
+            progress.update(done % 10_000)
     elapsed = time.perf_counter() - started
     typer.echo(f"{done} events in {elapsed:.2f} s ({rate(done)})")
     store.close()
 
 
 def _rebuild_view(store: EventStore, restart: bool, batch: int, total: int, rate: Callable[[int], str]) -> int:
-    """Rebuild the SQL statement view as the projection's leader; returns the events applied."""
-    import os
-    import socket
-
-    from ledger.election import election_for
+    """Bring the SQL statement view up to the head as the projection's leader; returns the events applied."""
     from ledger.settings import parse_database_url
-    from ledger.views import open_view
-    from replay.projector import Projector
+    from replay.projector import projector_for
 
-    database = parse_database_url(Settings().database_url)
-    election = election_for(database, getattr(getattr(store.datastore, "pool", None), "kwargs", None))
-    if not election.try_lead():
+    projector = projector_for(store, parse_database_url(Settings().database_url), batch)
+    if not projector.election.try_lead():
         typer.echo("a `ledger project` worker leads the projection; stop it first", err=True)
         raise typer.Exit(3)
-    projector = Projector(store, open_view(store), election, f"{socket.gethostname()}:{os.getpid()}", batch)
     if restart:
         projector.view.reset()
     tracked = projector.activate()
@@ -177,13 +171,12 @@ def _rebuild_view(store: EventStore, restart: bool, batch: int, total: int, rate
             done += applied
             progress.current_item = rate(done)
             progress.update(applied)
-    election.resign()
+    projector.election.resign()
     return done
 
 
 @app.command()
 def project(
-    once: Annotated[bool, typer.Option("--once", help="catch the view up to the log's head, then exit")] = False,
     batch: Annotated[int, typer.Option(min=1, help="most events applied per transaction")] = 10_000,
     poll: Annotated[float, typer.Option(min=0.01, help="seconds between looks at the log or the election")] = 0.2,
 ) -> None:
@@ -191,40 +184,24 @@ def project(
 
     Run one or more per ledger: the leader is elected by a PostgreSQL advisory
     lock (a file lock on SQLite); a standby takes over when the leader dies.
-    Stops cleanly on SIGTERM.
+    Stops cleanly on SIGTERM. To catch the view up once and exit, use
+    `ledger rebuild --view`.
     """
-    import os
     import signal
-    import socket
     import threading
 
     from api.logs import configure_logging
-    from ledger.election import election_for
     from ledger.settings import parse_database_url
     from ledger.store import EventStore
-    from ledger.views import open_view
-    from replay.projector import Projector
+    from replay.projector import projector_for
 
     configure_logging()
     database = parse_database_url(Settings().database_url)
     store = EventStore(database)
-    pool = getattr(store.datastore, "pool", None)
-    election = election_for(database, getattr(pool, "kwargs", None))
-    worker = f"{socket.gethostname()}:{os.getpid()}"
-    projector = Projector(store, open_view(store), election, worker, batch)
-    if once:
-        if not election.try_lead():
-            typer.echo("another worker leads the projection; nothing done", err=True)
-            raise typer.Exit(3)
-        projector.activate()
-        typer.echo(f"the statement view is at position {projector.catch_up()}")
-        election.resign()
-        store.close()
-        return
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    projector.run(stop, poll)
+    projector_for(store, database, batch).run(stop, poll)
     store.close()
 
 

@@ -210,13 +210,14 @@ def _sqlite_view(store: EventStore) -> StatementView:
                 tracked = int(found[0]) if found else 0
                 if tracked != first - 1:
                     raise ViewMoved(f"the view is at position {tracked}, not {first - 1}")
-                for key in deletes:
-                    curs.execute(f"DELETE FROM {ROWS_TABLE} WHERE participant_id = ? AND period = ?", key)  # noqa: S608 - constant table names
-                for row in upserts:
-                    curs.execute(
-                        f"INSERT OR REPLACE INTO {ROWS_TABLE} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant table names
-                        _params(row, last, text=True),
-                    )
+                curs.executemany(
+                    f"DELETE FROM {ROWS_TABLE} WHERE participant_id = ? AND period = ?",  # noqa: S608 - constant table names
+                    list(deletes),
+                )
+                curs.executemany(
+                    f"INSERT OR REPLACE INTO {ROWS_TABLE} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant table names
+                    [_params(row, last, text=True) for row in upserts],
+                )
                 curs.execute(f"INSERT INTO {BATCHES_TABLE} VALUES (?, ?, ?, ?)", (first, last, worker, _now()))  # noqa: S608 - constant table names
                 self._insert_tracking(curs, Tracking(VIEW, last))
 

@@ -11,14 +11,16 @@ skipped or applied twice whoever stopped where.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
-import time
 
 from ledger.decode import decode_trusted
-from ledger.election import Election
+from ledger.election import Election, election_for
 from ledger.heap import HEAP, no_cyclic_gc
+from ledger.settings import Database
 from ledger.store import EventStore
-from ledger.views import StatementView
+from ledger.views import StatementView, open_view
 from projections.book import Book
 from projections.views import changed_since, periods_of, statement_row
 
@@ -104,6 +106,13 @@ class Projector:
                         stop.wait(poll)
             except Exception:  # a lost database or a rival's write: start over from the tracked position
                 log.exception("projection interrupted", extra={"worker": self.worker})
-                time.sleep(poll)
+                stop.wait(poll)
             finally:
                 self.election.resign()
+
+
+def projector_for(store: EventStore, database: Database, batch: int = 10_000) -> Projector:
+    """A projector on the store's database, with its election, named after this host and process."""
+    pool = getattr(store.datastore, "pool", None)  # PostgreSQL: the election connects like the pool
+    election = election_for(database, getattr(pool, "kwargs", None))
+    return Projector(store, open_view(store), election, f"{socket.gethostname()}:{os.getpid()}", batch)

@@ -24,13 +24,12 @@ from typing import Any
 import httpx
 import pytest
 
-from ledger.election import election_for
 from ledger.settings import parse_database_url
 from ledger.view_rows import ViewRow
 from ledger.views import StatementView, ViewMoved, open_view
 from replay.bootstrap import Services
 from replay.demo import load_demo
-from replay.projector import Projector
+from replay.projector import Projector, projector_for
 from tests.processes import ADMIN, AUTH, REPO, Server
 from tests.support import Api, rules
 
@@ -39,10 +38,9 @@ PERIODS = MONTHS + [f"2026-Q{q}" for q in range(1, 5)]
 
 
 def _projector(services: Services, worker: str = "test", batch: int = 10_000) -> Projector:
-    database = parse_database_url(services.settings.database_url)
-    pool = getattr(services.store.datastore, "pool", None)
-    election = election_for(database, getattr(pool, "kwargs", None))
-    return Projector(services.store, open_view(services.store), election, worker, batch)
+    projector = projector_for(services.store, parse_database_url(services.settings.database_url), batch)
+    projector.worker = worker
+    return projector
 
 
 def _expected(api: Api, participants: list[str]) -> list[ViewRow]:

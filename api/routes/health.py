@@ -18,9 +18,10 @@ async def healthz() -> dict[str, Any]:
 
 @router.get("/readyz")
 def readyz(svc: ServicesDep) -> dict[str, Any]:
-    """Ready when the database answers and this process has read its log up to the stored head.
+    """Ready when the database answers; says how far this process has read the log.
 
     A plain `def`: it waits on the database in the thread pool, never on the event loop.
+    `projected_head` may trail `stored_head` for a moment while a commit is under way.
     """
     stored = svc.store.head()
     svc.log.catch_up(wait=False)  # never queue behind a commit: during an outage one takes seconds
