@@ -71,27 +71,29 @@ def test_what_if_agrees_with_a_full_fold(envelopes: list[dict[str, Any]], hypoth
 
 def test_a_forked_what_if_leaves_every_table_of_the_real_state_alone() -> None:
     """Each kind of event the copy takes, on keys that already hold entries in the real state."""
+    def plan(event_id: str, since: str, rate: str) -> dict[str, Any]:
+        return {"event_id": event_id, "type": "PlanPublished",
+                "data": {"plan_id": "p", "effective_from": since, "rules": rules([("0", rate)])}}
+
+    def assign(event_id: str, since: str) -> dict[str, Any]:
+        return {"event_id": event_id, "type": "PlanAssigned",
+                "data": {"participant_id": "r1", "plan_id": "p", "effective_from": since}}
+
+    def target(event_id: str, amount: str) -> dict[str, Any]:
+        return {"event_id": event_id, "type": "TargetSet",
+                "data": {"participant_id": "r1", "period": "2026-03", "amount": amount}}
+
     envelopes = [
         {"event_id": "r", "type": "ParticipantRegistered",
          "data": {"participant_id": "r1", "name": "R", "team_id": "t", "start_date": "2020-01-01"}},
-        {"event_id": "p", "type": "PlanPublished",
-         "data": {"plan_id": "p", "effective_from": "2020-01-01", "rules": rules([("0", "0.05")])}},
-        {"event_id": "a", "type": "PlanAssigned", "data": {"participant_id": "r1", "plan_id": "p",
-                                                           "effective_from": "2020-01-01"}},
-        {"event_id": "t", "type": "TargetSet", "data": {"participant_id": "r1", "period": "2026-03",
-                                                        "amount": "1000.00"}},
+        plan("p", "2020-01-01", "0.05"),
+        assign("a", "2020-01-01"),
+        target("t", "1000.00"),
         {"event_id": "d", "type": "DealBooked",
          "data": {"deal_id": "d", "booked_on": "2026-03-02", "amount": "800.00", "currency": "USD",
                   "credits": [{"participant_id": "r1", "share": "1"}]}},
     ]
-    hypothetical = [
-        {"event_id": "h1", "type": "PlanPublished",
-         "data": {"plan_id": "p", "effective_from": "2026-01-01", "rules": rules([("0", "0.2")])}},
-        {"event_id": "h2", "type": "PlanAssigned", "data": {"participant_id": "r1", "plan_id": "p",
-                                                            "effective_from": "2026-02-01"}},
-        {"event_id": "h3", "type": "TargetSet", "data": {"participant_id": "r1", "period": "2026-03",
-                                                         "amount": "400.00"}},
-    ]
+    hypothetical = [plan("h1", "2026-01-01", "0.2"), assign("h2", "2026-02-01"), target("h3", "400.00")]
     log = _log(envelopes)
     books = Books(log)
     answer = what_if(log, books, hypothetical, ["2026-03"], ["r1"])
