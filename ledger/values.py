@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator
@@ -139,6 +140,7 @@ def _first_month(period: str) -> tuple[int, int]:
     return year, int(period[5:7])
 
 
+@lru_cache(maxsize=4096)
 def period_first_day(period: str) -> date:
     """The first day; for the calendar-less year 0000 (the period pattern allows it) 0001-01-01."""
     year, month = _first_month(period)
@@ -154,6 +156,7 @@ def next_period(period: str) -> str:
     return f"{year + 1:04d}-01" if month == 12 else f"{year:04d}-{month + 1:02d}"
 
 
+@lru_cache(maxsize=4096)  # statements and rankings ask for the same few periods' days over and over
 def period_last_day(period: str) -> date:
     """The last day; year 0000 has no days, so its periods answer 0001-01-01 (no date falls in them)."""
     following = next_period(period)

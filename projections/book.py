@@ -12,30 +12,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from fractions import Fraction
-from functools import cached_property
 from typing import Any
 
 from ledger import events as ev
 from ledger.values import attainment_str, money_str, next_period, period_last_day, period_length
 from projections.lines import Line, payable_total
+from projections.ordering import ratio_keys
 from projections.resolve import team_on
 from projections.state import LedgerState
 from projections.statement import Engine, PeriodView
 
+_ZERO = Decimal(0)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class Row:
     participant_id: str
     team_id: str
     target: Decimal | None
     credited: Decimal
-
-    @cached_property
-    def attainment(self) -> Fraction | None:  # sorting asks for it several times per row
-        if not self.target:
-            return None
-        return Fraction(self.credited) / Fraction(self.target)
 
     def body(self) -> dict[str, Any]:
         return {
@@ -258,21 +253,17 @@ class BookView:
 
 def rank(rows: list[Row]) -> list[tuple[int, Row]]:
     """Competition ranking by exact attainment (nulls last), then credited, then id."""
+    keys = ratio_keys([(row.credited, row.target) for row in rows])
 
-    def key(row: Row) -> tuple[int, Fraction, Decimal, str]:
-        attainment = row.attainment
-        return (
-            1 if attainment is None else 0,
-            -(attainment or Fraction(0)),
-            -row.credited,
-            row.participant_id,
-        )
+    def order(pair: tuple[Decimal | None, Row]) -> tuple[bool, Decimal, Decimal, str]:
+        key, row = pair  # copy_negate: exact, where unary minus would round to the context
+        return (key is None, (key or _ZERO).copy_negate(), row.credited.copy_negate(), row.participant_id)
 
-    ordered = sorted(rows, key=key)
+    ordered = sorted(zip(keys, rows, strict=True), key=order)
     ranked: list[tuple[int, Row]] = []
-    for i, row in enumerate(ordered):
-        if ranked and (ranked[-1][1].attainment, ranked[-1][1].credited) == (row.attainment, row.credited):
-            ranked.append((ranked[-1][0], row))
-        else:
-            ranked.append((i + 1, row))
+    previous: tuple[Decimal | None, Decimal] | None = None
+    for i, (key, row) in enumerate(ordered):
+        tie = (key, row.credited)
+        ranked.append((ranked[-1][0] if tie == previous else i + 1, row))
+        previous = tie
     return ranked

@@ -191,8 +191,9 @@ class LedgerState:
         self.assignments: dict[str, list[Assignment]] = {}
         self.targets: dict[tuple[str, str], list[TargetEntry]] = {}
         self.deals: dict[str, Deal] = {}
-        #: participant -> month ("YYYY-MM" of booked_on) -> deal ids, in position order
-        self.deals_by_month: dict[str, dict[str, list[str]]] = {}
+        #: participant -> month ("YYYY-MM" of booked_on) -> deals, in position order (the deals
+        #: themselves, not their ids: rankings walk thousands per read)
+        self.deals_by_month: dict[str, dict[str, list[Deal]]] = {}
         #: participant -> deal ids that have had cash (for collection releases)
         self.deals_with_cash: dict[str, list[str]] = {}
         self.payments: dict[str, tuple[str, Decimal]] = {}
@@ -400,7 +401,7 @@ class LedgerState:
                 self.deals[event.deal_id] = deal
                 month = event.booked_on.isoformat()[:7]
                 for participant_id, _ in credits:
-                    self.deals_by_month.setdefault(participant_id, {}).setdefault(month, []).append(event.deal_id)
+                    self.deals_by_month.setdefault(participant_id, {}).setdefault(month, []).append(deal)
             case ev.PaymentReceived():
                 self.payments[event.payment_id] = (event.deal_id, event.amount)
                 move = CashMove(position, event_id, event.payment_id, event.amount, event.received_on)

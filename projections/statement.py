@@ -10,7 +10,7 @@ context (`ledger.values.EXACT_PRECISION`).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, localcontext
@@ -20,6 +20,7 @@ from ledger.values import (
     EXACT_PRECISION,
     attainment_str,
     money_str,
+    period_first_day,
     period_last_day,
     period_length,
     period_of,
@@ -27,16 +28,22 @@ from ledger.values import (
 )
 from projections import rules
 from projections.lines import Line
-from projections.resolve import plan_on, team_on
-from projections.state import Deal, LedgerState, PlanVersion, upto
+from projections.resolve import VARIES, Varies, plan_on, plan_through, team_on
+from projections.state import AmountEntry, Deal, LedgerState, PlanVersion, upto
 
 T = TypeVar("T")
+#: What a credit of a deal is made of: share, amounts so far, plan, attainment period, live.
+_Terms = tuple[Decimal, list[AmountEntry], PlanVersion | None, str, bool]
 _MEMO_SIZE = 200_000  # entries; a manager's period view can hold thousands of lines
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CreditView:
-    """One participant's credit of one deal as of a position, with the plan version governing it."""
+    """One participant's credit of one deal as of a position, with the plan version governing it.
+
+    Built for every deal of every statement and ranking row, so it is a plain slots class (a
+    frozen dataclass's ``__init__`` costs twice as much) and its event ids are made on demand.
+    """
 
     deal: Deal
     participant_id: str
@@ -46,7 +53,11 @@ class CreditView:
     plan: PlanVersion | None
     period: str
     live: bool
-    deal_event_ids: tuple[str, ...]
+    amounts: list[AmountEntry]
+
+    @property
+    def deal_event_ids(self) -> tuple[str, ...]:
+        return tuple(entry.event_id for entry in self.amounts)
 
     @property
     def order(self) -> tuple[object, ...]:
@@ -94,52 +105,73 @@ class Engine:
 
     # --- credits -----------------------------------------------------------------------
 
-    def credit(self, deal: Deal, participant_id: str, at: int) -> CreditView:
+    def credit(self, deal: Deal, participant_id: str, at: int, month: str | None = None) -> CreditView:
+        """`month` is the deal's booking month when the caller knows it (it saves formatting one)."""
+        share, amounts, plan, period, live = self._terms(deal, participant_id, at, month)
+        amount = amounts[-1].amount
+        return CreditView(deal, participant_id, share, amount, amount * share, plan, period, live, amounts)
+
+    def _terms(
+        self, deal: Deal, participant_id: str, at: int, month: str | None, plan: PlanVersion | Varies | None = VARIES
+    ) -> _Terms:
         share = None
         for credited_id, portion in deal.credits:  # a loop: a generator costs more than the rest here
             if credited_id == participant_id:
                 share = portion
                 break
         assert share is not None, participant_id
-        amounts = upto(deal.amounts, at)
-        plan = plan_on(self.state, participant_id, deal.booked_on, at)
-        cancellation = deal.cancellation if deal.cancellation and deal.cancellation.position <= at else None
-        clawback = plan.rules.clawback_days if plan is not None else None
-        live = rules.is_live(deal.booked_on, cancellation.cancelled_on if cancellation else None, clawback)
-        period = period_of(deal.booked_on, plan.rules.period if plan is not None else "month")
-        amount = amounts[-1].amount
-        return CreditView(
-            deal,
-            participant_id,
-            share,
-            amount,
-            amount * share,
-            plan,
-            period,
-            live,
-            tuple(entry.event_id for entry in amounts),
-        )
+        amounts = deal.amounts
+        if amounts[-1].position > at:
+            amounts = upto(amounts, at)
+        booked_on = deal.booked_on
+        if isinstance(plan, Varies):
+            plan = plan_on(self.state, participant_id, booked_on, at)
+        cancellation = deal.cancellation
+        if cancellation is None or cancellation.position > at:
+            live = True
+        else:
+            clawback = plan.rules.clawback_days if plan is not None else None
+            live = rules.is_live(booked_on, cancellation.cancelled_on, clawback)
+        length = plan.rules.period if plan is not None else "month"
+        period = month if month is not None and length == "month" else period_of(booked_on, length)
+        return share, amounts, plan, period, live
+
+    def _deals_in(self, participant_id: str, period: str, at: int) -> Iterator[tuple[Deal, str]]:
+        """(deal, booking month) of the participant's credits booked in the period's months by `at`."""
+        by_month = self.state.deals_by_month.get(participant_id)
+        if not by_month:
+            return
+        for month in months_of(period):
+            for deal in by_month.get(month, ()):
+                if deal.position <= at:
+                    yield deal, month
 
     def credits_in(self, participant_id: str, period: str, at: int) -> list[CreditView]:
         """Credits (live or not) whose attainment period is `period`, in booking order."""
-        by_month = self.state.deals_by_month.get(participant_id, {})
         out = []
-        for month in months_of(period):
-            for deal_id in by_month.get(month, ()):
-                deal = self.state.deals[deal_id]
-                if deal.position <= at:
-                    view = self.credit(deal, participant_id, at)
-                    if view.period == period:
-                        out.append(view)
-        out.sort(key=lambda c: c.order)
+        for deal, month in self._deals_in(participant_id, period, at):
+            view = self.credit(deal, participant_id, at, month)
+            if view.period == period:
+                out.append(view)
+        if len(out) > 1:
+            out.sort(key=_booking_order)
         return out
 
     def credited(self, participant_id: str, period: str, at: int) -> Decimal:
         at = self.state.effective(participant_id, at)
-        return self._cached(
-            ("credited", participant_id, period, at),
-            lambda: sum((c.amount for c in self.credits_in(participant_id, period, at) if c.live), Decimal(0)),
-        )
+        key = ("credited", participant_id, period, at)
+        return self._cached(key, lambda: self._credited(participant_id, period, at))
+
+    def _credited(self, participant_id: str, period: str, at: int) -> Decimal:
+        """The sum of `credits_in`'s live amounts without building their views: rankings ask for
+        hundreds of these at once. The sum is exact, so its order does not matter."""
+        total = Decimal(0)
+        plan = plan_through(self.state, participant_id, period_first_day(period), period_last_day(period), at)
+        for deal, month in self._deals_in(participant_id, period, at):
+            share, amounts, _, credit_period, live = self._terms(deal, participant_id, at, month, plan)
+            if live and credit_period == period:
+                total += amounts[-1].amount * share
+        return total
 
     # --- lines -------------------------------------------------------------------------
 
@@ -266,8 +298,7 @@ class Engine:
         plans: dict[date, PlanVersion | None] = {}  # the manager's plan by booking day
         by_month = self.state.deals_by_month.get(report_id, {})
         for month in months_of(period):
-            for deal_id in by_month.get(month, ()):
-                deal = self.state.deals[deal_id]
+            for deal in by_month.get(month, ()):
                 if deal.position > at:
                     continue
                 line = self._override(manager_id, report_id, deal, period, at, plans)
@@ -323,6 +354,11 @@ class Engine:
             plan_version=plan.version,
             details=(("cap", money_str(plan.rules.cap)), ("capped_total", money_str(capped))),
         )
+
+
+def _booking_order(credit: CreditView) -> tuple[date, int]:
+    deal = credit.deal
+    return (deal.booked_on, deal.position)
 
 
 def _commission_line(
