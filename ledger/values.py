@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Context, Decimal
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
@@ -28,6 +28,10 @@ CENT = Decimal("0.01")
 #: by the context: money has 17 digits, rates 12, so 80 leaves ample room.
 EXACT_PRECISION = 80
 EXACT = Context(prec=EXACT_PRECISION, rounding=ROUND_HALF_UP)
+#: Attainment's quotient: exact digits, rounded as Python's default context does (half-even)
+#: before the half-up rounding to four places; a shared context, not a `localcontext` per call.
+_QUOTIENT = Context(prec=EXACT_PRECISION)
+_BASIS_POINT = Decimal("0.0001")
 
 PeriodLength = Literal["month", "quarter"]
 
@@ -115,9 +119,8 @@ def exact_str(value: Decimal) -> str:
 def attainment_str(credited: Decimal, target: Decimal | None) -> str | None:
     if target is None or target == 0:
         return None
-    with localcontext() as ctx:
-        ctx.prec = EXACT_PRECISION
-        return format((credited / target).quantize(Decimal("0.0001"), ROUND_HALF_UP), "f")
+    quotient = _QUOTIENT.divide(credited, target)
+    return format(quotient.quantize(_BASIS_POINT, ROUND_HALF_UP, _QUOTIENT), "f")
 
 
 # --- periods ----------------------------------------------------------------------------

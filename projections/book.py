@@ -10,7 +10,8 @@ changes. The same events give the same answers byte for byte.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -27,19 +28,28 @@ _ZERO = Decimal(0)
 
 @dataclass(frozen=True, slots=True)
 class Row:
+    """One participant's attainment in a period. Rows are memoised and read by every ranking and
+    attainment request of their team, so each renders its body once."""
+
     participant_id: str
     team_id: str
     target: Decimal | None
     credited: Decimal
+    _body: dict[str, Any] = field(init=False, repr=False, compare=False)
 
-    def body(self) -> dict[str, Any]:
-        return {
+    def __post_init__(self) -> None:
+        body = {
             "participant_id": self.participant_id,
             "team_id": self.team_id,
             "target": None if self.target is None else money_str(self.target),
             "credited": money_str(self.credited),
             "attainment": attainment_str(self.credited, self.target),
         }
+        object.__setattr__(self, "_body", body)
+
+    def body(self) -> dict[str, Any]:
+        """A fresh copy: callers may add to it."""
+        return dict(self._body)
 
 
 @dataclass(frozen=True)
@@ -236,19 +246,22 @@ class BookView:
             candidates = [p for p in ever if self.state.exists(p, at)]
         rows = []
         for participant_id in sorted(candidates):
-            team, _ = team_on(self.state, participant_id, last_day, at)
-            if team_id is not None and team != team_id:
-                continue
-            target = self.state.target(participant_id, period, at)
-            rows.append(
-                Row(
-                    participant_id,
-                    team,
-                    target.amount if target is not None else None,
-                    self.engine.credited(participant_id, period, at),
-                )
-            )
+            row = self._row(participant_id, period, last_day, at)
+            if team_id is None or row.team_id == team_id:
+                rows.append(row)
         return rows
+
+    def _row(self, participant_id: str, period: str, last_day: date, at: int) -> Row:
+        """Memoised like the engine's figures: a row depends only on the participant's own events."""
+        at = self.state.effective(participant_id, at)
+
+        def compute() -> Row:
+            team, _ = team_on(self.state, participant_id, last_day, at)
+            target = self.state.target(participant_id, period, at)
+            credited = self.engine.credited(participant_id, period, at)
+            return Row(participant_id, team, target.amount if target is not None else None, credited)
+
+        return self.engine.memoised(("row", participant_id, period, at), compute)
 
 
 def rank(rows: list[Row]) -> list[tuple[int, Row]]:

@@ -89,6 +89,11 @@ class Engine:
         #: Entries ever memoised: how much long-lived data reads have made (see `replay.asof`).
         self.computed = 0
 
+    def memoised(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """`compute()` once per key, for views built on the engine's figures. The key must name
+        the effective position (`LedgerState.effective`) the value was computed at."""
+        return self._cached(key, compute)
+
     def _cached(self, key: Hashable, compute: Callable[[], T]) -> T:
         found = self._memo.get(key)
         if found is not None:
