@@ -52,8 +52,12 @@ class TierPortion:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Line:
+    """One statement line. Never changed once made (lines are memoised and compared as sets); not
+    a frozen dataclass only because a frozen ``__init__`` costs three times as much, and a
+    what-if over a thousand participants makes hundreds of thousands of lines."""
+
     kind: Kind
     amount: Decimal
     period: str

@@ -35,8 +35,12 @@ def marginal(tiers: Sequence[Tier], target: Decimal | None, before: Decimal, cre
     low, high = before, before + credit
     portions = []
     exact = Decimal(0)
+    tier_high: Decimal | None = tiers[0].from_ * target
     for i, tier in enumerate(tiers):
-        tier_low = tier.from_ * target
+        tier_low = tier_high
+        assert tier_low is not None
+        if tier_low >= high:
+            break  # tiers ascend: nothing of the range is in this tier or any later one
         tier_high = tiers[i + 1].from_ * target if i + 1 < len(tiers) else None
         top = high if tier_high is None else min(high, tier_high)
         overlap = top - max(low, tier_low)

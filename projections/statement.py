@@ -57,7 +57,10 @@ class CreditView:
 
     @property
     def deal_event_ids(self) -> tuple[str, ...]:
-        return tuple(entry.event_id for entry in self.amounts)
+        amounts = self.amounts
+        if len(amounts) == 1:  # most deals are never amended
+            return (amounts[0].event_id,)
+        return tuple(entry.event_id for entry in amounts)
 
     @property
     def order(self) -> tuple[object, ...]:
@@ -110,9 +113,8 @@ class Engine:
 
     # --- credits -----------------------------------------------------------------------
 
-    def credit(self, deal: Deal, participant_id: str, at: int, month: str | None = None) -> CreditView:
-        """`month` is the deal's booking month when the caller knows it (it saves formatting one)."""
-        share, amounts, plan, period, live = self._terms(deal, participant_id, at, month)
+    def credit(self, deal: Deal, participant_id: str, at: int) -> CreditView:
+        share, amounts, plan, period, live = self._terms(deal, participant_id, at, None)
         amount = amounts[-1].amount
         return CreditView(deal, participant_id, share, amount, amount * share, plan, period, live, amounts)
 
@@ -154,10 +156,14 @@ class Engine:
     def credits_in(self, participant_id: str, period: str, at: int) -> list[CreditView]:
         """Credits (live or not) whose attainment period is `period`, in booking order."""
         out = []
+        plan = plan_through(self.state, participant_id, period_first_day(period), period_last_day(period), at)
         for deal, month in self._deals_in(participant_id, period, at):
-            view = self.credit(deal, participant_id, at, month)
-            if view.period == period:
-                out.append(view)
+            share, amounts, deal_plan, credit_period, live = self._terms(deal, participant_id, at, month, plan)
+            if credit_period == period:
+                amount = amounts[-1].amount
+                out.append(
+                    CreditView(deal, participant_id, share, amount, amount * share, deal_plan, period, live, amounts)
+                )
         if len(out) > 1:
             out.sort(key=_booking_order)
         return out
