@@ -21,9 +21,10 @@ _ORDER: dict[str, int] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class TierPortion:
-    """The part of a credit that fell in one tier (marginal method)."""
+    """The part of a credit that fell in one tier (marginal method). Never changed once made; not
+    frozen for the same reason as `Line`."""
 
     tier: int
     from_: Decimal

@@ -261,11 +261,17 @@ class Engine:
         return view
 
     def _releases(self, participant_id: str, period: str, at: int) -> list[Line]:
-        out = []
-        for deal_id in self.state.deals_with_cash.get(participant_id, ()):
+        out: list[Line] = []
+        with_cash = self.state.deals_with_cash.get(participant_id)
+        if not with_cash:
+            return out
+        first, last = period_first_day(period), period_last_day(period)
+        for deal_id in with_cash:
             deal = self.state.deals[deal_id]
             if deal.position > at or deal.cash[0].position > at:
                 continue
+            if not any(first <= move.on <= last for move in deal.cash if move.position <= at):
+                continue  # a release is dated by its payment: none of this deal's falls in the period
             credit = self.credit(deal, participant_id, at)
             plan = credit.plan
             if plan is None or plan.rules.basis != "collection":
