@@ -143,6 +143,14 @@ def _first_month(period: str) -> tuple[int, int]:
     return year, int(period[5:7])
 
 
+def months_of(period: str) -> list[str]:
+    """The months ("YYYY-MM") a period is made of."""
+    if period_length(period) == "month":
+        return [period]
+    first = (int(period[6]) - 1) * 3 + 1
+    return [f"{period[:4]}-{first + i:02d}" for i in range(3)]
+
+
 @lru_cache(maxsize=4096)
 def period_first_day(period: str) -> date:
     """The first day; for the calendar-less year 0000 (the period pattern allows it) 0001-01-01."""

@@ -19,7 +19,7 @@ from typing import Protocol, TypeVar
 
 from ledger import events as ev
 from ledger.events import PlanRules
-from ledger.values import period_first_day, period_last_day, period_length, period_of
+from ledger.values import EXACT, months_of, period_first_day, period_last_day, period_length, period_of
 
 
 class Positioned(Protocol):
@@ -30,6 +30,8 @@ class Positioned(Protocol):
 
 
 P = TypeVar("P", bound=Positioned)
+
+_ZERO = Decimal(0)
 
 #: Event types a state can be forked with (`LedgerState.fork`).
 _FORKABLE = (ev.PlanPublished, ev.PlanAssigned, ev.TargetSet)
@@ -194,6 +196,12 @@ class LedgerState:
         #: participant -> month ("YYYY-MM" of booked_on) -> deals, in position order (the deals
         #: themselves, not their ids: rankings walk thousands per read)
         self.deals_by_month: dict[str, dict[str, list[Deal]]] = {}
+        #: participant -> month -> the exact sum of amount x share of the deals booked in it, or
+        #: None once one of them is amended or cancelled. Read by `summed_credit`.
+        self.month_credit: dict[str, dict[str, Decimal | None]] = {}
+        #: closed period -> (its close's position, participant -> `month_credit` over its months
+        #: as they stood at the close): rankings of a closed period read it as of its close.
+        self.closed_credit: dict[str, tuple[int, dict[str, Decimal | None]]] = {}
         #: participant -> deal ids that have had cash (for collection releases)
         self.deals_with_cash: dict[str, list[str]] = {}
         self.payments: dict[str, tuple[str, Decimal]] = {}
@@ -236,6 +244,30 @@ class LedgerState:
         if ids and self.participants[ids[-1]].position > at:
             ids = [p for p in ids if self.participants[p].position <= at]
         return ids
+
+    def summed_credit(self, participant_id: str, period: str, at: int) -> Decimal | None:
+        """The sum of amount x share of the participant's deals booked in the period's months as
+        of `at`, when a running sum answers for `at`: `at` is the participant's latest touch, or
+        their last before the period's close (every deal credited to someone touches them), and no
+        deal of those months was amended or cancelled by then. None otherwise. Whether the deals'
+        plan counts them in the period is the caller's question."""
+        touched = self.touched.get(participant_id)
+        if touched and touched[-1] == at:
+            return self._month_sum(self.month_credit.get(participant_id, {}), period)
+        closed = self.closed_credit.get(period)
+        if closed is not None and self.effective(participant_id, closed[0]) == at:
+            return closed[1].get(participant_id, _ZERO)
+        return None
+
+    @staticmethod
+    def _month_sum(sums: dict[str, Decimal | None], period: str) -> Decimal | None:
+        total = _ZERO
+        for month in months_of(period):
+            value = sums.get(month, _ZERO)
+            if value is None:
+                return None
+            total = EXACT.add(total, value)
+        return total
 
     def target(self, participant_id: str, period: str, at: int) -> TargetEntry | None:
         return latest(self.targets.get((participant_id, period), []), at)
@@ -400,8 +432,12 @@ class LedgerState:
                 deal.amounts.append(AmountEntry(event.amount, position, event_id))
                 self.deals[event.deal_id] = deal
                 month = event.booked_on.isoformat()[:7]
-                for participant_id, _ in credits:
+                for participant_id, share in credits:
                     self.deals_by_month.setdefault(participant_id, {}).setdefault(month, []).append(deal)
+                    sums = self.month_credit.setdefault(participant_id, {})
+                    before = sums.get(month, _ZERO)
+                    if before is not None:
+                        sums[month] = EXACT.add(before, EXACT.multiply(event.amount, share))
             case ev.PaymentReceived():
                 self.payments[event.payment_id] = (event.deal_id, event.amount)
                 move = CashMove(position, event_id, event.payment_id, event.amount, event.received_on)
@@ -442,8 +478,10 @@ class LedgerState:
                 )
             case ev.DealAmended():
                 self.deals[event.deal_id].amounts.append(AmountEntry(event.amount, position, event_id))
+                self._unsum(self.deals[event.deal_id])
             case ev.DealCancelled():
                 self.deals[event.deal_id].cancellation = Cancellation(event.cancelled_on, position, event_id)
+                self._unsum(self.deals[event.deal_id])
             case ev.PaymentReversed():
                 deal_id, amount = self.payments[event.payment_id]
                 self._cash(deal_id, CashMove(position, event_id, event.payment_id, -amount, event.reversed_on))
@@ -454,6 +492,8 @@ class LedgerState:
             case ev.PeriodClosed():
                 self.closes.append(Close(event.period, position))
                 self.closed_at[event.period] = position
+                snapshot = {p: self._month_sum(sums, event.period) for p, sums in self.month_credit.items()}
+                self.closed_credit[event.period] = (position, snapshot)
             case ev.DisputeOpened():
                 self.disputes[event.dispute_id] = Dispute(
                     event.dispute_id,
@@ -478,6 +518,13 @@ class LedgerState:
         for participant_id, _ in deal.credits:
             key = (participant_id, deal.quarter)
             self.cash_from[key] = min(self.cash_from.get(key, move.on.toordinal()), move.on.toordinal())
+
+    def _unsum(self, deal: Deal) -> None:
+        """An amended or cancelled deal's month is summed the long way from now on (its credit
+        depends on the position read at, and liveness on the plan's clawback)."""
+        month = deal.booked_on.isoformat()[:7]
+        for participant_id, _ in deal.credits:
+            self.month_credit[participant_id][month] = None
 
     def _note_manager(self, manager_id: str | None, participant_id: str, position: int) -> None:
         if manager_id is not None:

@@ -20,6 +20,7 @@ from ledger.values import (
     EXACT_PRECISION,
     attainment_str,
     money_str,
+    months_of,
     period_first_day,
     period_last_day,
     period_length,
@@ -74,13 +75,6 @@ class PeriodView:
     warnings: list[str] = field(default_factory=list)
     #: earned line K per deal id (collection basis), for releases in later periods
     earned: dict[str, Decimal] = field(default_factory=dict)
-
-
-def months_of(period: str) -> list[str]:
-    if period_length(period) == "month":
-        return [period]
-    first = (int(period[6]) - 1) * 3 + 1
-    return [f"{period[:4]}-{first + i:02d}" for i in range(3)]
 
 
 class Engine:
@@ -176,8 +170,14 @@ class Engine:
     def _credited(self, participant_id: str, period: str, at: int) -> Decimal:
         """The sum of `credits_in`'s live amounts without building their views: rankings ask for
         hundreds of these at once. The sum is exact, so its order does not matter."""
-        total = Decimal(0)
         plan = plan_through(self.state, participant_id, period_first_day(period), period_last_day(period), at)
+        if not isinstance(plan, Varies):  # every deal of the period's months has the same plan...
+            if (plan.rules.period if plan is not None else "month") != period_length(period):
+                return Decimal(0)  # ...and it counts them in periods of the other length
+            summed = self.state.summed_credit(participant_id, period, at)
+            if summed is not None:
+                return summed
+        total = Decimal(0)
         for deal, month in self._deals_in(participant_id, period, at):
             share, amounts, _, credit_period, live = self._terms(deal, participant_id, at, month, plan)
             if live and credit_period == period:

@@ -8,6 +8,7 @@ text. Each scenario is also cross-checked against the independent oracle
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -711,3 +712,49 @@ def test_the_oracle_reproduces_examples_2_and_3() -> None:
     assert [oracle.statement("r1", p).summary()["total"] for p in ("2026-05", "2026-06", "2026-07")] == [
         "28.00", "28.00", "14.00"]
     led.oracle_agrees()
+
+
+# --- rankings' running sums (projections.state.summed_credit) ----------------------------------
+
+
+def test_rows_at_every_position_agree_with_summing_each_credit() -> None:
+    """Rows read running sums at a participant's latest touch and as of a close; everywhere else,
+    and for amended or cancelled deals' months, they add up each credit. Both must agree at every
+    position, including a deal booked into a month after it closed and a quarterly plan."""
+    led = L()
+    led.person("a")
+    led.person("b")
+    led.person("q")
+    led.plan("m", clawback_days=30)
+    led.plan("qp", period="quarter")
+    led.assign("a", "m")
+    led.assign("b", "m")
+    led.assign("q", "qp")
+    led.deal("d1", "2026-01-05", "1000.00", {"a": "0.6", "b": "0.4"})
+    led.deal("d2", "2026-01-20", "500.00", "a")
+    led.deal("d3", "2026-02-03", "700.00", {"q": "0.5", "b": "0.5"})
+    led.add("PeriodClosed", period="2026-01")
+    led.deal("d4", "2026-01-25", "300.00", "a")  # booked into January after its close
+    led.deal("d5", "2026-02-10", "250.00", "a")
+    led.amend("d3", "900.00")
+    led.deal("d6", "2026-03-01", "100.00", "q")
+    led.cancel("d5", "2026-02-20")  # within the clawback window: no longer live
+    led.add("PeriodClosed", period="2026-02")
+    led.deal("d7", "2026-02-27", "50.00", "b")
+    book = led.book()
+    engine = book.engine
+    for position in range(1, book.position + 1):
+        view = book.view(position)
+        for period in ("2026-01", "2026-02", "2026-03", "2026-Q1"):
+            close = book.state.closed_at.get(period)
+            at = position if close is None or close > position else close - 1
+            for row in view.rows(period):
+                effective = book.state.effective(row.participant_id, at)
+                long_sum = sum(
+                    (c.amount for c in engine.credits_in(row.participant_id, period, effective) if c.live), Decimal(0)
+                )
+                assert row.credited == long_sum, (position, period, row)
+    january = {row.participant_id: row.credited for row in book.view().rows("2026-01")}
+    assert january == {"a": Decimal("1100.000"), "b": Decimal("400.000"), "q": Decimal(0)}  # d4 came after the close
+    quarter = {row.participant_id: row.credited for row in book.view().rows("2026-Q1")}
+    assert quarter == {"a": Decimal(0), "b": Decimal(0), "q": Decimal("550.00")}  # only q's plan is quarterly
