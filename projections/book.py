@@ -87,9 +87,11 @@ class Statement:
 
 
 class Book:
-    def __init__(self, state: LedgerState | None = None) -> None:
+    def __init__(self, state: LedgerState | None = None, forked_from: Book | None = None) -> None:
+        """`forked_from`: the book whose state `state` was forked from at its head; reads as of
+        positions up to that head share its memo (`Engine`)."""
         self.state = state if state is not None else LedgerState()
-        self.engine = Engine(self.state)
+        self.engine: Engine = Engine(self.state, forked_from.engine if forked_from is not None else None)
 
     @property
     def position(self) -> int:
@@ -261,7 +263,7 @@ class BookView:
             credited = self.engine.credited(participant_id, period, at)
             return Row(participant_id, team, target.amount if target is not None else None, credited)
 
-        return self.engine.memoised(("row", participant_id, period, at), compute)
+        return self.engine.memoised(("row", participant_id, period, at), at, compute)
 
 
 def rank(rows: list[Row]) -> list[tuple[int, Row]]:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, localcontext
+from functools import partial
 from typing import TypeVar
 
 from ledger.values import (
@@ -80,18 +81,26 @@ class PeriodView:
 class Engine:
     """The statement engine over one state, with a bounded memo keyed by position."""
 
-    def __init__(self, state: LedgerState) -> None:
+    def __init__(self, state: LedgerState, shares: Engine | None = None) -> None:
+        """`shares`: the engine of the state this one was forked from (`LedgerState.fork`). The two
+        states agree up to the fork's base, the shared engine's position then, so results as of a
+        position up to it are read from and kept in the shared engine's memo."""
         self.state = state
         self._memo: OrderedDict[Hashable, object] = OrderedDict()
         #: Entries ever memoised: how much long-lived data reads have made (see `replay.asof`).
         self.computed = 0
+        self._shares = shares
+        self._base = shares.state.position if shares is not None else -1
 
-    def memoised(self, key: Hashable, compute: Callable[[], T]) -> T:
+    def memoised(self, key: Hashable, at: int, compute: Callable[[], T]) -> T:
         """`compute()` once per key, for views built on the engine's figures. The key must name
-        the effective position (`LedgerState.effective`) the value was computed at."""
-        return self._cached(key, compute)
+        `at`, the effective position (`LedgerState.effective`) the value is computed at."""
+        return self._cached(key, at, compute)
 
-    def _cached(self, key: Hashable, compute: Callable[[], T]) -> T:
+    def _cached(self, key: Hashable, at: int, compute: Callable[[], T]) -> T:
+        if at <= self._base:
+            assert self._shares is not None
+            return self._shares._cached(key, at, compute)
         found = self._memo.get(key)
         if found is not None:
             self._memo.move_to_end(key)
@@ -165,7 +174,7 @@ class Engine:
     def credited(self, participant_id: str, period: str, at: int) -> Decimal:
         at = self.state.effective(participant_id, at)
         key = ("credited", participant_id, period, at)
-        return self._cached(key, lambda: self._credited(participant_id, period, at))
+        return self._cached(key, at, lambda: self._credited(participant_id, period, at))
 
     def _credited(self, participant_id: str, period: str, at: int) -> Decimal:
         """The sum of `credits_in`'s live amounts without building their views: rankings ask for
@@ -189,7 +198,7 @@ class Engine:
     def group(self, participant_id: str, period: str, at: int) -> PeriodView:
         """Commission (or earned) and spiff lines of the credits booked into a period."""
         at = self.state.effective(participant_id, at)
-        return self._cached(("group", participant_id, period, at), lambda: self._group(participant_id, period, at))
+        return self._cached(("group", participant_id, period, at), at, lambda: self._group(participant_id, period, at))
 
     def _group(self, participant_id: str, period: str, at: int) -> PeriodView:
         view = PeriodView()
@@ -234,7 +243,7 @@ class Engine:
     def own(self, participant_id: str, period: str, at: int) -> PeriodView:
         """All own lines of a period: commission, spiff, release, override, manual, cap."""
         at = self.state.effective(participant_id, at)
-        return self._cached(("own", participant_id, period, at), lambda: self._own(participant_id, period, at))
+        return self._cached(("own", participant_id, period, at), at, lambda: self._own(participant_id, period, at))
 
     def _own(self, participant_id: str, period: str, at: int) -> PeriodView:
         group = self.group(participant_id, period, at)
@@ -307,7 +316,8 @@ class Engine:
             # assignments or a plan publish: memoised on those, a new deal of one report does not
             # recompute the other 499.
             key = ("override", manager_id, report_id, period, self.state.effective(report_id, at), plans_at, globals_at)
-            out += self._cached(key, lambda r=report_id: self._report_overrides(manager_id, r, period, at))  # type: ignore[misc]
+            compute = partial(self._report_overrides, manager_id, report_id, period, at)
+            out += self._cached(key, at, compute)
         return out
 
     def _report_overrides(self, manager_id: str, report_id: str, period: str, at: int) -> list[Line]:

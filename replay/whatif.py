@@ -101,7 +101,7 @@ def _what_if(
     # folded into a fresh book (the per-participant position index says which they are).
     forked = now.state.fork([(e.record.position, e.record.event_id, e.event) for e in fresh])
     if forked is not None and now.position == now.state.position:
-        with_ = Book(forked).view()
+        with_ = Book(forked, forked_from=now.book).view()
     else:
         with_ = fold([*_relevant(log, now, _people(now, participant_ids, fresh)), *fresh]).view()
     unknown = tuple(p for p in participant_ids if not with_.has_participant(p))

@@ -67,6 +67,35 @@ def test_what_if_agrees_with_a_full_fold(envelopes: list[dict[str, Any]], hypoth
         if not hypothetical:
             assert row["difference"] == "0.00"
             assert row["lines"] == []
+    _real_append_reads_nothing_hypothetical(envelopes, log, books, person, periods)
+
+
+def _real_append_reads_nothing_hypothetical(
+    envelopes: list[dict[str, Any]], log: LedgerLog, books: Books, person: str, periods: list[str]
+) -> None:
+    """The copy shares the real book's memo for positions up to the real head only: a real event
+    at the position the hypothetical ones took must not read anything they computed."""
+    real = {"event_id": "real-next", "type": "TargetSet",
+            "data": {"participant_id": person, "period": "2026-03", "amount": "777.00"}}
+    log._accept(_logged([*envelopes, real])[len(log.entries):])
+    expected = fold(log.entries).view()
+    for period in periods:
+        assert books.at(None).statement(person, period).body(0) == expected.statement(person, period).body(0)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ledgers(), st.sampled_from(PEOPLE))
+def test_a_real_event_after_a_forked_what_if_reads_its_own_figures(envelopes: list[dict[str, Any]],
+                                                                   person: str) -> None:
+    """A retroactive plan version (it touches every member) and then a real event touching the
+    same person at the same position: with the memo shared past the real head, this fails."""
+    log = _log(envelopes)
+    books = Books(log)
+    periods = [*MONTHS, "2026-07"]
+    plan = {"event_id": "h", "type": "PlanPublished",
+            "data": {"plan_id": "p", "effective_from": "2026-01-01", "rules": rules([("0", "0.2")])}}
+    what_if(log, books, [plan], periods, [person])
+    _real_append_reads_nothing_hypothetical(envelopes, log, books, person, periods)
 
 
 def test_a_forked_what_if_leaves_every_table_of_the_real_state_alone() -> None:
