@@ -18,7 +18,7 @@ from typing import Any
 from ledger import events as ev
 from ledger.values import attainment_str, money_str, next_period, period_last_day, period_length
 from projections.lines import Line, payable_total
-from projections.ordering import ratio_keys
+from projections.ordering import Shape, precision_for, ratio_key, ratio_shape
 from projections.resolve import team_on
 from projections.state import LedgerState
 from projections.statement import Engine, PeriodView
@@ -36,8 +36,13 @@ class Row:
     target: Decimal | None
     credited: Decimal
     _body: dict[str, Any] = field(init=False, repr=False, compare=False)
+    _shape: Shape | None = field(init=False, repr=False, compare=False)
+    #: [precision, attainment key at it] of the last ranking that read this row
+    _keyed: list[Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_shape", ratio_shape(self.credited, self.target))
+        object.__setattr__(self, "_keyed", [0, None])
         body = {
             "participant_id": self.participant_id,
             "team_id": self.team_id,
@@ -50,6 +55,15 @@ class Row:
     def body(self) -> dict[str, Any]:
         """A fresh copy: callers may add to it."""
         return dict(self._body)
+
+    def attainment_key(self, precision: int) -> Decimal | None:
+        """`ordering.ratio_key` of credited / target; a team's rankings keep asking at the same
+        precision, so the last one is kept."""
+        keyed = self._keyed
+        if keyed[0] != precision:
+            keyed[0], keyed[1] = precision, ratio_key(self.credited, self.target, precision)
+        key: Decimal | None = keyed[1]
+        return key
 
 
 @dataclass(frozen=True)
@@ -268,7 +282,8 @@ class BookView:
 
 def rank(rows: list[Row]) -> list[tuple[int, Row]]:
     """Competition ranking by exact attainment (nulls last), then credited, then id."""
-    keys = ratio_keys([(row.credited, row.target) for row in rows])
+    precision = precision_for(row._shape for row in rows)
+    keys = [row.attainment_key(precision) for row in rows]
 
     def order(pair: tuple[Decimal | None, Row]) -> tuple[bool, Decimal, Decimal, str]:
         key, row = pair  # copy_negate: exact, where unary minus would round to the context

@@ -17,27 +17,41 @@ ratios round to the same quotient.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Context, Decimal
+
+#: What a ratio contributes to the precision: (its e, its e + digits(m) - digits(n) + 1, digits(n)).
+Shape = tuple[int, int, int]
+
+
+def ratio_shape(numerator: Decimal, denominator: Decimal | None) -> Shape | None:
+    """None when the ratio is zero or has no denominator (it needs no digits)."""
+    if not denominator or not numerator:
+        return None
+    top, bottom = numerator.as_tuple(), denominator.as_tuple()
+    shift = int(top.exponent) - int(bottom.exponent)
+    return shift, shift + len(top.digits) - len(bottom.digits) + 1, len(bottom.digits)
+
+
+def precision_for(shapes: Iterable[Shape | None]) -> int:
+    """P = G - g + 2N + 2 over the set (at least 28)."""
+    low = high = width = 0
+    for shape in shapes:
+        if shape is not None:
+            low = min(low, shape[0])
+            high = max(high, shape[1])
+            width = max(width, shape[2])
+    return max(high - low + 2 * width + 2, 28)
+
+
+def ratio_key(numerator: Decimal, denominator: Decimal | None, precision: int) -> Decimal | None:
+    if not denominator:
+        return None
+    return Context(prec=precision).divide(numerator, denominator)
 
 
 def ratio_keys(pairs: Sequence[tuple[Decimal, Decimal | None]]) -> list[Decimal | None]:
     """numerator / denominator for each pair, rounded so that the keys order exactly as the
     ratios do; None where the denominator is None or zero."""
-    low = high = width = 0
-    for numerator, denominator in pairs:
-        if not denominator or not numerator:
-            continue
-        top, bottom = numerator.as_tuple(), denominator.as_tuple()
-        shift = int(top.exponent) - int(bottom.exponent)
-        low = min(low, shift)
-        high = max(high, shift + len(top.digits) - len(bottom.digits) + 1)
-        width = max(width, len(bottom.digits))
-    context = Context(prec=max(high - low + 2 * width + 2, 28))
-    out: list[Decimal | None] = []
-    for numerator, denominator in pairs:
-        if not denominator:
-            out.append(None)
-        else:
-            out.append(context.divide(numerator, denominator))
-    return out
+    precision = precision_for(ratio_shape(n, d) for n, d in pairs)
+    return [ratio_key(n, d, precision) for n, d in pairs]
