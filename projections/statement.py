@@ -18,6 +18,7 @@ from functools import partial
 from typing import TypeVar
 
 from ledger.values import (
+    EXACT,
     EXACT_PRECISION,
     attainment_str,
     money_str,
@@ -172,13 +173,10 @@ class Engine:
         return out
 
     def credited(self, participant_id: str, period: str, at: int) -> Decimal:
-        at = self.state.effective(participant_id, at)
-        key = ("credited", participant_id, period, at)
-        return self._cached(key, at, lambda: self._credited(participant_id, period, at))
-
-    def _credited(self, participant_id: str, period: str, at: int) -> Decimal:
         """The sum of `credits_in`'s live amounts without building their views: rankings ask for
-        hundreds of these at once. The sum is exact, so its order does not matter."""
+        hundreds of these at once. Not memoised itself (the rows that read it are), and exact in
+        any context: the sum's order does not matter."""
+        at = self.state.effective(participant_id, at)
         plan = plan_through(self.state, participant_id, period_first_day(period), period_last_day(period), at)
         if not isinstance(plan, Varies):  # every deal of the period's months has the same plan...
             if (plan.rules.period if plan is not None else "month") != period_length(period):
@@ -190,7 +188,7 @@ class Engine:
         for deal, month in self._deals_in(participant_id, period, at):
             share, amounts, _, credit_period, live = self._terms(deal, participant_id, at, month, plan)
             if live and credit_period == period:
-                total += amounts[-1].amount * share
+                total = EXACT.add(total, EXACT.multiply(amounts[-1].amount, share))
         return total
 
     # --- lines -------------------------------------------------------------------------
