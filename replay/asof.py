@@ -30,6 +30,7 @@ def fold(entries: Sequence[Logged]) -> Book:
 
 
 _QUIET = 0.2  # seconds without appends before the follower folds
+_CHUNK = 2_000  # events the follower folds at a time, checking for new appends in between
 _SETTLE_READS = 2_000  # memoised results between heap settles (decision 37)
 
 
@@ -59,8 +60,10 @@ class Books:
             while grew.is_set() and not self._closing:
                 grew.clear()
                 grew.wait(timeout=_QUIET)
-            if not self._closing:
-                _ = self.head
+            # Fold in chunks, and stop as soon as appends resume: a million-event backlog takes
+            # half a minute to fold, and appends arriving meanwhile would share the CPU with it.
+            while not self._closing and not grew.is_set() and self._fold(_CHUNK):
+                pass
 
     def close(self) -> None:
         self._closing = True
@@ -84,13 +87,20 @@ class Books:
     def head(self) -> Book:
         """The book at the newest position this process has read from the log."""
         with self._lock:
-            entries = self.log.entries
-            fresh = entries[self._head.position : len(entries)]
-            with no_cyclic_gc():
-                for entry in fresh:
-                    self._head.apply(entry.record.position, entry.record.event_id, entry.event)
-            HEAP.added(len(fresh))
+            self._fold(None)
             return self._head
+
+    def _fold(self, limit: int | None) -> bool:
+        """Fold up to `limit` (None: all) of the log's unfolded entries; True if some remain."""
+        with self._lock:
+            entries = self.log.entries
+            start = self._head.position
+            end = len(entries) if limit is None else min(len(entries), start + limit)
+            with no_cyclic_gc():
+                for entry in entries[start:end]:
+                    self._head.apply(entry.record.position, entry.record.event_id, entry.event)
+            HEAP.added(end - start)
+            return end < len(entries)
 
     def at(self, position: int | None) -> BookView:
         """The book as it stood at a position (None: now). The caller checked 0 <= position <= head."""

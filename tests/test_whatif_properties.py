@@ -128,3 +128,16 @@ def test_a_forked_what_if_leaves_every_table_of_the_real_state_alone() -> None:
     answer = what_if(log, books, hypothetical, ["2026-03"], ["r1"])
     assert (answer["rows"][0]["total_now"], answer["rows"][0]["total_with"]) == ("40.00", "160.00")
     assert vars(books.head.state) == vars(fold(log.entries).state)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ledgers(), st.integers(1, 7))
+def test_the_follower_folds_in_chunks_to_the_same_book(envelopes: list[dict[str, Any]], chunk: int) -> None:
+    """The follower folds a few events at a time (to yield to appends); chunks end where a full
+    fold ends, and say whether anything is left."""
+    log = _log(envelopes)
+    books = Books(log)
+    while books._fold(chunk):
+        assert 0 < books._head.position < len(log.entries)
+    assert books._head.position == len(log.entries)
+    assert vars(books._head.state) == vars(fold(log.entries).state)
