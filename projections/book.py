@@ -37,12 +37,9 @@ class Row:
     credited: Decimal
     _body: dict[str, Any] = field(init=False, repr=False, compare=False)
     _shape: Shape | None = field(init=False, repr=False, compare=False)
-    #: [precision, attainment key at it] of the last ranking that read this row
-    _keyed: list[Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_shape", ratio_shape(self.credited, self.target))
-        object.__setattr__(self, "_keyed", [0, None])
         body = {
             "participant_id": self.participant_id,
             "team_id": self.team_id,
@@ -55,15 +52,6 @@ class Row:
     def body(self) -> dict[str, Any]:
         """A fresh copy: callers may add to it."""
         return dict(self._body)
-
-    def attainment_key(self, precision: int) -> Decimal | None:
-        """`ordering.ratio_key` of credited / target; a team's rankings keep asking at the same
-        precision, so the last one is kept."""
-        keyed = self._keyed
-        if keyed[0] != precision:
-            keyed[0], keyed[1] = precision, ratio_key(self.credited, self.target, precision)
-        key: Decimal | None = keyed[1]
-        return key
 
 
 @dataclass(frozen=True)
@@ -283,7 +271,7 @@ class BookView:
 def rank(rows: list[Row]) -> list[tuple[int, Row]]:
     """Competition ranking by exact attainment (nulls last), then credited, then id."""
     precision = precision_for(row._shape for row in rows)
-    keys = [row.attainment_key(precision) for row in rows]
+    keys = [ratio_key(row.credited, row.target, precision) for row in rows]
 
     def order(pair: tuple[Decimal | None, Row]) -> tuple[bool, Decimal, Decimal, str]:
         key, row = pair  # copy_negate: exact, where unary minus would round to the context

@@ -117,8 +117,17 @@ class Engine:
 
     # --- credits -----------------------------------------------------------------------
 
-    def credit(self, deal: Deal, participant_id: str, at: int) -> CreditView:
-        share, amounts, plan, period, live = self._terms(deal, participant_id, at, None)
+    def credit(
+        self,
+        deal: Deal,
+        participant_id: str,
+        at: int,
+        month: str | None = None,
+        plan: PlanVersion | Varies | None = VARIES,
+    ) -> CreditView:
+        """`month`: the deal's booking month, and `plan`: the plan in force on its booking day, when
+        the caller already knows them (`credits_in` does for a whole period)."""
+        share, amounts, plan, period, live = self._terms(deal, participant_id, at, month, plan)
         amount = amounts[-1].amount
         return CreditView(deal, participant_id, share, amount, amount * share, plan, period, live, amounts)
 
@@ -162,12 +171,9 @@ class Engine:
         out = []
         plan = plan_through(self.state, participant_id, period_first_day(period), period_last_day(period), at)
         for deal, month in self._deals_in(participant_id, period, at):
-            share, amounts, deal_plan, credit_period, live = self._terms(deal, participant_id, at, month, plan)
-            if credit_period == period:
-                amount = amounts[-1].amount
-                out.append(
-                    CreditView(deal, participant_id, share, amount, amount * share, deal_plan, period, live, amounts)
-                )
+            view = self.credit(deal, participant_id, at, month, plan)
+            if view.period == period:
+                out.append(view)
         if len(out) > 1:
             out.sort(key=_booking_order)
         return out

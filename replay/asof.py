@@ -86,9 +86,8 @@ class Books:
     @property
     def head(self) -> Book:
         """The book at the newest position this process has read from the log."""
-        with self._lock:
-            self._fold(None)
-            return self._head
+        self._fold(None)
+        return self._head
 
     def _fold(self, limit: int | None) -> bool:
         """Fold up to `limit` (None: all) of the log's unfolded entries; True if some remain."""
