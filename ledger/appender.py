@@ -1,27 +1,34 @@
 """The write side: idempotent, all-or-nothing appends (§3).
 
-`LedgerLog` holds the log in memory (records and their parsed events) and
-keeps it in step with the store. Appends are committed by one thread per
-process, which takes every batch waiting (group commit); writers in other
-processes are serialised by the store's unique position key, so a lost race
-means: read what the other writer stored, check again, retry.
+`LedgerLog` keeps in step with the store what appends need to decide (the
+head, the reference index, event ids and their positions, the head record
+for the chain) and hands each accepted event to the projections once; the
+stored records themselves stay in the store (decision 42). Appends are
+committed by one thread per process, which takes every batch waiting (group
+commit); writers in other processes are serialised by the store's unique
+position key, so a lost race means: read what the other writer stored, check
+again, retry.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from eventsourcing.persistence import StoredEvent
+
 from ledger.decode import decode_trusted
 from ledger.events import EventData
 from ledger.heap import HEAP, no_cyclic_gc
 from ledger.records import Record, format_time, seal
-from ledger.store import EventStore, PositionTaken
+from ledger.store import EventStore, PositionTaken, decode_record, parse_stored
 from ledger.validation import (
     Envelope,
     Problem,
@@ -38,10 +45,36 @@ _RETRIES = 50
 
 @dataclass(frozen=True, slots=True)
 class Logged:
-    """A stored record with its parsed event: what the projections consume."""
+    """An accepted event as the projections consume it: its position, id and parsed event."""
+
+    position: int
+    event_id: str
+    event: EventData
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """A record made by an append (to be stored, or hypothetical) with its parsed event."""
 
     record: Record
     event: EventData
+
+    @property
+    def position(self) -> int:
+        return self.record.position
+
+    @property
+    def event_id(self) -> str:
+        return self.record.event_id
+
+    def logged(self) -> Logged:
+        return Logged(self.record.position, self.record.event_id, self.event)
+
+
+def logged_from(stored: StoredEvent) -> tuple[Logged, dict[str, Any]]:
+    """A stored row as the projections consume it, with its decoded body."""
+    body = parse_stored(stored)
+    return Logged(stored.originator_version, body["event_id"], decode_trusted(body["type"], body["data"])), body
 
 
 @dataclass(frozen=True)
@@ -107,8 +140,15 @@ class LedgerLog:
         self.store = store
         self.currency = currency
         self.clock = clock
-        self.entries: list[Logged] = []
-        self.by_event_id: dict[str, Record] = {}
+        self._head = 0
+        #: The head record, without its stored form: the next one extends its hash.
+        self.last: Record | None = None
+        #: `recorded_at` of every position (index = position - 1); one shared string per batch.
+        self.times: list[str] = []
+        #: event id -> position
+        self.by_event_id: dict[str, int] = {}
+        #: Accepted events the projections have not taken yet (`take`), in position order.
+        self.unfolded: deque[Logged] = deque()
         self.refs = ReferenceIndex()
         self._lock = threading.RLock()
         self._queue_lock = threading.Lock()
@@ -121,38 +161,84 @@ class LedgerLog:
 
     @property
     def head(self) -> int:
-        return len(self.entries)
+        return self._head
 
-    def catch_up(self, wait: bool = True) -> None:
-        """Read what other processes appended since we last looked.
+    def catch_up(self, wait: bool = True, limit: int | None = None) -> int:
+        """Read what other processes appended since we last looked (at most `limit` events);
+        returns how many were read.
 
         With `wait=False` (reads) a catch-up already under way in another
         thread is good enough: a reader never queues behind a long append.
         """
         if not self._lock.acquire(blocking=wait):
-            return
+            return 0
+        count = 0
         try:
             with no_cyclic_gc():
-                fresh = [Logged(r, decode_trusted(r.type, r.data)) for r in self.store.read(self.head)]
-                if fresh:
-                    self._accept(fresh)
+                upto = None if limit is None else self.head + limit
+                page: list[Logged] = []
+                times: list[str] = []
+                body: dict[str, Any] | None = None
+                for stored in self.store.read_stored(self.head, upto):
+                    entry, body = logged_from(stored)
+                    page.append(entry)
+                    times.append(body["recorded_at"])
+                    if len(page) == _PAGE:
+                        self._accept(page, times, _record(body))
+                        count += len(page)
+                        page, times = [], []
+                if page:
+                    assert body is not None
+                    self._accept(page, times, _record(body))
+                    count += len(page)
         finally:
             self._lock.release()
-        HEAP.added(len(fresh))
+            HEAP.added(count)
+        return count
 
-    def _accept(self, fresh: Sequence[Logged], checked: ReferenceIndex | None = None) -> None:
+    def _accept(
+        self, fresh: Sequence[Logged], times: Sequence[str], last: Record, checked: ReferenceIndex | None = None
+    ) -> None:
         """Take stored events into the log. `checked`: the overlay they were validated in, whose
         writes are exactly what applying them to the index would do (cheaper to merge)."""
+        by_event_id = self.by_event_id
         for entry in fresh:
-            assert entry.record.position == self.head + 1, "the log must be contiguous"
-            self.entries.append(entry)
-            self.by_event_id[entry.record.event_id] = entry.record
+            assert entry.position == self._head + 1, "the log must be contiguous"
+            self._head = entry.position
+            by_event_id[entry.event_id] = entry.position
             if checked is None:
                 self.refs.apply(entry.event)
         if checked is not None:
             checked.merge_into_parent()
         if fresh:
+            assert last.position == self._head
+            self.times.extend(sys.intern(time) for time in times)
+            self.last = last
+            self.unfolded.extend(fresh)
             self.grew.set()
+
+    def take(self, limit: int | None = None) -> list[Logged]:
+        """The next accepted events (at most `limit`) for the one consumer that folds them (`Books`);
+        they are not kept here after that."""
+        unfolded = self.unfolded
+        count = len(unfolded) if limit is None else min(limit, len(unfolded))
+        return [unfolded.popleft() for _ in range(count)]
+
+    def records(self, after: int, upto: int) -> list[Record]:
+        """Stored records in positions (after, upto], as the log lists them."""
+        return list(self.store.read(after, upto))
+
+    def logged_at(self, positions: Iterable[int]) -> list[Logged]:
+        """Accepted events at these positions, read back from the store (what-if folds them again)."""
+        with no_cyclic_gc():
+            return [logged_from(stored)[0] for stored in self.store.read_positions(sorted(positions))]
+
+    def record_of(self, event_id: str) -> Record | None:
+        position = self.by_event_id.get(event_id)
+        if position is None:
+            return None
+        [record] = self.records(position - 1, position)
+        return record
 
     def append(self, envelopes: Sequence[Any], indexed: bool | None = None) -> list[AppendResult]:
         """Append one batch, all or nothing, and wait for it. Raises `Rejected` or `EventIdReused`."""
@@ -237,12 +323,15 @@ class LedgerLog:
                         continue
                 if draft.fresh:
                     try:
-                        self.store.append([entry.record for entry in draft.fresh])
+                        self.store.append([sealed.record for sealed in draft.fresh])
                     except PositionTaken:
                         continue
-                    # The stored form was only needed for the store: do not keep it for every event.
-                    draft.fresh = [Logged(_without_state(e.record), e.event) for e in draft.fresh]
-                    self._accept(draft.fresh, draft.refs)
+                    self._accept(
+                        [sealed.logged() for sealed in draft.fresh],
+                        [sealed.record.recorded_at for sealed in draft.fresh],
+                        _without_state(draft.fresh[-1].record),
+                        draft.refs,
+                    )
                     HEAP.added(len(draft.fresh))
                 for pending, results, failure in outcomes:
                     pending.finish(results, failure)
@@ -255,7 +344,7 @@ class LedgerLog:
             if not isinstance(error, Exception):
                 raise
 
-    def check(self, envelopes: Sequence[Any]) -> list[Logged]:
+    def check(self, envelopes: Sequence[Any]) -> list[Sealed]:
         """Validate hypothetical events as if appended now; store nothing (what-if)."""
         if len(envelopes) > MAX_BATCH:
             raise Rejected([Problem("events", f"at most {MAX_BATCH} events")])
@@ -270,11 +359,12 @@ class LedgerLog:
         batch = indexed
         replays: dict[int, Record] = {}
         first_in_batch: dict[str, int] = {}
+        known_records = self._known(envelopes, draft)
         for i, envelope in enumerate(envelopes):
             event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
             if not isinstance(event_id, str):
                 continue
-            known = self.by_event_id.get(event_id) or draft.staged.get(event_id)
+            known = known_records.get(event_id)
             if known is not None:
                 if not _same_event(known, envelope):
                     raise EventIdReused(i if batch else None, event_id)
@@ -307,11 +397,11 @@ class LedgerLog:
         refs.merge_into_parent()
 
         now = format_time(self.clock())
-        previous = draft.fresh[-1].record if draft.fresh else (self.entries[-1].record if self.entries else None)
+        previous = draft.fresh[-1].record if draft.fresh else self.last
         for i in sorted(parsed):
             env = parsed[i]
             previous = seal(previous, self.head + len(draft.fresh) + 1, env.event_id, env.type, env.data, now)
-            draft.fresh.append(Logged(previous, env.event))
+            draft.fresh.append(Sealed(previous, env.event))
             draft.staged[env.event_id] = previous
 
         results = []
@@ -325,18 +415,46 @@ class LedgerLog:
         return results
 
 
+    def _known(self, envelopes: Sequence[Any], draft: _Draft) -> dict[str, Record]:
+        """The records of the event ids in these envelopes that the draft or the log already holds:
+        the log's are read back from the store, in one query (a resent batch is the usual case)."""
+        found: dict[str, Record] = {}
+        positions: set[int] = set()
+        for envelope in envelopes:
+            event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
+            if not isinstance(event_id, str):
+                continue
+            staged = draft.staged.get(event_id)
+            if staged is not None:
+                found[event_id] = staged
+            elif (position := self.by_event_id.get(event_id)) is not None:
+                positions.add(position)
+        if positions:
+            for stored in self.store.read_positions(sorted(positions)):
+                record = decode_record(stored)
+                found[record.event_id] = record
+        return found
+
+
+_PAGE = 10_000  # stored events taken into the log at a time while catching up
+
+
 @dataclass
 class _Draft:
     """Events accepted into the group being committed, not yet stored."""
 
     refs: ReferenceIndex
     staged: dict[str, Record] = field(default_factory=dict)
-    fresh: list[Logged] = field(default_factory=list)
+    fresh: list[Sealed] = field(default_factory=list)
 
 
 def _without_state(record: Record) -> Record:
-    """The record as kept in memory (`dataclasses.replace` costs several times as much)."""
+    """The head record as kept in memory (`dataclasses.replace` costs several times as much)."""
     return Record(record.position, record.event_id, record.type, record.data, record.recorded_at, record.hash)
+
+
+def _record(body: dict[str, Any]) -> Record:
+    return Record(body["position"], body["event_id"], body["type"], body["data"], body["recorded_at"], body["hash"])
 
 
 class _Pending:

@@ -12,26 +12,42 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Protocol
 
-from ledger.appender import LedgerLog, Logged
+from ledger.appender import LedgerLog
+from ledger.events import EventData
 from ledger.heap import HEAP, no_cyclic_gc, settle
 from ledger.records import format_time
 from projections.book import Book, BookView
 
 
-def fold(entries: Sequence[Logged]) -> Book:
+class Foldable(Protocol):
+    """An event with its position and id: `Logged`, or a `Sealed` record of an append."""
+
+    @property
+    def position(self) -> int: ...
+
+    @property
+    def event_id(self) -> str: ...
+
+    @property
+    def event(self) -> EventData: ...
+
+
+def fold(entries: Iterable[Foldable]) -> Book:
     book = Book()
     for entry in entries:
-        book.apply(entry.record.position, entry.record.event_id, entry.event)
+        book.apply(entry.position, entry.event_id, entry.event)
     return book
 
 
 _QUIET = 0.2  # seconds without appends before the follower folds
 _CHUNK = 2_000  # events the follower folds at a time, checking for new appends in between
 _SETTLE_READS = 2_000  # memoised results between heap settles (decision 37)
+_PAGE = 10_000  # events read and folded at a time at start-up
 
 
 class Books:
@@ -92,14 +108,20 @@ class Books:
     def _fold(self, limit: int | None) -> bool:
         """Fold up to `limit` (None: all) of the log's unfolded entries; True if some remain."""
         with self._lock:
-            entries = self.log.entries
-            start = self._head.position
-            end = len(entries) if limit is None else min(len(entries), start + limit)
+            entries = self.log.take(limit)
             with no_cyclic_gc():
-                for entry in entries[start:end]:
-                    self._head.apply(entry.record.position, entry.record.event_id, entry.event)
-            HEAP.added(end - start)
-            return end < len(entries)
+                head = self._head
+                for entry in entries:
+                    assert entry.position == head.position + 1, "the book must follow the log in order"
+                    head.apply(entry.position, entry.event_id, entry.event)
+            HEAP.added(len(entries))
+            return bool(self.log.unfolded)
+
+    def catch_up(self) -> None:
+        """Read the whole stored log and fold it page by page (start-up): each page's parsed events
+        are folded and dropped before the next is read, so they are never all in memory at once."""
+        while self.log.catch_up(limit=_PAGE):
+            self._fold(None)
 
     def at(self, position: int | None) -> BookView:
         """The book as it stood at a position (None: now). The caller checked 0 <= position <= head."""
@@ -107,6 +129,4 @@ class Books:
 
     def position_at_time(self, moment: datetime) -> int:
         """The last position recorded at or before a moment; 0 if none."""
-        stamp = format_time(moment)
-        times = [entry.record.recorded_at for entry in self.log.entries]
-        return bisect.bisect_right(times, stamp)
+        return bisect.bisect_right(self.log.times, format_time(moment))

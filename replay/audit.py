@@ -30,7 +30,7 @@ class Difference:
 
 def replay_closes(store: EventStore, head: Book) -> tuple[int, list[Difference]]:
     """(statements checked, differences)."""
-    entries = [Logged(r, decode_trusted(r.type, r.data)) for r in store.read(0)]
+    entries = [Logged(r.position, r.event_id, decode_trusted(r.type, r.data)) for r in store.read(0)]
     current = head.view()
     checked = 0
     differences = []

@@ -33,7 +33,7 @@ def build(settings: Settings | None = None) -> Services:
     store = EventStore(parse_database_url(settings.database_url))
     log = LedgerLog(store, settings.currency)
     books = Books(log)
-    log.catch_up()
+    books.catch_up()
     books.follow()
     tokens = TokenRegistry(store, settings.admin_token)
     return Services(settings, store, log, books, tokens)

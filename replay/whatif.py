@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from ledger.appender import LedgerLog, Logged
+from ledger.appender import LedgerLog, Logged, Sealed
 from ledger.heap import no_cyclic_gc
 from ledger.values import money_str
 from projections.book import Book, BookView
@@ -42,7 +42,7 @@ def _minus(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, A
     return out
 
 
-def _people(book: BookView, participant_ids: Sequence[str], fresh: Sequence[Logged]) -> set[str]:
+def _people(book: BookView, participant_ids: Sequence[str], fresh: Sequence[Sealed]) -> set[str]:
     """Everyone whose events the requested statements can depend on, with the hypothetical events."""
     state = book.state
     people = set(participant_ids)
@@ -61,12 +61,13 @@ def _people(book: BookView, participant_ids: Sequence[str], fresh: Sequence[Logg
 
 
 def _relevant(log: LedgerLog, book: BookView, people: set[str]) -> list[Logged]:
-    """The events up to the book's position that can touch these people (plus plans and closes)."""
+    """The events up to the book's position that can touch these people (plus plans and closes),
+    read back from the store: the log does not keep parsed events once they are folded."""
     state = book.state
     positions = {p for p in state.global_positions if p <= book.position}
     for person in people:
         positions.update(p for p in state.touched.get(person, ()) if p <= book.position)
-    return [log.entries[p - 1] for p in sorted(positions)]
+    return log.logged_at(positions)
 
 
 @no_cyclic_gc()
@@ -89,7 +90,7 @@ def what_if(
     # Plan versions, assignments and targets: a copy of the state that shares what they do not
     # change. Anything else: only the events that can concern the requested participants are
     # folded into a fresh book (the per-participant position index says which they are).
-    forked = now.state.fork([(e.record.position, e.record.event_id, e.event) for e in fresh])
+    forked = now.state.fork([(e.position, e.event_id, e.event) for e in fresh])
     if forked is not None and now.position == now.state.position:
         with_ = Book(forked, forked_from=now.book).view()
     else:

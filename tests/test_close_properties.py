@@ -15,7 +15,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.appender import Logged
+from ledger.appender import Sealed
 from ledger.records import seal
 from ledger.validation import ReferenceIndex, check_references, parse_envelope
 from ledger.values import next_period
@@ -29,9 +29,9 @@ QUARTERS = ["2026-Q1", "2026-Q2", "2026-Q3"]
 PEOPLE = ["r1", "r2", "m1"]
 
 
-def _logged(envelopes: list[dict[str, Any]]) -> list[Logged]:
+def _logged(envelopes: list[dict[str, Any]]) -> list[Sealed]:
     refs = ReferenceIndex()
-    out: list[Logged] = []
+    out: list[Sealed] = []
     previous = None
     for envelope in envelopes:
         parsed = parse_envelope(envelope)
@@ -41,7 +41,7 @@ def _logged(envelopes: list[dict[str, Any]]) -> list[Logged]:
         refs.apply(parsed.event)
         previous = seal(previous, len(out) + 1, envelope["event_id"], envelope["type"], envelope["data"],
                         datetime(2026, 1, 1, tzinfo=UTC))
-        out.append(Logged(previous, parsed.event))
+        out.append(Sealed(previous, parsed.event))
     return out
 
 

@@ -76,7 +76,7 @@ def get_event(event_id: str, svc: ServicesDep, who: PrincipalDep) -> dict[str, A
     """One event by its id, as the log lists it: for following a line's `event_ids`."""
     require(who.role in AUDITORS, "only admin and finance read the event log")
     svc.log.catch_up(wait=False)
-    record = svc.log.by_event_id.get(event_id)
+    record = svc.log.record_of(event_id)
     if record is None:
         raise NotFound(f"no event '{event_id}'")
     return record.listing()
@@ -93,7 +93,7 @@ def list_events(
     require(who.role in AUDITORS, "only admin and finance read the event log")
     position = resolve_position(svc, at)
     upto = min(position, after + limit)
-    records = [entry.record.listing() for entry in svc.log.entries[after:upto]]
+    records = [record.listing() for record in svc.log.records(after, upto)] if upto > after else []
     return {
         "events": records,
         "next_after": records[-1]["position"] if records else after,
