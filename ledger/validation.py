@@ -8,6 +8,7 @@ the real index untouched.
 
 from __future__ import annotations
 
+import functools
 from collections import ChainMap
 from collections.abc import MutableMapping
 from dataclasses import dataclass
@@ -92,10 +93,16 @@ def parse_envelope(obj: Any) -> Envelope | list[Problem]:
     return Envelope(obj["event_id"], type_, data, event)  # type: ignore[arg-type]
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class DealRef:
     booked_on: date
     cancelled: bool = False
+
+
+@functools.lru_cache(maxsize=8192)
+def _deal_ref(booked_on: date, cancelled: bool = False) -> DealRef:
+    """One shared reference per day and state: the index holds one per deal of the ledger."""
+    return DealRef(booked_on, cancelled)
 
 
 _LAYERS = ("participants", "plans", "deals", "payments", "adjustments", "disputes", "closed", "last_closed")
@@ -149,9 +156,9 @@ class ReferenceIndex:
             case ev.PlanPublished():
                 self.plans[event.plan_id] = self.plans.get(event.plan_id, 0) + 1
             case ev.DealBooked():
-                self.deals[event.deal_id] = DealRef(event.booked_on)
+                self.deals[event.deal_id] = _deal_ref(event.booked_on)
             case ev.DealCancelled():
-                self.deals[event.deal_id] = DealRef(self.deals[event.deal_id].booked_on, True)
+                self.deals[event.deal_id] = _deal_ref(self.deals[event.deal_id].booked_on, True)
             case ev.PaymentReceived():
                 self.payments[event.payment_id] = False
             case ev.PaymentReversed():

@@ -7,6 +7,7 @@ Each parser raises `ValueError` with a message meant for the API caller.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal
@@ -131,9 +132,15 @@ def period_length(period: str) -> PeriodLength:
 
 
 def period_of(day: date, length: PeriodLength) -> str:
+    return _period(day.year, day.month, length)
+
+
+@functools.lru_cache(maxsize=4096)
+def _period(year: int, month: int, length: PeriodLength) -> str:
+    """One string per period: the state keeps one per deal (its quarter)."""
     if length == "quarter":
-        return f"{day.year:04d}-Q{(day.month - 1) // 3 + 1}"
-    return f"{day.year:04d}-{day.month:02d}"
+        return f"{year:04d}-Q{(month - 1) // 3 + 1}"
+    return f"{year:04d}-{month:02d}"
 
 
 def _first_month(period: str) -> tuple[int, int]:

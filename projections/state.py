@@ -11,6 +11,7 @@ It never computes money; `projections.statement` does.
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -32,6 +33,7 @@ class Positioned(Protocol):
 P = TypeVar("P", bound=Positioned)
 
 _ZERO = Decimal(0)
+_NONE: array[int] = array("q")
 
 #: Event types a state can be forked with (`LedgerState.fork`).
 _FORKABLE = (ev.PlanPublished, ev.PlanAssigned, ev.TargetSet)
@@ -212,10 +214,11 @@ class LedgerState:
         self.closed_at: dict[str, int] = {}
         #: participant -> positions of the events that can change their own lines,
         #: credited or target (the per-participant position index)
-        self.touched: dict[str, list[int]] = {}
+        #: (machine-integer arrays: a list would keep an int object for most entries, about 60 bytes an event)
+        self.touched: dict[str, array[int]] = {}
         #: participant -> for each position in `touched`, the earliest day whose lines that event may
         #: change (as an ordinal): closed periods that end before it need no adjustment check
-        self.touched_from: dict[str, list[int]] = {}
+        self.touched_from: dict[str, array[int]] = {}
         #: (participant, quarter of booking) -> earliest cash day (ordinal) of those deals, for releases
         self.cash_from: dict[tuple[str, str], int] = {}
         self.plan_members: dict[str, set[str]] = {}
@@ -326,8 +329,8 @@ class LedgerState:
                 key = (event.participant_id, event.period)
                 self.targets[key] = list(self.targets.get(key, ()))
         for participant_id in self._affected(event):
-            self.touched[participant_id] = list(self.touched.get(participant_id, ()))
-            self.touched_from[participant_id] = list(self.touched_from.get(participant_id, ()))
+            self.touched[participant_id] = array("q", self.touched.get(participant_id, ()))
+            self.touched_from[participant_id] = array("q", self.touched_from.get(participant_id, ()))
 
     # --- the fold ----------------------------------------------------------------------
 
@@ -340,16 +343,20 @@ class LedgerState:
         if not affected:
             return
         since = self._since(event, affected)
+        touched, touched_from = self.touched, self.touched_from
         for participant_id in affected:
-            positions = self.touched.setdefault(participant_id, [])
-            if not positions or positions[-1] != position:
+            positions = touched.get(participant_id)
+            if positions is None:
+                touched[participant_id] = array("q", (position,))
+                touched_from[participant_id] = array("q", (since,))
+            elif positions[-1] != position:
                 positions.append(position)
-                self.touched_from.setdefault(participant_id, []).append(since)
+                touched_from[participant_id].append(since)
 
     def earliest_touched(self, participant_id: str, after: int, at: int) -> date | None:
         """The earliest day whose lines the participant's events in (after, at] may change; None if none."""
-        positions = self.touched.get(participant_id, [])
-        days = self.touched_from.get(participant_id, [])
+        positions = self.touched.get(participant_id, _NONE)
+        days = self.touched_from.get(participant_id, _NONE)
         earliest = None
         for index in range(bisect.bisect_right(positions, at) - 1, -1, -1):
             if positions[index] <= after:

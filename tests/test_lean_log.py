@@ -1,0 +1,85 @@
+"""The log keeps no stored records in memory (decision 42): what reads them comes from the store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ledger.appender import EventIdReused
+from replay.bootstrap import Services
+from replay.whatif import what_if
+
+
+def _register(person: str) -> dict[str, Any]:
+    return {"event_id": f"reg-{person}", "type": "ParticipantRegistered",
+            "data": {"participant_id": person, "name": person.upper(), "team_id": "t", "start_date": "2020-01-01"}}
+
+
+def _deal(n: int, person: str = "r1", amount: str = "100.00") -> dict[str, Any]:
+    return {"event_id": f"e-{n}", "type": "DealBooked",
+            "data": {"deal_id": f"d-{n}", "booked_on": "2026-01-05", "amount": amount, "currency": "USD",
+                     "credits": [{"participant_id": person, "share": "0.5"}, {"participant_id": "r2", "share": "0.5"}]}}
+
+
+def test_records_at_scattered_positions_come_back_in_order(make_services: Callable[..., Services]) -> None:
+    services = make_services()
+    services.log.append([_register("r1"), _register("r2"), *(_deal(n) for n in range(8))])
+    found = [(r.originator_version, r.topic) for r in services.store.read_positions([2, 5, 10])]
+    assert found == [(2, "ledger.v1:ParticipantRegistered"), (5, "ledger.v1:DealBooked"), (10, "ledger.v1:DealBooked")]
+    assert [r.event_id for r in services.log.records(3, 5)] == ["e-1", "e-2"]
+    assert services.log.record_of("e-7") == services.log.records(9, 10)[0]
+    assert services.log.record_of("nope") is None
+
+
+def test_a_restarted_log_decides_replays_from_the_store(make_services: Callable[..., Services]) -> None:
+    first = make_services()
+    first.log.append([_register("r1"), _register("r2"), _deal(1), _deal(2)])
+    assert first.books.head.position == 4 and not first.log.unfolded  # folded, then dropped by the log
+    again = make_services()
+    [same] = again.log.append([_deal(2)])
+    assert (same.position, same.duplicate) == (4, True)
+    results = again.log.append([_deal(1), _deal(3), _deal(2)])
+    assert [(r.position, r.duplicate) for r in results] == [(3, True), (5, False), (4, True)]
+    try:
+        again.log.append([_deal(1, amount="101.00")])
+    except EventIdReused as error:
+        assert error.event_id == "e-1"
+    else:
+        raise AssertionError("a reused event id with other content was accepted")
+    assert again.store.head() == 5
+    assert again.log.last is not None and again.log.last.event_id == "e-3"
+    assert [r.hash for r in again.store.read(4, 5)] == [again.log.last.hash]
+
+
+def test_what_if_of_a_deal_folds_events_read_back_from_the_store(make_services: Callable[..., Services]) -> None:
+    services = make_services()
+    plan = {"event_id": "plan", "type": "PlanPublished", "data": {
+        "plan_id": "p", "effective_from": "2020-01-01", "rules": {
+            "period": "month", "basis": "booking", "tier_method": "marginal",
+            "tiers": [{"from": "0", "rate": "0.1"}], "cap": None, "spiffs": [], "clawback_days": None,
+            "override_rate": "0"}}}
+    assign = [{"event_id": f"a-{p}", "type": "PlanAssigned",
+               "data": {"participant_id": p, "plan_id": "p", "effective_from": "2020-01-01"}} for p in ("r1", "r2")]
+    services.log.append([_register("r1"), _register("r2"), plan, *assign, _deal(1), _deal(2, amount="300.00")])
+    answer = what_if(services.log, services.books, [_deal(3, amount="1000.00")], ["2026-01"], ["r1"])
+    [row] = answer["rows"]
+    # r1 holds half of each deal at 10 %: 20.00 now, 70.00 with the hypothetical deal.
+    assert (row["total_now"], row["total_with"], row["difference"]) == ("20.00", "70.00", "50.00")
+    assert services.store.head() == 7
+
+
+def test_decoded_events_share_repeated_values_and_equal_validated_ones() -> None:
+    """Shares, days and people's ids are one object each across decoded events (the state keeps them
+    per deal); amounts are not shared, and every decoded event equals the validated one."""
+    from ledger.decode import decode_trusted
+    from ledger.validation import parse_envelope
+
+    first, second = (decode_trusted("DealBooked", _deal(n)["data"]) for n in (1, 2))
+    one, two = first.credits[0], second.credits[0]  # type: ignore[attr-defined]
+    assert one.share is two.share and one.participant_id is two.participant_id
+    assert first.booked_on is second.booked_on  # type: ignore[attr-defined]
+    assert first.amount == second.amount and first.amount is not second.amount  # type: ignore[attr-defined]
+    for n, event in ((1, first), (2, second)):
+        validated = parse_envelope({"event_id": "x", "type": "DealBooked", "data": _deal(n)["data"]})
+        assert not isinstance(validated, list)
+        assert event == validated.event
