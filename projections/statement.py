@@ -10,7 +10,7 @@ context (`ledger.values.EXACT_PRECISION`).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, localcontext
@@ -36,7 +36,7 @@ from projections.state import AmountEntry, Deal, LedgerState, PlanVersion, upto
 
 T = TypeVar("T")
 #: What a credit of a deal is made of: share, amounts so far, plan, attainment period, live.
-_Terms = tuple[Decimal, list[AmountEntry], PlanVersion | None, str, bool]
+_Terms = tuple[Decimal, Sequence[AmountEntry], PlanVersion | None, str, bool]
 _MEMO_SIZE = 200_000  # entries; a manager's period view can hold thousands of lines
 
 
@@ -56,7 +56,7 @@ class CreditView:
     plan: PlanVersion | None
     period: str
     live: bool
-    amounts: list[AmountEntry]
+    amounts: Sequence[AmountEntry]
 
     @property
     def deal_event_ids(self) -> tuple[str, ...]:
@@ -140,7 +140,7 @@ class Engine:
                 share = portion
                 break
         assert share is not None, participant_id
-        amounts = deal.amounts
+        amounts: Sequence[AmountEntry] = deal.amounts
         if amounts[-1].position > at:
             amounts = upto(amounts, at)
         booked_on = deal.booked_on
