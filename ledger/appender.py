@@ -172,9 +172,8 @@ class LedgerLog:
         """
         if not self._lock.acquire(blocking=wait):
             return 0
-        count = 0
         try:
-            with no_cyclic_gc():
+            with HEAP.folding() as tally:
                 upto = None if limit is None else self.head + limit
                 page: list[Logged] = []
                 times: list[str] = []
@@ -185,16 +184,15 @@ class LedgerLog:
                     times.append(body["recorded_at"])
                     if len(page) == _PAGE:
                         self._accept(page, times, _record(body))
-                        count += len(page)
+                        tally.count += len(page)
                         page, times = [], []
                 if page:
                     assert body is not None
                     self._accept(page, times, _record(body))
-                    count += len(page)
+                    tally.count += len(page)
         finally:
             self._lock.release()
-            HEAP.added(count)
-        return count
+        return tally.count
 
     def _accept(
         self, fresh: Sequence[Logged], times: Sequence[str], last: Record, checked: ReferenceIndex | None = None

@@ -43,6 +43,13 @@ def settle() -> None:
     gc.freeze()
 
 
+class Tally:
+    """What one fold added to the heap, in events."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
 class Settler:
     """Counts events added to the heap and settles it every `SETTLE_EVERY`."""
 
@@ -57,6 +64,19 @@ class Settler:
                 return
             self._pending = 0
         settle()
+
+    @contextmanager
+    def folding(self) -> Iterator[Tally]:
+        """Pause the collector around a fold that counts its events in the tally, and count them
+        here before the collector resumes: a settle due then spares the collector everything the
+        fold made. (Counted after it resumed, the collector's first young collection walked all
+        of it: about 2 µs an event, twice per event at start-up.)"""
+        tally = Tally()
+        with no_cyclic_gc():
+            try:
+                yield tally
+            finally:
+                self.added(tally.count)
 
 
 #: One per process, like the collector it manages.

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from ledger.appender import LedgerLog
 from ledger.events import EventData
-from ledger.heap import HEAP, no_cyclic_gc, settle
+from ledger.heap import HEAP, settle
 from ledger.records import format_time
 from projections.book import Book, BookView
 
@@ -109,12 +109,13 @@ class Books:
         """Fold up to `limit` (None: all) of the log's unfolded entries; True if some remain."""
         with self._lock:
             entries = self.log.take(limit)
-            with no_cyclic_gc():
+            with HEAP.folding() as tally:
                 head = self._head
                 for entry in entries:
                     assert entry.position == head.position + 1, "the book must follow the log in order"
                     head.apply(entry.position, entry.event_id, entry.event)
-            HEAP.added(len(entries))
+                tally.count = len(entries)
+                del entries  # freed before the heap is settled (they are not kept)
             return bool(self.log.unfolded)
 
     def catch_up(self) -> None:

@@ -17,7 +17,7 @@ import threading
 
 from ledger.decode import decode_trusted
 from ledger.election import Election, election_for
-from ledger.heap import HEAP, no_cyclic_gc
+from ledger.heap import HEAP
 from ledger.settings import Database
 from ledger.store import EventStore
 from ledger.views import StatementView, open_view
@@ -41,15 +41,13 @@ class Projector:
         self.written: set[tuple[str, str]] = set()
 
     def _fold(self, after: int, upto: int | None) -> int:
-        count = 0
-        with no_cyclic_gc():
+        with HEAP.folding() as tally:
             for record in self.store.read(after, upto):
                 event = decode_trusted(record.type, record.data)
                 self.book.apply(record.position, record.event_id, event)
                 self.periods |= periods_of(event)
-                count += 1
-        HEAP.added(count)
-        return count
+                tally.count += 1
+        return tally.count
 
     def activate(self) -> int:
         """Rebuild the book up to the view's tracked position; returns that position."""
