@@ -223,6 +223,11 @@ class LedgerState:
         self.touched_from: dict[str, array[int]] = {}
         #: (participant, quarter of booking) -> earliest cash day (ordinal) of those deals, for releases
         self.cash_from: dict[tuple[str, str], int] = {}
+        #: participants who have been assigned a plan with a collection-basis version (value: the
+        #: position that made them so). Only their lines can fall on cash days: for anyone else a
+        #: deal, payment or target changes nothing before the days it is about. (A dict, not a set:
+        #: `fork` copies dicts.)
+        self.collection_members: dict[str, int] = {}
         self.plan_members: dict[str, set[str]] = {}
         #: team -> everyone who was ever registered into or transferred to it (a superset of any day's members)
         self.team_members_ever: dict[str, set[str]] = {}
@@ -344,9 +349,10 @@ class LedgerState:
         affected = self._affected(event)
         if not affected:
             return
-        since = self._since(event, affected)
+        base, quarters = self._since(event, affected)
         touched, touched_from = self.touched, self.touched_from
         for participant_id in affected:
+            since = self._since_for(participant_id, base, quarters) if quarters else base
             positions = touched.get(participant_id)
             if positions is None:
                 touched[participant_id] = array("q", (position,))
@@ -366,48 +372,52 @@ class LedgerState:
             earliest = days[index] if earliest is None else min(earliest, days[index])
         return None if earliest is None else date.fromordinal(earliest)
 
-    def _since(self, event: ev.EventData, affected: set[str]) -> int:
-        """A lower bound (day ordinal) of the days whose lines this event may change, for everyone affected.
+    def _since(self, event: ev.EventData, affected: set[str]) -> tuple[int, tuple[str, ...]]:
+        """A lower bound (day ordinal) of the days whose lines this event may change, for everyone
+        affected, and the quarters whose cash days lower it for collection members.
 
         Lines of a period depend on events dated in it, except collection releases,
         which land on cash days of deals booked in the period: those can come
-        before the booking, so the earliest cash day of the booking quarter counts.
+        before the booking, so the earliest cash day of the booking quarter counts,
+        for each participant who has had a collection-basis plan (`collection_members`):
+        a split deal's collection-basis partner does not drag everyone's bound back.
+        Whoever joins them later does so by a plan publish or assignment, whose own
+        bound counts every cash day of everyone it affects.
         """
         match event:
             case ev.DealBooked() | ev.DealAmended() | ev.DealCancelled():
-                return self._deal_since(self.deals[event.deal_id], affected)
+                return self._deal_since(self.deals[event.deal_id])
             case ev.PaymentReceived() | ev.PaymentReversed():
-                return self._deal_since(self.deals[self.payments[event.payment_id][0]], affected)
+                return self._deal_since(self.deals[self.payments[event.payment_id][0]])
             case ev.ParticipantRegistered():
-                return 1  # a new report can change a manager's lines of any day
+                return 1, ()  # a new report can change a manager's lines of any day
             case ev.ParticipantTransferred():
-                return event.effective_date.toordinal()
+                return event.effective_date.toordinal(), ()
             case ev.PlanPublished() | ev.PlanAssigned():
                 day = event.effective_from.toordinal()
-                return min([day, *(v for (p, _), v in self.cash_from.items() if p in affected)])
+                return min([day, *(v for (p, _), v in self.cash_from.items() if p in affected)]), ()
             case ev.TargetSet() | ev.AdjustmentRecorded():
-                first = period_first_day(event.period)
-                return min([first.toordinal(), *self._cash_days(affected, first, period_last_day(event.period))])
+                first, last = period_first_day(event.period), period_last_day(event.period)
+                return first.toordinal(), (period_of(first, "quarter"), period_of(last, "quarter"))
             case _:
-                return 1
+                return 1, ()
 
-    def _deal_since(self, deal: Deal, affected: set[str]) -> int:
-        # The deal's own cash days are among the booking quarter's (`cash_from`, kept per credited
-        # participant). A loop, not lists: this runs for most events of a fold.
+    @staticmethod
+    def _deal_since(deal: Deal) -> tuple[int, tuple[str, ...]]:
+        """The deal's own cash days are among its booking quarter's (`cash_from`, kept per credited participant)."""
         since = deal.booked_on.toordinal()
         if deal.cancellation is not None:
             since = min(since, deal.cancellation.cancelled_on.toordinal())
-        cash_from = self.cash_from
-        for participant_id in affected:
-            found = cash_from.get((participant_id, deal.quarter))
+        return since, (deal.quarter,)
+
+    def _since_for(self, participant_id: str, since: int, quarters: tuple[str, ...]) -> int:
+        if participant_id not in self.collection_members:
+            return since  # booking basis so far: no line of theirs falls on a cash day
+        for quarter in quarters:
+            found = self.cash_from.get((participant_id, quarter))
             if found is not None and found < since:
                 since = found
         return since
-
-    def _cash_days(self, affected: set[str], first: date, last: date) -> list[int]:
-        """Earliest cash days of the deals booked in the quarters from `first` to `last`."""
-        quarters = {period_of(first, "quarter"), period_of(last, "quarter")}
-        return [v for p in affected for q in quarters if (v := self.cash_from.get((p, q))) is not None]
 
     def _with_managers(self, participant_ids: list[str] | set[str] | tuple[str, ...]) -> set[str]:
         out = set(participant_ids)
@@ -476,11 +486,16 @@ class LedgerState:
                         event.plan_id, len(versions) + 1, event.effective_from, event.rules, position, event_id
                     )
                 )
+                if event.rules.basis == "collection":
+                    for member in self.plan_members.get(event.plan_id, ()):
+                        self.collection_members.setdefault(member, position)
             case ev.PlanAssigned():
                 self.assignments.setdefault(event.participant_id, []).append(
                     Assignment(event.plan_id, event.effective_from, event.effective_to, position)
                 )
                 self.plan_members.setdefault(event.plan_id, set()).add(event.participant_id)
+                if any(version.rules.basis == "collection" for version in self.plans.get(event.plan_id, ())):
+                    self.collection_members.setdefault(event.participant_id, position)
             case ev.TargetSet():
                 self.targets.setdefault((event.participant_id, event.period), []).append(
                     TargetEntry(event.amount, position, event_id)

@@ -82,6 +82,8 @@ def ledgers(draw: st.DrawFn) -> list[dict[str, Any]]:
             deals += 1
             share = draw(st.sampled_from(["1", "0.5", "0.25"]))
             credits = [{"participant_id": draw(st.sampled_from(["r1", "r2"])), "share": share}]
+            if draw(st.booleans()):  # split between r1 and r2, whose plans' bases may differ
+                credits = [{"participant_id": "r1", "share": "0.5"}, {"participant_id": "r2", "share": "0.5"}]
             add("DealBooked", deal_id=f"k{deals}", booked_on=day, amount=f"{draw(st.integers(1, 5000))}.00",
                 currency="USD", credits=credits)
         elif action == "cancel" and deals:
@@ -100,9 +102,10 @@ def ledgers(draw: st.DrawFn) -> list[dict[str, Any]]:
         elif action == "reverse" and payments:
             add("PaymentReversed", payment_id=f"pay{draw(st.integers(1, payments))}", reversed_on=day)
         elif action == "version":
+            flat = [("0", draw(st.sampled_from(["0.03", "0.06", "0.1"])))]
             add("PlanPublished", plan_id=draw(st.sampled_from(["p", "c"])), effective_from=day,
-                rules=rules([("0", draw(st.sampled_from(["0.03", "0.06", "0.1"])))],
-                            basis="collection" if draw(st.booleans()) else "booking"))
+                rules=rules(draw(st.sampled_from([flat, tiers])), tier_method=draw(st.sampled_from(["marginal",
+                            "retroactive"])), basis="collection" if draw(st.booleans()) else "booking"))
         elif action == "close":
             first = QUARTERS[0] if quarters else MONTHS[0]
             closed = next_period(closed) if closed else first
@@ -217,3 +220,43 @@ def test_late_changes_reach_a_closed_period_through_a_payment_made_before_bookin
         statement = fast.statement("r1", "2026-03")
         assert statement == brute.statement("r1", "2026-03"), name
         assert any(line.kind == "adjustment" and line.for_period == "2026-01" for line in statement.lines), name
+
+
+def _became_collection(how: str) -> list[dict[str, Any]]:
+    """`_base` with r1 on a booking plan at first, who becomes collection-basis before the deal."""
+    events = _base(rules([("0", "0.05")]))
+    at = next(i for i, e in enumerate(events) if e["event_id"] == "target")
+    if how == "by a new version of their plan":
+        change = [{"event_id": "v2", "type": "PlanPublished",
+                   "data": {"plan_id": "c", "effective_from": "2020-01-01", "rules": _TIERED}}]
+    elif how == "by an assignment":
+        change = [{"event_id": "cc", "type": "PlanPublished",
+                   "data": {"plan_id": "cc", "effective_from": "2020-01-01", "rules": _TIERED}},
+                  {"event_id": "assign-cc", "type": "PlanAssigned",
+                   "data": {"participant_id": "r1", "plan_id": "cc", "effective_from": "2020-01-01"}}]
+    else:  # a split with a booking-basis partner, who must not hide r1's cash days
+        events = _base(_TIERED)
+        change = [{"event_id": "b", "type": "PlanPublished",
+                   "data": {"plan_id": "b", "effective_from": "2020-01-01", "rules": rules([("0", "0.05")])}},
+                  {"event_id": "reg-2", "type": "ParticipantRegistered",
+                   "data": {"participant_id": "r2", "name": "S", "team_id": "t", "start_date": "2020-01-01"}},
+                  {"event_id": "assign-2", "type": "PlanAssigned",
+                   "data": {"participant_id": "r2", "plan_id": "b", "effective_from": "2020-01-01"}}]
+        deal = next(e for e in events if e["event_id"] == "d1")
+        deal["data"]["credits"] = [{"participant_id": "r1", "share": "0.9"}, {"participant_id": "r2", "share": "0.1"}]
+    return [*events[:at], *change, *events[at:]]
+
+
+def test_late_changes_reach_cash_days_of_whoever_became_collection_basis_later() -> None:
+    """Only collection-basis participants' lines fall on cash days, so only their bounds count them
+    (a booking-basis rep's closed periods are skipped sooner): one who became collection-basis by a
+    plan version or an assignment, or shares a deal with a booking-basis rep, still gets them."""
+    for how in ("by a new version of their plan", "by an assignment", "in a split deal"):
+        for name, late in _LATE.items():
+            head = fold(_logged([*_became_collection(how), late]))
+            fast, brute = head.view(), head.view()
+            brute.skip_untouched = False
+            statement = fast.statement("r1", "2026-03")
+            assert statement == brute.statement("r1", "2026-03"), (how, name)
+            assert any(line.kind == "adjustment" and line.for_period == "2026-01" for line in statement.lines), (
+                how, name)
