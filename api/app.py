@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from api import errors
 from api.fast_path import SingleAppendFastPath
@@ -11,8 +14,24 @@ from api.routes import audit, events, health, statements, tokens, views, whatif
 from replay.bootstrap import Services
 
 
+class LedgerApp(FastAPI):
+    """FastAPI behind the request context, with `POST /v1/events` taken before the framework's own
+    middleware (error pages, telemetry, body limits: the fast path has its own; decision 46)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._front = RequestContext(SingleAppendFastPath(super().__call__))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        await self._front(scope, receive, send)
+
+
 def create_app(services: Services) -> FastAPI:
-    app = FastAPI(
+    app = LedgerApp(
         title="Performance Ledger",
         version="1.0.0",
         description="An event-sourced ledger for sales performance and incentive compensation.",
@@ -21,7 +40,4 @@ def create_app(services: Services) -> FastAPI:
     errors.install(app)
     for module in (events, statements, views, whatif, tokens, audit, health):
         app.include_router(module.router)
-
-    app.add_middleware(SingleAppendFastPath)
-    app.add_middleware(RequestContext)  # outermost: request ids, headers and logs for every request
     return app

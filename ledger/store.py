@@ -133,6 +133,7 @@ class EventStore:
             raise _unavailable(error) from error
         self.kind = database.kind
         self.datastore = datastore
+        self._write_sql: tuple[bytes, bytes] | None = None
         if database.kind == "postgres":
             datastore.pool.timeout = _PG_POOL_WAIT
             datastore.pool.reconnect_timeout = _PG_RECONNECT_GIVE_UP
@@ -185,21 +186,31 @@ class EventStore:
 
         The library sends a batch as one array of composite values, whose text
         encoding costs more per event than the rest of an append (decision 27).
+        Its lock statements and NOTIFY go in one round trip, composed once
+        (decision 46).
         """
-        from psycopg.sql import SQL, Identifier
-
-        recorder: Any = self._events
-        columns = "(originator_id, originator_version, topic, state)"
-        copy_sql = SQL("COPY {0}.{1} " + columns + " FROM STDIN (FORMAT BINARY)").format(
-            Identifier(self.datastore.schema), Identifier(EVENTS_TABLE)
-        )
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
-            recorder._lock_table(curs)  # commit order = notification order, as the library keeps it
-            recorder._notify_channel(curs)
+            if self._write_sql is None:
+                self._write_sql = self._compose_write_sql(conn)
+            begin, copy_sql = self._write_sql
+            curs.execute(begin)  # commit order = notification order, as the library keeps it
             with curs.copy(copy_sql) as copy:
                 copy.set_types(["uuid", "int8", "text", "bytea"])
                 for event in stored:
                     copy.write_row((event.originator_id, event.originator_version, event.topic, event.state))
+
+    def _compose_write_sql(self, conn: Any) -> tuple[bytes, bytes]:
+        """(the library's table lock statements and its NOTIFY as one simple query, the COPY statement)."""
+        from psycopg.sql import SQL, Identifier
+
+        recorder: Any = self._events
+        notify = SQL("NOTIFY {0}").format(Identifier(recorder.channel_name))  # as `_notify_channel` sends it
+        begin = b"; ".join([*(s.as_bytes(conn) for s in recorder.lock_table_statements), notify.as_bytes(conn)])
+        columns = "(originator_id, originator_version, topic, state)"
+        copy_sql = SQL("COPY {0}.{1} " + columns + " FROM STDIN (FORMAT BINARY)").format(
+            Identifier(self.datastore.schema), Identifier(EVENTS_TABLE)
+        )
+        return begin, copy_sql.as_bytes(conn)
 
     def read_stored(self, after: int, upto: int | None = None, page: int = 10_000) -> Iterator[StoredEvent]:
         """Stored rows in position order, unparsed (the chain verifier wants the raw bytes).

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from api.body import read_json_object
 from api.deps import PrincipalDep, ReadAtDep, ServicesDep, resolve_position
 from api.errors import BadRequest, NotFound
+from api.responses import FastJSONResponse
 from ledger.appender import MAX_BATCH
 from replay.access import AUDITORS, check_append, check_may_append, require
 
@@ -33,7 +34,7 @@ async def append_one(request: Request, svc: ServicesDep, who: PrincipalDep) -> J
     envelope = await read_json_object(request)
     check_append(who, [envelope])
     [result] = await asyncio.wrap_future(svc.log.submit([envelope], False))
-    return JSONResponse(result.body(), status_code=200 if result.duplicate else 201)
+    return FastJSONResponse(result.body(), status_code=200 if result.duplicate else 201)
 
 
 @router.post(
@@ -68,7 +69,7 @@ async def append_batch(request: Request, svc: ServicesDep, who: PrincipalDep) ->
     check_append(who, events)
     results = await asyncio.wrap_future(svc.log.submit(events, True))
     status = 201 if any(not r.duplicate for r in results) else 200
-    return JSONResponse({"results": [r.body() for r in results]}, status_code=status)
+    return FastJSONResponse({"results": [r.body() for r in results]}, status_code=status)
 
 
 @router.get("/{event_id}")
