@@ -12,6 +12,8 @@ again, retry.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sys
 import threading
@@ -254,10 +256,23 @@ class LedgerLog:
         answer. A single thread, rather than whichever caller comes first,
         keeps many waiting callers from contending for the interpreter lock.
         """
-        pending = _Pending(list(envelopes), len(envelopes) > 1 if indexed is None else indexed)
-        if not 1 <= len(envelopes) <= MAX_BATCH:
+        pending = _Pending(list(envelopes), len(envelopes) > 1 if indexed is None else indexed, None)
+        self._enqueue(pending)
+        return pending.future  # type: ignore[return-value]
+
+    def submit_async(self, envelopes: Sequence[Any], indexed: bool | None = None) -> asyncio.Future[list[AppendResult]]:
+        """`submit` for a caller on the running event loop: the answers of a whole group commit reach
+        the loop in one hand-over, rather than one thread-safe call per caller (decision 47)."""
+        loop = asyncio.get_running_loop()
+        pending = _Pending(list(envelopes), len(envelopes) > 1 if indexed is None else indexed, loop)
+        self._enqueue(pending)
+        return pending.future  # type: ignore[return-value]
+
+    def _enqueue(self, pending: _Pending) -> None:
+        if not 1 <= len(pending.envelopes) <= MAX_BATCH:
             pending.finish(None, Rejected([Problem("events", f"a batch holds 1 to {MAX_BATCH} events")]))
-            return pending.future
+            _deliver([pending])
+            return
         with self._queue_lock:
             if self._closing:
                 raise RuntimeError("the ledger log is closed")
@@ -266,7 +281,6 @@ class LedgerLog:
             if self._committer is None:
                 self._committer = threading.Thread(target=self._commit_loop, name="ledger-commit", daemon=True)
                 self._committer.start()
-        return pending.future
 
     def close(self) -> None:
         """Stop the committer thread once the batches already queued are committed."""
@@ -295,7 +309,7 @@ class LedgerLog:
         with self._queue_lock:
             queued, self._queue = self._queue, []
         # A caller that gave up (its future cancelled) is not stored; the others can no longer cancel.
-        group = [pending for pending in queued if pending.future.set_running_or_notify_cancel()]
+        group = [pending for pending in queued if pending.wanted()]
         try:
             # No read of the store before a first attempt: if another process appended meanwhile,
             # our first position is taken and we read and try again; an acceptance is therefore
@@ -337,10 +351,12 @@ class LedgerLog:
             raise PositionTaken("too many concurrent writers; try again")
         except BaseException as error:
             for pending in group:
-                if not pending.done:
+                if not pending.finished:
                     pending.finish(None, error if isinstance(error, Exception) else PositionTaken("interrupted"))
             if not isinstance(error, Exception):
                 raise
+        finally:
+            _deliver(group)
 
     def check(self, envelopes: Sequence[Any]) -> list[Sealed]:
         """Validate hypothetical events as if appended now; store nothing (what-if)."""
@@ -456,20 +472,62 @@ def _record(body: dict[str, Any]) -> Record:
 
 
 class _Pending:
-    """One caller's batch waiting for a group commit."""
+    """One caller's batch waiting for a group commit, and its outcome once committed.
 
-    def __init__(self, envelopes: list[Any], indexed: bool) -> None:
+    `future` is a `concurrent.futures.Future` for a thread that waits, or an
+    `asyncio.Future` of `loop` for a caller on an event loop (set in that loop's
+    thread by `_deliver`).
+    """
+
+    def __init__(self, envelopes: list[Any], indexed: bool, loop: asyncio.AbstractEventLoop | None) -> None:
         self.envelopes = envelopes
         self.indexed = indexed
-        self.future: Future[list[AppendResult]] = Future()
+        self.loop = loop
+        self.future: Future[list[AppendResult]] | asyncio.Future[list[AppendResult]] = (
+            Future() if loop is None else loop.create_future()
+        )
+        self.finished = False
+        self._results: list[AppendResult] | None = None
+        self._error: Exception | None = None
 
-    @property
-    def done(self) -> bool:
-        return self.future.done()
+    def wanted(self) -> bool:
+        """False if the caller gave up before the commit began: its events are not stored. (An
+        event-loop caller that gives up later misses the answer; its events may be stored.)"""
+        future = self.future
+        if isinstance(future, Future):
+            return future.set_running_or_notify_cancel()
+        return not future.cancelled()
 
     def finish(self, results: list[AppendResult] | None, error: Exception | None) -> None:
-        if error is not None:
-            self.future.set_exception(error)
+        """Record the outcome; `_deliver` hands it to the caller."""
+        assert error is not None or results is not None
+        self._results, self._error, self.finished = results, error, True
+
+    def resolve(self) -> None:
+        """Set the future (in the loop's own thread for an `asyncio.Future`)."""
+        future = self.future
+        if not self.finished or future.done():
+            return
+        if self._error is not None:
+            future.set_exception(self._error)
         else:
-            assert results is not None
-            self.future.set_result(results)
+            future.set_result(self._results)  # type: ignore[arg-type]
+
+
+def _resolve_all(pendings: list[_Pending]) -> None:
+    for pending in pendings:
+        pending.resolve()
+
+
+def _deliver(pendings: Sequence[_Pending]) -> None:
+    """Resolve the finished callers' futures: waiting threads at once, and each event loop's callers
+    in one thread-safe call (one wake-up of the loop per group commit, not one per caller)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
+    for pending in pendings:
+        if pending.loop is None:
+            pending.resolve()
+        else:
+            by_loop.setdefault(pending.loop, []).append(pending)
+    for loop, waiting in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: no one is left to answer
+            loop.call_soon_threadsafe(_resolve_all, waiting)

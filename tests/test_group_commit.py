@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -77,3 +78,29 @@ def test_a_caller_that_gives_up_is_not_stored_and_does_not_disturb_the_others(
     assert services.log.head == 3
     assert services.store.head() == 3
     assert [r.position for r in services.log.append([_deal("e-3", "d-3")])] == [4]  # the committer lives on
+
+
+def test_event_loop_callers_of_one_group_each_get_their_own_answer(make_services: Callable[..., Services]) -> None:
+    """`submit_async` (the HTTP routes): one group's answers reach the loop together, each its own;
+    a caller cancelled before the commit is not stored."""
+    services = make_services()
+    services.log.append([{"event_id": "reg", "type": "ParticipantRegistered",
+                          "data": {"participant_id": "r1", "name": "R", "team_id": "t", "start_date": "2020-01-01"}}])
+
+    async def run() -> list[Any]:
+        with services.log._lock:  # the committer waits here: everything below is queued for one group
+            futures = [services.log.submit_async([_deal(f"a-{i}", f"d-{i}")]) for i in range(5)]
+            futures.append(services.log.submit_async([_deal("bad", "d-bad", participant="nobody")]))
+            futures.append(services.log.submit_async([_deal("a-0", "d-0")]))  # resent: a duplicate
+            gone = services.log.submit_async([_deal("gone", "d-gone")])
+            gone.cancel()
+            too_many = services.log.submit_async([])
+        return await asyncio.gather(*futures, too_many, return_exceptions=True)
+
+    *accepted, bad, resent, empty = asyncio.run(run())
+    assert [(r[0].event_id, r[0].position, r[0].duplicate) for r in accepted] == [
+        (f"a-{i}", i + 2, False) for i in range(5)]
+    assert isinstance(bad, Rejected) and bad.problems[0].field == "data.credits.0.participant_id"
+    assert [(r.event_id, r.position, r.duplicate) for r in resent] == [("a-0", 2, True)]
+    assert isinstance(empty, Rejected) and empty.problems[0].field == "events"
+    assert [r.event_id for r in services.store.read(0)] == ["reg", *(f"a-{i}" for i in range(5))]

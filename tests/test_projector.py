@@ -9,7 +9,9 @@ no event skipped or applied twice.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -174,7 +176,11 @@ class Worker:
             )
 
     def says(self, message: str) -> bool:
-        return f'"message": "{message}"' in self.log.read_text(errors="replace")
+        for line in self.log.read_text(errors="replace").splitlines():
+            with contextlib.suppress(ValueError):
+                if json.loads(line).get("message") == message:
+                    return True
+        return False
 
     def wait_for(self, message: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

@@ -91,7 +91,7 @@ def test_a_fault_in_an_append_answers_a_plain_500_and_stores_nothing(
         raise RuntimeError("a bug")
 
     with TestClient(create_app(services), raise_server_exceptions=False) as client:
-        monkeypatch.setattr(services.log, "submit", broken)
+        monkeypatch.setattr(services.log, "submit_async", broken)
         with caplog.at_level(logging.INFO, logger="ledger.http"):
             answer = client.post("/v1/events", json=_registration("e1"), headers=AUTH)
         monkeypatch.undo()

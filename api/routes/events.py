@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -33,7 +32,7 @@ async def append_one(request: Request, svc: ServicesDep, who: PrincipalDep) -> J
     check_may_append(who)
     envelope = await read_json_object(request)
     check_append(who, [envelope])
-    [result] = await asyncio.wrap_future(svc.log.submit([envelope], False))
+    [result] = await svc.log.submit_async([envelope], False)
     return FastJSONResponse(result.body(), status_code=200 if result.duplicate else 201)
 
 
@@ -67,7 +66,7 @@ async def append_batch(request: Request, svc: ServicesDep, who: PrincipalDep) ->
     if not 1 <= len(events) <= MAX_BATCH:
         raise BadRequest("events", f"a batch holds 1 to {MAX_BATCH} events, not {len(events)}")
     check_append(who, events)
-    results = await asyncio.wrap_future(svc.log.submit(events, True))
+    results = await svc.log.submit_async(events, True)
     status = 201 if any(not r.duplicate for r in results) else 200
     return FastJSONResponse({"results": [r.body() for r in results]}, status_code=status)
 
