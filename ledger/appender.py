@@ -256,23 +256,25 @@ class LedgerLog:
         answer. A single thread, rather than whichever caller comes first,
         keeps many waiting callers from contending for the interpreter lock.
         """
-        pending = _Pending(list(envelopes), len(envelopes) > 1 if indexed is None else indexed, None)
-        self._enqueue(pending)
-        return pending.future  # type: ignore[return-value]
+        future = self._enqueue(envelopes, indexed, None)
+        assert isinstance(future, Future)
+        return future
 
     def submit_async(self, envelopes: Sequence[Any], indexed: bool | None = None) -> asyncio.Future[list[AppendResult]]:
         """`submit` for a caller on the running event loop: the answers of a whole group commit reach
         the loop in one hand-over, rather than one thread-safe call per caller (decision 47)."""
-        loop = asyncio.get_running_loop()
-        pending = _Pending(list(envelopes), len(envelopes) > 1 if indexed is None else indexed, loop)
-        self._enqueue(pending)
-        return pending.future  # type: ignore[return-value]
+        future = self._enqueue(envelopes, indexed, asyncio.get_running_loop())
+        assert isinstance(future, asyncio.Future)
+        return future
 
-    def _enqueue(self, pending: _Pending) -> None:
-        if not 1 <= len(pending.envelopes) <= MAX_BATCH:
+    def _enqueue(
+        self, envelopes: Sequence[Any], indexed: bool | None, loop: asyncio.AbstractEventLoop | None
+    ) -> Future[list[AppendResult]] | asyncio.Future[list[AppendResult]]:
+        pending = _Pending(list(envelopes), len(envelopes) > 1 if indexed is None else indexed, loop)
+        if not 1 <= len(envelopes) <= MAX_BATCH:
             pending.finish(None, Rejected([Problem("events", f"a batch holds 1 to {MAX_BATCH} events")]))
             _deliver([pending])
-            return
+            return pending.future
         with self._queue_lock:
             if self._closing:
                 raise RuntimeError("the ledger log is closed")
@@ -281,6 +283,7 @@ class LedgerLog:
             if self._committer is None:
                 self._committer = threading.Thread(target=self._commit_loop, name="ledger-commit", daemon=True)
                 self._committer.start()
+        return pending.future
 
     def close(self) -> None:
         """Stop the committer thread once the batches already queued are committed."""
@@ -511,7 +514,8 @@ class _Pending:
         if self._error is not None:
             future.set_exception(self._error)
         else:
-            future.set_result(self._results)  # type: ignore[arg-type]
+            assert self._results is not None
+            future.set_result(self._results)
 
 
 def _resolve_all(pendings: list[_Pending]) -> None:
