@@ -52,6 +52,21 @@ def _check(value: Any, depth: int) -> bool:
     return isinstance(value, float)
 
 
+def _shape(container: Any, depth: int) -> bool:
+    """`_check` for what orjson read: its strings hold no lone surrogate (it refuses them) and no
+    NUL unless the body spells one as an escape, so only containers need a walk (a fifth of the cost)."""
+    floats = False
+    if container and depth >= MAX_DEPTH:
+        raise BodyError(400, f"the JSON nests deeper than {MAX_DEPTH} levels")
+    for item in container.values() if type(container) is dict else container:
+        kind = type(item)
+        if kind is dict or kind is list:
+            floats = _shape(item, depth + 1) or floats
+        elif kind is float:
+            floats = True
+    return floats
+
+
 def parse_json(raw: bytes) -> Any:
     """orjson for speed; the standard library, with numbers as Decimal, for anything else.
 
@@ -65,7 +80,9 @@ def parse_json(raw: bytes) -> Any:
     except orjson.JSONDecodeError:
         pass
     else:
-        if not _check(value, 1):
+        plain = b"\\u0000" not in raw and type(value) in (dict, list)
+        floats = _shape(value, 1) if plain else _check(value, 1)
+        if not floats:
             return value
     try:
         text = raw.decode("utf-8")

@@ -29,6 +29,7 @@ from eventsourcing.persistence import StoredEvent
 from ledger.decode import decode_trusted
 from ledger.events import EventData
 from ledger.heap import HEAP, no_cyclic_gc
+from ledger.immutable import immutable
 from ledger.records import Record, format_time, seal
 from ledger.store import EventStore, PositionTaken, decode_record, parse_stored
 from ledger.validation import (
@@ -45,7 +46,7 @@ MAX_BATCH = 10_000
 _RETRIES = 50
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Logged:
     """An accepted event as the projections consume it: its position, id and parsed event."""
 
@@ -54,7 +55,7 @@ class Logged:
     event: EventData
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Sealed:
     """A record made by an append (to be stored, or hypothetical) with its parsed event."""
 
@@ -79,7 +80,7 @@ def logged_from(stored: StoredEvent) -> tuple[Logged, dict[str, Any]]:
     return Logged(stored.originator_version, body["event_id"], decode_trusted(body["type"], body["data"])), body
 
 
-@dataclass(frozen=True)
+@immutable
 class AppendResult:
     event_id: str
     position: int

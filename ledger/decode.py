@@ -16,10 +16,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator
+from pydantic import BaseModel
 
 from ledger.events import EVENT_TYPES, EventData
-from ledger.values import parse_date, parse_money, parse_rate
+from ledger.values import Wire
 
 Convert = Callable[[Any], Any]
 
@@ -52,14 +52,16 @@ _INTERNED = frozenset({"participant_id", "manager_id", "team_id", "plan_id", "pe
 
 def _from_validators(metadata: list[Any] | tuple[Any, ...]) -> Convert | None:
     for item in metadata:
-        if isinstance(item, BeforeValidator):
-            if item.func is parse_money:
-                return Decimal
-            if item.func is parse_rate:
-                return _shared(Decimal)
-            if item.func is parse_date:
-                return _shared(date.fromisoformat)
-            return _identity
+        if isinstance(item, Wire):
+            match item.kind:
+                case "money":
+                    return Decimal
+                case "rate":
+                    return _shared(Decimal)
+                case "day":
+                    return _shared(date.fromisoformat)
+                case "text":
+                    return _identity
     return None
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
+from ledger.immutable import immutable
 
 GENESIS_HASH = "0" * 64
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -38,7 +40,7 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(_TIME_FORMAT)
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Record:
     position: int
     event_id: str

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ledger import events as ev
+from ledger.immutable import immutable
 from ledger.values import next_period, parse_id, period_length
 
 
@@ -39,7 +40,7 @@ class Problem:
         return out
 
 
-@dataclass(frozen=True)
+@immutable
 class Envelope:
     event_id: str
     type: str
@@ -48,6 +49,14 @@ class Envelope:
 
 
 _ENVELOPE_KEYS = ("event_id", "type", "data")
+
+
+def _is_id(value: str) -> bool:
+    try:
+        parse_id(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _pydantic_problems(error: ValidationError, prefix: str) -> list[Problem]:
@@ -64,6 +73,15 @@ def _pydantic_problems(error: ValidationError, prefix: str) -> list[Problem]:
 
 def parse_envelope(obj: Any) -> Envelope | list[Problem]:
     """Shape and value checks of one envelope, before any reference is looked up."""
+    if type(obj) is dict and len(obj) == 3:  # the usual envelope, checked with fewer steps
+        event_id, type_, data = obj.get("event_id"), obj.get("type"), obj.get("data")
+        model = ev.EVENT_TYPES.get(type_) if type(type_) is str else None
+        if model is not None and type(data) is dict and type(event_id) is str and _is_id(event_id):
+            try:
+                event = model.model_validate(data)
+            except ValidationError as error:
+                return _pydantic_problems(error, "data")
+            return Envelope(event_id, type_, data, event)  # type: ignore[arg-type]
     if not isinstance(obj, dict):
         return [Problem("", "an event must be a JSON object with event_id, type and data")]
     problems = [Problem(key, "field required") for key in _ENVELOPE_KEYS if key not in obj]
@@ -93,7 +111,7 @@ def parse_envelope(obj: Any) -> Envelope | list[Problem]:
     return Envelope(obj["event_id"], type_, data, event)  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class DealRef:
     booked_on: date
     cancelled: bool = False
@@ -151,16 +169,16 @@ class ReferenceIndex:
 
     def apply(self, event: ev.EventData) -> None:
         match event:
+            case ev.DealBooked():
+                self.deals[event.deal_id] = _deal_ref(event.booked_on)
+            case ev.PaymentReceived():
+                self.payments[event.payment_id] = False
             case ev.ParticipantRegistered():
                 self.participants[event.participant_id] = event.start_date
             case ev.PlanPublished():
                 self.plans[event.plan_id] = self.plans.get(event.plan_id, 0) + 1
-            case ev.DealBooked():
-                self.deals[event.deal_id] = _deal_ref(event.booked_on)
             case ev.DealCancelled():
                 self.deals[event.deal_id] = _deal_ref(self.deals[event.deal_id].booked_on, True)
-            case ev.PaymentReceived():
-                self.payments[event.payment_id] = False
             case ev.PaymentReversed():
                 self.payments[event.payment_id] = True
             case ev.AdjustmentRecorded():
@@ -180,20 +198,34 @@ def check_references(event: ev.EventData, refs: ReferenceIndex, currency: str) -
     """The rules of §3 that need the ledger. An empty list means the event may be appended."""
     problems: list[Problem] = []
 
-    def need(condition: bool, field: str, message: str, conflict: bool = False) -> None:
+    def need(condition: bool, field: str, message: str, *values: object, conflict: bool = False) -> None:
+        # The message is a template, filled only when the rule fails: almost every event passes.
         if not condition:
-            problems.append(Problem(f"data.{field}", message, conflict=conflict))
+            problems.append(Problem(f"data.{field}", message.format(*values), conflict=conflict))
 
     def registered(field: str, participant_id: str | None) -> None:
-        if participant_id is not None:
-            need(participant_id in refs.participants, field, f"unknown participant '{participant_id}'")
+        if participant_id is not None and participant_id not in refs.participants:
+            need(False, field, "unknown participant '{}'", participant_id)
 
     match event:
+        case ev.DealBooked():
+            need(event.deal_id not in refs.deals, "deal_id", "deal '{}' is already booked", event.deal_id)
+            need(event.currency == currency, "currency", "must be the ledger's currency '{}'", currency)
+            for i, credit in enumerate(event.credits):
+                if credit.participant_id not in refs.participants:
+                    registered(f"credits.{i}.participant_id", credit.participant_id)
+        case ev.PaymentReceived():
+            need(
+                event.payment_id not in refs.payments,
+                "payment_id",
+                "payment '{}' is already received", event.payment_id,
+            )
+            need(event.deal_id in refs.deals, "deal_id", "unknown deal '{}'", event.deal_id)
         case ev.ParticipantRegistered():
             need(
                 event.participant_id not in refs.participants,
                 "participant_id",
-                f"participant '{event.participant_id}' is already registered",
+                "participant '{}' is already registered", event.participant_id,
             )
             registered("manager_id", event.manager_id)
         case ev.ParticipantTransferred():
@@ -204,48 +236,36 @@ def check_references(event: ev.EventData, refs: ReferenceIndex, currency: str) -
                 need(
                     event.effective_date >= start,
                     "effective_date",
-                    f"is before the participant's start_date {start.isoformat()}",
+                    "is before the participant's start_date {}", start.isoformat(),
                 )
         case ev.PlanAssigned():
             registered("participant_id", event.participant_id)
-            need(event.plan_id in refs.plans, "plan_id", f"plan '{event.plan_id}' was never published")
+            need(event.plan_id in refs.plans, "plan_id", "plan '{}' was never published", event.plan_id)
         case ev.TargetSet():
             registered("participant_id", event.participant_id)
-        case ev.DealBooked():
-            need(event.deal_id not in refs.deals, "deal_id", f"deal '{event.deal_id}' is already booked")
-            need(event.currency == currency, "currency", f"must be the ledger's currency '{currency}'")
-            for i, credit in enumerate(event.credits):
-                registered(f"credits.{i}.participant_id", credit.participant_id)
         case ev.DealAmended() | ev.DealCancelled():
             deal = refs.deals.get(event.deal_id)
-            need(deal is not None, "deal_id", f"unknown deal '{event.deal_id}'")
+            need(deal is not None, "deal_id", "unknown deal '{}'", event.deal_id)
             if deal is not None:
-                need(not deal.cancelled, "deal_id", f"deal '{event.deal_id}' is cancelled")
+                need(not deal.cancelled, "deal_id", "deal '{}' is cancelled", event.deal_id)
                 if isinstance(event, ev.DealCancelled):
                     need(
                         event.cancelled_on >= deal.booked_on,
                         "cancelled_on",
-                        f"is before the deal's booked_on {deal.booked_on.isoformat()}",
+                        "is before the deal's booked_on {}", deal.booked_on.isoformat(),
                     )
-        case ev.PaymentReceived():
-            need(
-                event.payment_id not in refs.payments,
-                "payment_id",
-                f"payment '{event.payment_id}' is already received",
-            )
-            need(event.deal_id in refs.deals, "deal_id", f"unknown deal '{event.deal_id}'")
         case ev.PaymentReversed():
             reversed_ = refs.payments.get(event.payment_id)
-            need(reversed_ is not None, "payment_id", f"unknown payment '{event.payment_id}'")
-            need(reversed_ is not True, "payment_id", f"payment '{event.payment_id}' is already reversed")
+            need(reversed_ is not None, "payment_id", "unknown payment '{}'", event.payment_id)
+            need(reversed_ is not True, "payment_id", "payment '{}' is already reversed", event.payment_id)
         case ev.AdjustmentRecorded():
             need(
                 event.adjustment_id not in refs.adjustments,
                 "adjustment_id",
-                f"adjustment '{event.adjustment_id}' already exists",
+                "adjustment '{}' already exists", event.adjustment_id,
             )
             registered("participant_id", event.participant_id)
-            need(event.period not in refs.closed, "period", f"period {event.period} is closed")
+            need(event.period not in refs.closed, "period", "period {} is closed", event.period)
         case ev.PeriodClosed():
             last = refs.last_closed.get(period_length(event.period))
             if last is not None:
@@ -253,22 +273,22 @@ def check_references(event: ev.EventData, refs: ReferenceIndex, currency: str) -
                 need(
                     event.period == expected,
                     "period",
-                    f"periods close in calendar order: the next to close is {expected}",
+                    "periods close in calendar order: the next to close is {}", expected,
                     conflict=True,
                 )
         case ev.DisputeOpened():
             need(
                 event.dispute_id not in refs.disputes,
                 "dispute_id",
-                f"dispute '{event.dispute_id}' already exists",
+                "dispute '{}' already exists", event.dispute_id,
             )
             registered("participant_id", event.participant_id)
             if event.deal_id is not None:
-                need(event.deal_id in refs.deals, "deal_id", f"unknown deal '{event.deal_id}'")
+                need(event.deal_id in refs.deals, "deal_id", "unknown deal '{}'", event.deal_id)
         case ev.DisputeResolved():
             state = refs.disputes.get(event.dispute_id)
-            need(state is not None, "dispute_id", f"unknown dispute '{event.dispute_id}'")
-            need(state is not False, "dispute_id", f"dispute '{event.dispute_id}' is already resolved")
+            need(state is not None, "dispute_id", "unknown dispute '{}'", event.dispute_id)
+            need(state is not False, "dispute_id", "dispute '{}' is already resolved", event.dispute_id)
         case _:
             pass
     return problems

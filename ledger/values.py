@@ -2,27 +2,31 @@
 
 Money and rates arrive as JSON strings and become `Decimal` without ever
 passing through a float; dates and periods are checked against the calendar.
-Each parser raises `ValueError` with a message meant for the API caller.
+Each failure carries a message meant for the API caller.
 """
 
 from __future__ import annotations
 
 import functools
-import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator
+from pydantic import GetCoreSchemaHandler, TypeAdapter, ValidationError
+from pydantic_core import CoreSchema
+from pydantic_core import core_schema as cs
 
-_MONEY = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]{1,2})?")
-_RATE = re.compile(r"-?[0-9]{1,6}(?:\.[0-9]{1,6})?")
-_DECIMAL_SHAPE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-PERIOD_PATTERN = re.compile(r"[0-9]{4}-(?:0[1-9]|1[0-2]|Q[1-4])")
-_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: Patterns run by pydantic-core's compiled regex engine: anchored at both ends of the text.
+_PLAIN_DECIMAL = r"\A-?[0-9]+(?:\.[0-9]+)?\z"
+_MONEY_DIGITS = r"\A-?[0-9]{1,15}(?:\.[0-9]{1,2})?\z"
+_RATE_DIGITS = r"\A-?[0-9]{1,6}(?:\.[0-9]{1,6})?\z"
+_DATE = r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\z"
+_PERIOD = r"\A[0-9]{4}-(?:0[1-9]|1[0-2]|Q[1-4])\z"
+_ID = r"\A[A-Za-z0-9._:-]{1,128}\z"
+_NO_CONTROL = r"\A[^\x00-\x1f\x7f-\x9f]*\z"
 
 CENT = Decimal("0.01")
 #: Enough digits that no product or quotient of contract values is ever rounded
@@ -37,66 +41,118 @@ _BASIS_POINT = Decimal("0.0001")
 PeriodLength = Literal["month", "quarter"]
 
 
-def _decimal(value: Any, pattern: re.Pattern[str], limits: str) -> Decimal:
-    if not isinstance(value, str):
-        raise ValueError("must be a JSON string in plain decimal notation, e.g. \"1234.50\"")
-    if not _DECIMAL_SHAPE.fullmatch(value):
-        raise ValueError(
-            "must be plain decimal notation: an optional minus, digits, an optional point "
-            "and digits (no exponent, sign, spaces or separators)"
-        )
-    if not pattern.fullmatch(value):
-        raise ValueError(f"has too many digits: at most {limits}")
-    return Decimal(value)
+WireKind = Literal["text", "money", "rate", "day"]
 
 
-def parse_money(value: Any) -> Decimal:
+def _fails(message: str, schema: CoreSchema) -> CoreSchema:
+    """`schema`, whose every failure answers the caller `message`."""
+    return cs.custom_error_schema(schema, "contract", custom_error_message=message)
+
+
+def _text(pattern: str, message: str) -> CoreSchema:
+    return _fails(message, cs.str_schema(strict=True, pattern=pattern))
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: typing hashes annotations, and schemas are dicts
+class Wire:
+    """A wire value of the contract, checked in pydantic-core's compiled code (decision 48).
+
+    Each step fails with the message meant for the API caller, and later
+    steps only see what earlier ones accepted: a Python validator per field
+    cost more than the rest of a model's validation. `kind` says how the
+    log's trusted decoding (`ledger.decode`) converts a stored value.
+    """
+
+    kind: WireKind
+    steps: tuple[CoreSchema, ...]
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return cs.chain_schema(list(self.steps)) if len(self.steps) > 1 else self.steps[0]
+
+    def parser(self) -> Callable[[Any], Any]:
+        """The same check outside a model (query parameters): `ValueError` with the same message."""
+        adapter: TypeAdapter[Any] = TypeAdapter(Annotated[Any, self])
+
+        def parse(value: Any) -> Any:
+            try:
+                return adapter.validate_python(value)
+            except ValidationError as error:
+                raise ValueError(error.errors()[0]["msg"]) from None
+
+        return parse
+
+
+@dataclass(frozen=True)
+class Bound:
+    """Limits of a decimal wire value, with the message for a value outside them."""
+
+    message: str
+    gt: Decimal | None = None
+    ge: Decimal | None = None
+    le: Decimal | None = None
+
+
+def _decimal(kind: WireKind, digits: str, limits: str, bound: Bound | None) -> Wire:
+    parsed: CoreSchema = cs.decimal_schema(strict=False, allow_inf_nan=False)  # from a string that passed the patterns
+    if bound is not None:
+        limited = cs.decimal_schema(strict=False, allow_inf_nan=False, gt=bound.gt, ge=bound.ge, le=bound.le)
+        parsed = _fails(bound.message, limited)  # parsing cannot fail here, so only the bound can
+    return Wire(
+        kind,
+        (
+            _fails('must be a JSON string in plain decimal notation, e.g. "1234.50"', cs.str_schema(strict=True)),
+            _text(
+                _PLAIN_DECIMAL,
+                "must be plain decimal notation: an optional minus, digits, an optional point "
+                "and digits (no exponent, sign, spaces or separators)",
+            ),
+            _text(digits, f"has too many digits: at most {limits}"),
+            parsed,
+        ),
+    )
+
+
+def money(bound: Bound | None = None) -> Wire:
     """Money: at most 15 digits before the point and 2 after."""
-    return _decimal(value, _MONEY, "15 digits before the point and 2 after")
+    return _decimal("money", _MONEY_DIGITS, "15 digits before the point and 2 after", bound)
 
 
-def parse_rate(value: Any) -> Decimal:
+def rate(bound: Bound | None = None) -> Wire:
     """Rates, shares and tier `from`: at most 6 digits before the point and 6 after."""
-    return _decimal(value, _RATE, "6 digits before the point and 6 after")
+    return _decimal("rate", _RATE_DIGITS, "6 digits before the point and 6 after", bound)
 
 
-def parse_date(value: Any) -> date:
-    if not isinstance(value, str) or not _DATE.fullmatch(value):
-        raise ValueError("must be a date string YYYY-MM-DD")
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValueError("is not a real calendar date") from None
+_DAY = Wire(
+    "day",
+    (
+        _text(_DATE, "must be a date string YYYY-MM-DD"),
+        _fails("is not a real calendar date", cs.date_schema(strict=False)),
+    ),
+)
+_PERIOD_WIRE = Wire("text", (_text(_PERIOD, "must be a period YYYY-MM (month) or YYYY-Qn (quarter)"),))
+_ID_WIRE = Wire("text", (_text(_ID, "must be a string of 1-128 characters from A-Z a-z 0-9 . _ : -"),))
+_TEXT = Wire(
+    "text",
+    (
+        _fails("must be a string", cs.str_schema(strict=True)),
+        _fails("must be 1-200 characters long", cs.str_schema(min_length=1, max_length=200)),
+        _text(_NO_CONTROL, "must not contain control characters"),
+    ),
+)
 
+Money = Annotated[Decimal, money()]
+Rate = Annotated[Decimal, rate()]
+Day = Annotated[date, _DAY]
+Period = Annotated[str, _PERIOD_WIRE]
+Id = Annotated[str, _ID_WIRE]
+Text = Annotated[str, _TEXT]
 
-def parse_period(value: Any) -> str:
-    if not isinstance(value, str) or not PERIOD_PATTERN.fullmatch(value):
-        raise ValueError("must be a period YYYY-MM (month) or YYYY-Qn (quarter)")
-    return value
-
-
-def parse_id(value: Any) -> str:
-    if not isinstance(value, str) or not _ID.fullmatch(value):
-        raise ValueError("must be a string of 1-128 characters from A-Z a-z 0-9 . _ : -")
-    return value
-
-
-def parse_text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("must be a string")
-    if not 1 <= len(value) <= 200:
-        raise ValueError("must be 1-200 characters long")
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
-Money = Annotated[Decimal, BeforeValidator(parse_money)]
-Rate = Annotated[Decimal, BeforeValidator(parse_rate)]
-Day = Annotated[date, BeforeValidator(parse_date)]
-Period = Annotated[str, BeforeValidator(parse_period)]
-Id = Annotated[str, BeforeValidator(parse_id)]
-Text = Annotated[str, BeforeValidator(parse_text)]
+parse_money: Callable[[Any], Decimal] = money().parser()
+parse_rate: Callable[[Any], Decimal] = rate().parser()
+parse_date: Callable[[Any], date] = _DAY.parser()
+parse_period: Callable[[Any], str] = _PERIOD_WIRE.parser()
+parse_id: Callable[[Any], str] = _ID_WIRE.parser()
+parse_text: Callable[[Any], str] = _TEXT.parser()
 
 
 # --- arithmetic helpers used wherever the contract says "rounded" --------------------

@@ -20,6 +20,7 @@ from typing import Protocol, TypeVar
 
 from ledger import events as ev
 from ledger.events import PlanRules
+from ledger.immutable import immutable
 from ledger.values import EXACT, months_of, period_first_day, period_last_day, period_length, period_of
 
 
@@ -54,7 +55,7 @@ def upto(items: Sequence[P], at: int) -> Sequence[P]:
     return items[: bisect.bisect_right([item.position for item in items], at)]
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Transfer:
     effective_date: date
     position: int
@@ -73,7 +74,7 @@ class Participant:
     transfers: list[Transfer] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class PlanVersion:
     plan_id: str
     version: int
@@ -83,7 +84,7 @@ class PlanVersion:
     event_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Assignment:
     plan_id: str
     effective_from: date
@@ -94,21 +95,21 @@ class Assignment:
         return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class TargetEntry:
     amount: Decimal
     position: int
     event_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class AmountEntry:
     amount: Decimal
     position: int
     event_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class CashMove:
     """A payment (+) or its reversal (-), in the deal's position order."""
 
@@ -119,7 +120,7 @@ class CashMove:
     on: date
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Cancellation:
     cancelled_on: date
     position: int
@@ -142,7 +143,7 @@ class Deal:
     quarter: str = ""  # of booked_on, once
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Adjustment:
     adjustment_id: str
     period: str
@@ -152,7 +153,7 @@ class Adjustment:
     event_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Resolution:
     resolution: str
     note: str
@@ -172,13 +173,13 @@ class Dispute:
     resolution: Resolution | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Close:
     period: str
     position: int
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Reporting:
     """A participant who had a given manager from this position on (at some date)."""
 

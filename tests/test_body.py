@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from api.body import MAX_DEPTH, BodyError, parse_json
+from api.body import MAX_DEPTH, BodyError, _check, _shape, parse_json
 
 
 def _nest(depth: int, leaf: str) -> bytes:
@@ -32,3 +36,30 @@ def test_nul_and_lone_surrogates_come_only_from_escapes_and_are_refused() -> Non
         with pytest.raises(BodyError, match="NUL character or a lone surrogate"):
             parse_json(raw)
     assert parse_json(b'{"a": "\\ud83d\\ude00"}') == {"a": "\U0001f600"}
+
+
+def _outcome(walk: Any, value: Any) -> Any:
+    try:
+        return walk(value, 1)
+    except BodyError as error:
+        return (error.status, error.message)
+
+
+_texts = st.text(alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)))
+_leaves = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**63), max_value=2**63 - 1),
+                    st.floats(allow_nan=False, allow_infinity=False), _texts)
+_values = st.recursive(_leaves, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                        st.dictionaries(_texts, inner, max_size=4)),
+                       max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_values, st.integers(min_value=0, max_value=40))
+def test_the_container_walk_agrees_with_the_full_walk(value: Any, wrap: int) -> None:
+    """What orjson read without a NUL escape gets the same answer from the shorter walk (decision 48)."""
+    for _ in range(wrap):
+        value = [value]
+    if isinstance(value, dict | list):
+        assert _outcome(_shape, value) == _outcome(_check, value)
+        assert _outcome(lambda v, d: parse_json(orjson.dumps(v)) is not None, value) in (
+            True, (400, f"the JSON nests deeper than {MAX_DEPTH} levels"))
