@@ -99,34 +99,34 @@ def _constructor(model: type[BaseModel]) -> Convert:
     assert not model.__private_attributes__ and not model.__pydantic_post_init__
     assert model.model_config.get("frozen"), f"{model.__name__} instances share their fields set"
     assert model.model_config.get("extra") != "allow"
-    fields = []
+    fields: list[tuple[str, str, Convert | None, Any]] = []
     for name, info in model.model_fields.items():
         assert info.validation_alias in (None, info.alias), f"{model.__name__}.{name}"
         default = None if info.is_required() else info.get_default(call_default_factory=True)
         convert = _converter(info.annotation, info.metadata)
         if name in _INTERNED and convert is _identity:
             convert = _interned(convert)
-        fields.append((info.alias or name, name, convert, default))
+        fields.append((info.alias or name, name, None if convert is _identity else convert, default))
+    aliases = {key: name for key, name, _, _ in fields}
     new = model.__new__
 
     #: The models are frozen, so instances with the same fields given can share one set of
     #: their names (pydantic copies it before changing it, in `model_copy`): a set per event
     #: and per credit was a tenth of the log's memory.
-    shared: dict[tuple[str, ...], set[str]] = {}
+    shared: dict[tuple[str, ...], set[str]] = {}  # by the stored keys, in their (sorted) order
 
     def construct(data: dict[str, Any]) -> BaseModel:
         values = {}
-        given = []
         for key, name, convert, default in fields:
-            if key in data:
-                values[name] = convert(data[key])
-                given.append(name)
-            else:
+            raw = data.get(key, _ABSENT)
+            if raw is _ABSENT:
                 values[name] = default
-        names = tuple(given)
-        fields_set = shared.get(names)
+            else:
+                values[name] = raw if convert is None else convert(raw)
+        keys = tuple(data)  # only fields: extra keys were refused when the event was appended
+        fields_set = shared.get(keys)
         if fields_set is None:
-            fields_set = shared[names] = set(names)
+            fields_set = shared[keys] = {aliases[key] for key in keys}
         instance = new(model)
         _set(instance, "__dict__", values)
         _set(instance, "__pydantic_fields_set__", fields_set)
@@ -138,6 +138,7 @@ def _constructor(model: type[BaseModel]) -> Convert:
 
 
 _set = object.__setattr__
+_ABSENT = object()
 
 
 _CONSTRUCTORS: dict[str, Convert] = {name: _constructor(model) for name, model in EVENT_TYPES.items()}

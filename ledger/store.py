@@ -57,6 +57,10 @@ class StoreRefusesWrites(StoreUnavailable):
     """The database answers but will not store (read-only, disk full, no privilege): 503, nothing stored."""
 
 
+def _stored_state(record: Record) -> bytes:
+    return json.dumps(record.listing(), ensure_ascii=False).encode("utf-8")
+
+
 def _unavailable(error: Exception) -> StoreUnavailable:
     return StoreUnavailable(f"the database is unreachable ({type(error).__name__})")
 
@@ -165,23 +169,21 @@ class EventStore:
 
     def append(self, records: Sequence[Record]) -> None:
         """Store records in one transaction: all of them or none."""
-        stored = [
-            StoredEvent(
-                originator_id=LEDGER_STREAM,
-                originator_version=record.position,
-                topic=TOPIC_PREFIX + record.type,
-                state=record.state or json.dumps(record.listing(), ensure_ascii=False).encode("utf-8"),
-            )
+        rows = [
+            (LEDGER_STREAM, record.position, TOPIC_PREFIX + record.type, record.state or _stored_state(record))
             for record in records
         ]
         try:
-            self._call(self._copy_events if self.kind == "postgres" else self._events.insert_events, stored)
+            if self.kind == "postgres":
+                self._call(self._copy_events, rows)
+            else:
+                self._call(self._events.insert_events, [StoredEvent(*row) for row in rows])
         except IntegrityError as error:
             raise PositionTaken(str(error)) from error
         except (OperationalError, InterfaceError, InternalError, ProgrammingError) as error:
             raise _write_failed(error) from error
 
-    def _copy_events(self, stored: Sequence[StoredEvent]) -> None:
+    def _copy_events(self, rows: Sequence[tuple[UUID, int, str, bytes]]) -> None:
         """The library's insert, by COPY: same table, lock and notification, a fraction of the cost.
 
         The library sends a batch as one array of composite values, whose text
@@ -196,8 +198,8 @@ class EventStore:
             curs.execute(begin)  # commit order = notification order, as the library keeps it
             with curs.copy(copy_sql) as copy:
                 copy.set_types(["uuid", "int8", "text", "bytea"])
-                for event in stored:
-                    copy.write_row((event.originator_id, event.originator_version, event.topic, event.state))
+                for row in rows:  # the library's columns, without a `StoredEvent` per row (frozen: slow to make)
+                    copy.write_row(row)
 
     def _compose_write_sql(self, conn: Any) -> tuple[bytes, bytes]:
         """(the library's table lock statements and its NOTIFY as one simple query, the COPY statement)."""

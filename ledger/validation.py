@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections import ChainMap
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -51,6 +51,12 @@ class Envelope:
 _ENVELOPE_KEYS = ("event_id", "type", "data")
 
 
+#: Each model's compiled validator, called directly: `model_validate` costs a third more per event.
+_VALIDATORS: dict[str, Callable[[Any], ev.EventData]] = {
+    name: model.__pydantic_validator__.validate_python for name, model in ev.EVENT_TYPES.items()
+}
+
+
 def _is_id(value: str) -> bool:
     try:
         parse_id(value)
@@ -75,10 +81,10 @@ def parse_envelope(obj: Any) -> Envelope | list[Problem]:
     """Shape and value checks of one envelope, before any reference is looked up."""
     if type(obj) is dict and len(obj) == 3:  # the usual envelope, checked with fewer steps
         event_id, type_, data = obj.get("event_id"), obj.get("type"), obj.get("data")
-        model = ev.EVENT_TYPES.get(type_) if type(type_) is str else None
-        if model is not None and type(data) is dict and type(event_id) is str and _is_id(event_id):
+        validate = _VALIDATORS.get(type_) if type(type_) is str else None
+        if validate is not None and type(data) is dict and type(event_id) is str and _is_id(event_id):
             try:
-                event = model.model_validate(data)
+                event = validate(data)
             except ValidationError as error:
                 return _pydantic_problems(error, "data")
             return Envelope(event_id, type_, data, event)  # type: ignore[arg-type]
