@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import orjson
 import psycopg
 
 from bench.generate import events
@@ -74,16 +75,19 @@ def timed(fn: Callable[[], Any]) -> float:
 
 
 def load_batches(url: str, envelopes: list[dict[str, Any]], size: int = 1000) -> float:
-    """Batch appends of `size` events over HTTP, two clients; returns events/s."""
-    headers = {"Authorization": f"Bearer {TOKEN}"}
+    """Batch appends of `size` events over HTTP, one client sending one batch after another
+    (order matters: registrations before deals, deals before their payments); returns events/s.
+
+    The client encodes each body with orjson as it sends it: the standard library's encoder
+    took 2.3 ms of each batch's 35 ms, time the service would otherwise wait for.
+    """
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     chunks = [envelopes[i : i + size] for i in range(0, len(envelopes), size)]
 
     async def run() -> None:
         async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120) as client:
-            # Order matters (registrations before deals): send sequentially, pipelined by two workers
-            # only for chunks after the set-up part.
             for chunk in chunks:
-                response = await client.post("/v1/events/batch", json={"events": chunk})
+                response = await client.post("/v1/events/batch", content=orjson.dumps({"events": chunk}))
                 assert response.status_code in (200, 201), response.text[:500]
 
     return len(envelopes) / timed(lambda: asyncio.run(run()))

@@ -85,15 +85,7 @@ class AppendResult:
     event_id: str
     position: int
     recorded_at: str
-    duplicate: bool
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "position": self.position,
-            "recorded_at": self.recorded_at,
-            "duplicate": self.duplicate,
-        }
+    duplicate: bool  # the fields, in this order, are the answer's JSON object (`api.responses`)
 
 
 class Rejected(Exception):

@@ -33,7 +33,7 @@ async def append_one(request: Request, svc: ServicesDep, who: PrincipalDep) -> J
     envelope = await read_json_object(request)
     check_append(who, [envelope])
     [result] = await svc.log.submit_async([envelope], False)
-    return FastJSONResponse(result.body(), status_code=200 if result.duplicate else 201)
+    return FastJSONResponse(result, status_code=200 if result.duplicate else 201)
 
 
 @router.post(
@@ -68,7 +68,7 @@ async def append_batch(request: Request, svc: ServicesDep, who: PrincipalDep) ->
     check_append(who, events)
     results = await svc.log.submit_async(events, True)
     status = 201 if any(not r.duplicate for r in results) else 200
-    return FastJSONResponse({"results": [r.body() for r in results]}, status_code=status)
+    return FastJSONResponse({"results": results}, status_code=status)
 
 
 @router.get("/{event_id}")
