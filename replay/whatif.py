@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from ledger.appender import LedgerLog, Logged, Sealed
 from ledger.heap import no_cyclic_gc
 from ledger.values import money_str
@@ -30,11 +32,12 @@ def _total_and_lines(book: BookView, participant_id: str, period: str) -> tuple[
 
 
 def _minus(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Lines of `a` not in `b`, counting repeats (a multiset difference)."""
-    remaining = Counter(repr(line) for line in b)
+    """Lines of `a` not in `b`, counting repeats (a multiset difference). Lines are compared by
+    their JSON (orjson: a tenth of the cost of `repr`, and equally exact for JSON values)."""
+    remaining = Counter(orjson.dumps(line) for line in b)
     out = []
     for line in a:
-        key = repr(line)
+        key = orjson.dumps(line)
         if remaining[key]:
             remaining[key] -= 1
         else:
