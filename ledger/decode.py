@@ -50,7 +50,7 @@ _SHARED_MAX = 100_000
 _INTERNED = frozenset({"participant_id", "manager_id", "team_id", "plan_id", "period", "currency", "product"})
 
 
-def _from_validators(metadata: list[Any] | tuple[Any, ...]) -> Convert | None:
+def _from_wire(metadata: list[Any] | tuple[Any, ...]) -> Convert | None:
     for item in metadata:
         if isinstance(item, Wire):
             match item.kind:
@@ -70,7 +70,7 @@ def _interned(convert: Convert) -> Convert:
 
 
 def _converter(annotation: Any, metadata: list[Any] | tuple[Any, ...] = ()) -> Convert:
-    found = _from_validators(metadata)
+    found = _from_wire(metadata)
     if found is not None:
         return found
     origin = get_origin(annotation)

@@ -211,14 +211,14 @@ def check_references(event: ev.EventData, refs: ReferenceIndex, currency: str) -
 
     def registered(field: str, participant_id: str | None) -> None:
         if participant_id is not None and participant_id not in refs.participants:
-            need(False, field, "unknown participant '{}'", participant_id)
+            problems.append(Problem(f"data.{field}", f"unknown participant '{participant_id}'"))
 
     match event:
         case ev.DealBooked():
             need(event.deal_id not in refs.deals, "deal_id", "deal '{}' is already booked", event.deal_id)
             need(event.currency == currency, "currency", "must be the ledger's currency '{}'", currency)
             for i, credit in enumerate(event.credits):
-                if credit.participant_id not in refs.participants:
+                if credit.participant_id not in refs.participants:  # before naming the field
                     registered(f"credits.{i}.participant_id", credit.participant_id)
         case ev.PaymentReceived():
             need(
