@@ -18,9 +18,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for field in _FIELDS:
-            if hasattr(record, field):
-                entry[field] = getattr(record, field)
+        given = record.__dict__  # the `extra` fields are attributes of the record
+        entry.update((field, given[field]) for field in _FIELDS if field in given)
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
@@ -32,6 +31,7 @@ def configure_logging(level: int = logging.INFO) -> None:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
+    logging._srcfile = None  # no caller's file and line: a frame walk per record
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
