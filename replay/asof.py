@@ -56,6 +56,7 @@ class Books:
         self._head = Book()
         self._lock = threading.RLock()
         self._closing = False
+        self._stopping = threading.Event()  # set only by `close`
         self._follower: threading.Thread | None = None
         self._settled_at = 0
 
@@ -72,10 +73,11 @@ class Books:
             if not grew.wait(timeout=1.0):
                 continue
             # Let a burst of appends finish first (folding competes with them for the CPU):
-            # fold once the log has been quiet for a moment.
+            # fold once the log has been quiet for a moment. Look every `_QUIET` seconds rather
+            # than wake at each group commit: a wake takes the interpreter lock from the appends.
             while grew.is_set() and not self._closing:
                 grew.clear()
-                grew.wait(timeout=_QUIET)
+                self._stopping.wait(_QUIET)
             # Fold in chunks, and stop as soon as appends resume: a million-event backlog takes
             # half a minute to fold, and appends arriving meanwhile would share the CPU with it.
             while not self._closing and not grew.is_set() and self._fold(_CHUNK):
@@ -83,6 +85,7 @@ class Books:
 
     def close(self) -> None:
         self._closing = True
+        self._stopping.set()
         self.log.grew.set()
         if self._follower is not None and self._follower is not threading.current_thread():
             self._follower.join()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -83,3 +84,18 @@ def test_decoded_events_share_repeated_values_and_equal_validated_ones() -> None
         validated = parse_envelope({"event_id": "x", "type": "DealBooked", "data": _deal(n)["data"]})
         assert not isinstance(validated, list)
         assert event == validated.event
+
+
+def test_the_books_fold_appends_once_they_pause_without_a_read(make_services: Callable[..., Services]) -> None:
+    """The follower thread (decisions 34 and 41) takes what the log accepted once appends pause."""
+    services = make_services()
+    services.log.append([_register("r1"), _register("r2"), *(_deal(n) for n in range(5))])
+    deadline = time.monotonic() + 10
+    while services.log.unfolded and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not services.log.unfolded  # taken by the follower: no read asked for them
+    assert services.books.head.position == 7
+    services.log.append([_deal(5)])
+    while services.log.unfolded and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not services.log.unfolded and services.books.head.position == 8
