@@ -148,8 +148,7 @@ class DealBooked(Strict):
         # A field validator, not a model one: pydantic calls it for a fraction of the cost.
         seen: set[str] = set()
         for i, credit in enumerate(credits):
-            if credit.participant_id in seen:
-                _require(False, f"{i}.participant_id", "appears twice in 'credits'")
+            _require(credit.participant_id not in seen, f"{i}.participant_id", "appears twice in 'credits'")
             seen.add(credit.participant_id)
         return credits
 
