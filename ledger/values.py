@@ -49,7 +49,8 @@ def _fails(message: str, schema: CoreSchema) -> CoreSchema:
     return cs.custom_error_schema(schema, "contract", custom_error_message=message)
 
 
-def _text(pattern: str, message: str) -> CoreSchema:
+def _matching(pattern: str, message: str) -> CoreSchema:
+    """A string matching `pattern`; anything else answers `message`."""
     return _fails(message, cs.str_schema(strict=True, pattern=pattern))
 
 
@@ -101,12 +102,12 @@ def _decimal(kind: WireKind, digits: str, limits: str, bound: Bound | None) -> W
         kind,
         (
             _fails('must be a JSON string in plain decimal notation, e.g. "1234.50"', cs.str_schema(strict=True)),
-            _text(
+            _matching(
                 _PLAIN_DECIMAL,
                 "must be plain decimal notation: an optional minus, digits, an optional point "
                 "and digits (no exponent, sign, spaces or separators)",
             ),
-            _text(digits, f"has too many digits: at most {limits}"),
+            _matching(digits, f"has too many digits: at most {limits}"),
             parsed,
         ),
     )
@@ -125,34 +126,30 @@ def rate(bound: Bound | None = None) -> Wire:
 _DAY = Wire(
     "day",
     (
-        _text(_DATE, "must be a date string YYYY-MM-DD"),
+        _matching(_DATE, "must be a date string YYYY-MM-DD"),
         _fails("is not a real calendar date", cs.date_schema(strict=False)),
     ),
 )
-_PERIOD_WIRE = Wire("text", (_text(_PERIOD, "must be a period YYYY-MM (month) or YYYY-Qn (quarter)"),))
-_ID_WIRE = Wire("text", (_text(_ID, "must be a string of 1-128 characters from A-Z a-z 0-9 . _ : -"),))
+_PERIOD_WIRE = Wire("text", (_matching(_PERIOD, "must be a period YYYY-MM (month) or YYYY-Qn (quarter)"),))
+_ID_WIRE = Wire("text", (_matching(_ID, "must be a string of 1-128 characters from A-Z a-z 0-9 . _ : -"),))
 _TEXT = Wire(
     "text",
     (
         _fails("must be a string", cs.str_schema(strict=True)),
         _fails("must be 1-200 characters long", cs.str_schema(min_length=1, max_length=200)),
-        _text(_NO_CONTROL, "must not contain control characters"),
+        _matching(_NO_CONTROL, "must not contain control characters"),
     ),
 )
 
 Money = Annotated[Decimal, money()]
-Rate = Annotated[Decimal, rate()]
 Day = Annotated[date, _DAY]
 Period = Annotated[str, _PERIOD_WIRE]
 Id = Annotated[str, _ID_WIRE]
 Text = Annotated[str, _TEXT]
 
-parse_money: Callable[[Any], Decimal] = money().parser()
-parse_rate: Callable[[Any], Decimal] = rate().parser()
-parse_date: Callable[[Any], date] = _DAY.parser()
+#: For query parameters and envelope ids, outside a model.
 parse_period: Callable[[Any], str] = _PERIOD_WIRE.parser()
 parse_id: Callable[[Any], str] = _ID_WIRE.parser()
-parse_text: Callable[[Any], str] = _TEXT.parser()
 
 
 # --- arithmetic helpers used wherever the contract says "rounded" --------------------

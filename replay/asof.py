@@ -55,8 +55,7 @@ class Books:
         self.log = log
         self._head = Book()
         self._lock = threading.RLock()
-        self._closing = False
-        self._stopping = threading.Event()  # set only by `close`
+        self._closing = threading.Event()
         self._follower: threading.Thread | None = None
         self._settled_at = 0
 
@@ -69,23 +68,22 @@ class Books:
 
     def _follow(self) -> None:
         grew = self.log.grew
-        while not self._closing:
+        while not self._closing.is_set():
             if not grew.wait(timeout=1.0):
                 continue
             # Let a burst of appends finish first (folding competes with them for the CPU):
             # fold once the log has been quiet for a moment. Look every `_QUIET` seconds rather
             # than wake at each group commit: a wake takes the interpreter lock from the appends.
-            while grew.is_set() and not self._closing:
+            while grew.is_set() and not self._closing.is_set():
                 grew.clear()
-                self._stopping.wait(_QUIET)
+                self._closing.wait(_QUIET)
             # Fold in chunks, and stop as soon as appends resume: a million-event backlog takes
             # half a minute to fold, and appends arriving meanwhile would share the CPU with it.
-            while not self._closing and not grew.is_set() and self._fold(_CHUNK):
+            while not self._closing.is_set() and not grew.is_set() and self._fold(_CHUNK):
                 pass
 
     def close(self) -> None:
-        self._closing = True
-        self._stopping.set()
+        self._closing.set()
         self.log.grew.set()
         if self._follower is not None and self._follower is not threading.current_thread():
             self._follower.join()

@@ -18,7 +18,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from ledger import events as ev
-from ledger.values import parse_date, parse_id, parse_money, parse_period, parse_rate, parse_text
+from ledger.values import Day, Text, money, parse_id, parse_period, rate
+
+# The wire types' own checks outside a model (`Wire.parser`, as query parameters use them).
+parse_money, parse_rate = money().parser(), rate().parser()
+parse_date, parse_text = Day.__metadata__[0].parser(), Text.__metadata__[0].parser()
 
 NOT_A_STRING = 'must be a JSON string in plain decimal notation, e.g. "1234.50"'
 NOT_PLAIN = (
