@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from ledger import events as ev
-from ledger.values import Day, Text, money, parse_id, parse_period, rate
+from ledger.values import Day, Text, is_id, money, parse_id, parse_period, rate
 
 # The wire types' own checks outside a model (`Wire.parser`, as query parameters use them).
 parse_money, parse_rate = money().parser(), rate().parser()
@@ -147,6 +147,7 @@ def test_days_match_the_rule(value: Any) -> None:
 @given(id_like, period_like, text_like)
 def test_ids_periods_and_texts_match_the_rule(id_: Any, period: Any, text: Any) -> None:
     assert bang(parse_id, id_) == oracle_id(id_)
+    assert is_id(id_) is not oracle_id(id_).startswith("!")  # the envelope's fast path agrees
     assert bang(parse_period, period) == oracle_period(period)
     assert bang(parse_text, text) == oracle_text(text)
 
