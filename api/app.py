@@ -10,6 +10,7 @@ from starlette.types import Receive, Scope, Send
 from api import errors
 from api.fast_path import SingleAppendFastPath
 from api.middleware import RequestContext
+from api.responses import FastJSONResponse
 from api.routes import audit, events, health, statements, tokens, views, whatif
 from replay.bootstrap import Services
 
@@ -35,6 +36,7 @@ def create_app(services: Services) -> FastAPI:
         title="Performance Ledger",
         version="1.0.0",
         description="An event-sourced ledger for sales performance and incentive compensation.",
+        default_response_class=FastJSONResponse,
     )
     app.state.services = services
     errors.install(app)
