@@ -196,6 +196,7 @@ def check_references(event: ev.EventData, refs: ReferenceIndex, currency: str) -
     """The rules of §3 that need the ledger. An empty list means the event may be appended."""
     # Deals and payments that break no rule, as one test each: most of a bulk import. Anything
     # else, and any of them that breaks a rule, goes through the rules below, which name the problems.
+    # A rule added below for either type must be added to its test here too.
     if type(event) is ev.PaymentReceived:
         if event.payment_id not in refs.payments and event.deal_id in refs.deals:
             return []
@@ -219,7 +220,7 @@ def check_references(event: ev.EventData, refs: ReferenceIndex, currency: str) -
             problems.append(Problem(f"data.{field}", f"unknown participant '{participant_id}'"))
 
     match event:
-        case ev.DealBooked():
+        case ev.DealBooked():  # these two cases' rules are also tested at once above
             need(event.deal_id not in refs.deals, "deal_id", "deal '{}' is already booked", event.deal_id)
             need(event.currency == currency, "currency", "must be the ledger's currency '{}'", currency)
             for i, credit in enumerate(event.credits):
