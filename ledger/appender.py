@@ -210,6 +210,11 @@ class LedgerLog:
             self.unfolded.extend(fresh)
             self.grew.set()
 
+    @property
+    def backlog(self) -> int:
+        """Accepted events not taken by the projections yet."""
+        return len(self.unfolded)
+
     def take(self, limit: int | None = None) -> list[Logged]:
         """The next accepted events (at most `limit`) for the one consumer that folds them (`Books`);
         they are not kept here after that."""

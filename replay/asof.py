@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -46,6 +47,12 @@ def fold(entries: Iterable[Foldable]) -> Book:
 
 _QUIET = 0.2  # seconds without appends before the follower folds
 _CHUNK = 2_000  # events the follower folds at a time, checking for new appends in between
+#: Accepted events the follower leaves unfolded while appends go on; past it, it folds anyway.
+#: Each holds its parsed event (about a kilobyte), and a read folds whatever is left first.
+_BACKLOG = 20_000
+#: Events folded at a time while appends go on: the follower gives the interpreter lock back after
+#: each slice (about 2 ms), where the interpreter would make appends wait up to 5 ms for it.
+_SLICE = 200
 _SETTLE_READS = 2_000  # memoised results between heap settles (decision 37)
 _PAGE = 10_000  # events read and folded at a time at start-up
 
@@ -74,13 +81,19 @@ class Books:
             # Let a burst of appends finish first (folding competes with them for the CPU):
             # fold once the log has been quiet for a moment. Look every `_QUIET` seconds rather
             # than wake at each group commit: a wake takes the interpreter lock from the appends.
-            while grew.is_set() and not self._closing.is_set():
+            # A long burst (an import) is not waited out: past `_BACKLOG` unfolded events the
+            # follower folds while appends go on (decision 52).
+            while grew.is_set() and not self._closing.is_set() and self.log.backlog < _BACKLOG:
                 grew.clear()
                 self._closing.wait(_QUIET)
-            # Fold in chunks, and stop as soon as appends resume: a million-event backlog takes
-            # half a minute to fold, and appends arriving meanwhile would share the CPU with it.
-            while not self._closing.is_set() and not grew.is_set() and self._fold(_CHUNK):
-                pass
+            # Fold in chunks, and stop once appends resume and the backlog is within bounds.
+            # While they go on, fold in slices and let them run after each one.
+            while not self._closing.is_set() and (not grew.is_set() or self.log.backlog >= _BACKLOG):
+                busy = grew.is_set()
+                if not self._fold(_SLICE if busy else _CHUNK):
+                    break
+                if busy:
+                    time.sleep(0)  # gives the interpreter lock to a waiting append
 
     def close(self) -> None:
         self._closing.set()
@@ -101,6 +114,11 @@ class Books:
                 settle()
 
     @property
+    def folded(self) -> int:
+        """The position folded so far, without folding (a read folds up to the log's head first)."""
+        return self._head.position
+
+    @property
     def head(self) -> Book:
         """The book at the newest position this process has read from the log."""
         self._fold(None)
@@ -117,7 +135,7 @@ class Books:
                     head.apply(entry.position, entry.event_id, entry.event)
                 tally.count = len(entries)
                 del entries  # freed before the heap is settled (they are not kept)
-            return bool(self.log.unfolded)
+            return self.log.backlog > 0
 
     def catch_up(self) -> None:
         """Read the whole stored log and fold it page by page (start-up): each page's parsed events

@@ -6,6 +6,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
+import replay.asof
 from ledger.appender import EventIdReused
 from replay.bootstrap import Services
 from replay.whatif import what_if
@@ -35,7 +38,7 @@ def test_records_at_scattered_positions_come_back_in_order(make_services: Callab
 def test_a_restarted_log_decides_replays_from_the_store(make_services: Callable[..., Services]) -> None:
     first = make_services()
     first.log.append([_register("r1"), _register("r2"), _deal(1), _deal(2)])
-    assert first.books.head.position == 4 and not first.log.unfolded  # folded, then dropped by the log
+    assert first.books.head.position == 4 and not first.log.backlog  # folded, then dropped by the log
     again = make_services()
     [same] = again.log.append([_deal(2)])
     assert (same.position, same.duplicate) == (4, True)
@@ -91,11 +94,32 @@ def test_the_books_fold_appends_once_they_pause_without_a_read(make_services: Ca
     services = make_services()
     services.log.append([_register("r1"), _register("r2"), *(_deal(n) for n in range(5))])
     deadline = time.monotonic() + 10
-    while services.log.unfolded and time.monotonic() < deadline:
+    while services.log.backlog and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not services.log.unfolded  # taken by the follower: no read asked for them
+    assert not services.log.backlog  # taken by the follower: no read asked for them
     assert services.books.head.position == 7
     services.log.append([_deal(5)])
-    while services.log.unfolded and time.monotonic() < deadline:
+    while services.log.backlog and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not services.log.unfolded and services.books.head.position == 8
+    assert not services.log.backlog and services.books.head.position == 8
+
+
+def test_the_books_fold_a_long_burst_of_appends_as_it_goes(
+    make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Appends that never pause (an import) do not pile up unfolded (decision 52): past the
+    backlog bound the follower folds while they go on, so memory and the next read's wait stay
+    bounded. Before, nothing was folded until the appends paused or a read came."""
+    monkeypatch.setattr(replay.asof, "_BACKLOG", 10)
+    services = make_services()
+    services.log.append([_register("r1"), _register("r2")])
+    folded_while_appending = []
+    for n in range(200):  # one append every few milliseconds: never the follower's 0.2 s of quiet
+        services.log.append([_deal(n)])
+        folded_while_appending.append(services.books.folded)
+        time.sleep(0.003)
+    appended = services.log.head
+    assert appended == 202
+    # The follower took most of the events without a read and without a pause.
+    assert folded_while_appending[-1] >= 100, folded_while_appending[-20:]
+    assert services.books.head.position == appended  # and a read folds the rest
