@@ -43,6 +43,9 @@ from ledger.validation import (
 log = logging.getLogger("ledger.appender")
 
 MAX_BATCH = 10_000
+#: Parsed events held for the projections at most (about a kilobyte each): past it they are dropped
+#: and read back from the store when folded (decision 52).
+BACKLOG_MAX = 50_000
 _RETRIES = 50
 
 
@@ -142,8 +145,13 @@ class LedgerLog:
         self.times: list[str] = []
         #: event id -> position
         self.by_event_id: dict[str, int] = {}
-        #: Accepted events the projections have not taken yet (`take`), in position order.
+        #: Accepted events the projections have not taken yet (`take`), in position order; while
+        #: `_spilled`, none: the projections read them back from the store (decision 52).
         self.unfolded: deque[Logged] = deque()
+        self._spilled = False
+        self._accepted = 0  # the last position handed over (or spilled), under `_handover`
+        self._taken = 0  # the last position the projections took
+        self._handover = threading.Lock()
         self.refs = ReferenceIndex()
         self._lock = threading.RLock()
         self._queue_lock = threading.Lock()
@@ -207,20 +215,43 @@ class LedgerLog:
             assert last.position == self._head
             self.times.extend(sys.intern(time) for time in times)
             self.last = last
-            self.unfolded.extend(fresh)
+            with self._handover:
+                if self._spilled or len(self.unfolded) + len(fresh) > BACKLOG_MAX:
+                    self._spilled = True
+                    self.unfolded.clear()
+                else:
+                    self.unfolded.extend(fresh)
+                self._accepted = last.position
             self.grew.set()
 
     @property
     def backlog(self) -> int:
         """Accepted events not taken by the projections yet."""
-        return len(self.unfolded)
+        return self._accepted - self._taken
 
     def take(self, limit: int | None = None) -> list[Logged]:
         """The next accepted events (at most `limit`) for the one consumer that folds them (`Books`);
-        they are not kept here after that."""
-        unfolded = self.unfolded
-        count = len(unfolded) if limit is None else min(limit, len(unfolded))
-        return [unfolded.popleft() for _ in range(count)]
+        they are not kept here after that. Past `BACKLOG_MAX` waiting (an import faster than the
+        books fold, which wait for appends to pause), the log drops them and this reads them back
+        from the store, a page at a time, until the consumer has caught up."""
+        with self._handover:
+            if not self._spilled:
+                unfolded = self.unfolded
+                count = len(unfolded) if limit is None else min(limit, len(unfolded))
+                taken = [unfolded.popleft() for _ in range(count)]
+                if taken:
+                    self._taken = taken[-1].position
+                return taken
+            after = self._taken
+            upto = min(self._accepted, after + (_PAGE if limit is None else min(limit, _PAGE)))
+        with no_cyclic_gc():
+            taken = [logged_from(stored)[0] for stored in self.store.read_stored(after, upto)]
+        assert len(taken) == upto - after, "the store holds every accepted position"
+        with self._handover:
+            self._taken = upto
+            if upto == self._accepted:  # caught up: what is accepted from now on is handed over again
+                self._spilled = False
+        return taken
 
     def records(self, after: int, upto: int) -> list[Record]:
         """Stored records in positions (after, upto], as the log lists them."""

@@ -11,8 +11,8 @@ book, with no re-fold of the log.
 from __future__ import annotations
 
 import bisect
+import logging
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -22,7 +22,10 @@ from ledger.appender import LedgerLog
 from ledger.events import EventData
 from ledger.heap import HEAP, settle
 from ledger.records import format_time
+from ledger.store import StoreUnavailable
 from projections.book import Book, BookView
+
+log = logging.getLogger("ledger.books")
 
 
 class Foldable(Protocol):
@@ -47,12 +50,6 @@ def fold(entries: Iterable[Foldable]) -> Book:
 
 _QUIET = 0.2  # seconds without appends before the follower folds
 _CHUNK = 2_000  # events the follower folds at a time, checking for new appends in between
-#: Accepted events the follower leaves unfolded while appends go on; past it, it folds anyway.
-#: Each holds its parsed event (about a kilobyte), and a read folds whatever is left first.
-_BACKLOG = 20_000
-#: Events folded at a time while appends go on: the follower gives the interpreter lock back after
-#: each slice (about 2 ms), where the interpreter would make appends wait up to 5 ms for it.
-_SLICE = 200
 _SETTLE_READS = 2_000  # memoised results between heap settles (decision 37)
 _PAGE = 10_000  # events read and folded at a time at start-up
 
@@ -81,19 +78,17 @@ class Books:
             # Let a burst of appends finish first (folding competes with them for the CPU):
             # fold once the log has been quiet for a moment. Look every `_QUIET` seconds rather
             # than wake at each group commit: a wake takes the interpreter lock from the appends.
-            # A long burst (an import) is not waited out: past `_BACKLOG` unfolded events the
-            # follower folds while appends go on (decision 52).
-            while grew.is_set() and not self._closing.is_set() and self.log.backlog < _BACKLOG:
+            while grew.is_set() and not self._closing.is_set():
                 grew.clear()
                 self._closing.wait(_QUIET)
-            # Fold in chunks, and stop once appends resume and the backlog is within bounds.
-            # While they go on, fold in slices and let them run after each one.
-            while not self._closing.is_set() and (not grew.is_set() or self.log.backlog >= _BACKLOG):
-                busy = grew.is_set()
-                if not self._fold(_SLICE if busy else _CHUNK):
-                    break
-                if busy:
-                    time.sleep(0)  # gives the interpreter lock to a waiting append
+            # Fold in chunks, and stop as soon as appends resume: a million-event backlog takes
+            # half a minute to fold, and appends arriving meanwhile would share the CPU with it.
+            try:
+                while not self._closing.is_set() and not grew.is_set() and self._fold(_CHUNK):
+                    pass
+            except StoreUnavailable:  # events dropped by the log are read back (decision 52)
+                log.warning("the books could not read the store; the next read or pause folds again")
+                self._closing.wait(_QUIET)
 
     def close(self) -> None:
         self._closing.set()
@@ -115,7 +110,7 @@ class Books:
 
     @property
     def folded(self) -> int:
-        """The position folded so far, without folding (a read folds up to the log's head first)."""
+        """The position folded so far, without folding (`head` folds up to the log's head first)."""
         return self._head.position
 
     @property
@@ -125,16 +120,21 @@ class Books:
         return self._head
 
     def _fold(self, limit: int | None) -> bool:
-        """Fold up to `limit` (None: all) of the log's unfolded entries; True if some remain."""
+        """Fold up to `limit` (None: all there are now) of the log's unfolded entries; True if
+        some remain. The log hands them over a page at a time when it had dropped them."""
         with self._lock:
-            entries = self.log.take(limit)
-            with HEAP.folding() as tally:
-                head = self._head
-                for entry in entries:
-                    assert entry.position == head.position + 1, "the book must follow the log in order"
-                    head.apply(entry.position, entry.event_id, entry.event)
-                tally.count = len(entries)
-                del entries  # freed before the heap is settled (they are not kept)
+            head = self._head
+            goal = self.log.head if limit is None else head.position + limit
+            while head.position < goal:
+                with HEAP.folding() as tally:
+                    entries = self.log.take(goal - head.position)
+                    for entry in entries:
+                        assert entry.position == head.position + 1, "the book must follow the log in order"
+                        head.apply(entry.position, entry.event_id, entry.event)
+                    tally.count = len(entries)
+                    del entries  # freed before the heap is settled (they are not kept)
+                if not tally.count:
+                    break
             return self.log.backlog > 0
 
     def catch_up(self) -> None:

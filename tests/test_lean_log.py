@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-import replay.asof
+import ledger.appender
 from ledger.appender import EventIdReused
 from replay.bootstrap import Services
 from replay.whatif import what_if
@@ -104,22 +105,65 @@ def test_the_books_fold_appends_once_they_pause_without_a_read(make_services: Ca
     assert not services.log.backlog and services.books.head.position == 8
 
 
-def test_the_books_fold_a_long_burst_of_appends_as_it_goes(
+_PLAN = {"event_id": "plan", "type": "PlanPublished", "data": {
+    "plan_id": "p", "effective_from": "2020-01-01", "rules": {
+        "period": "month", "basis": "booking", "tier_method": "marginal",
+        "tiers": [{"from": "0", "rate": "0.1"}], "cap": None, "spiffs": [], "clawback_days": None,
+        "override_rate": "0"}}}
+_SETUP = [_register("r1"), _register("r2"), _PLAN, *(
+    {"event_id": f"a-{p}", "type": "PlanAssigned", "data": {"participant_id": p, "plan_id": "p",
+                                                             "effective_from": "2020-01-01"}} for p in ("r1", "r2"))]
+
+
+def _totals(services: Services) -> list[tuple[int, str, str]]:
+    with services.books.reading():
+        head = services.books.head
+        return [(head.position, p, str(head.view().statement(p, "2026-01").total)) for p in ("r1", "r2")]
+
+
+def test_an_import_past_the_backlog_bound_is_read_back_from_the_store(
     make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Appends that never pause (an import) do not pile up unfolded (decision 52): past the
-    backlog bound the follower folds while they go on, so memory and the next read's wait stay
-    bounded. Before, nothing was folded until the appends paused or a read came."""
-    monkeypatch.setattr(replay.asof, "_BACKLOG", 10)
+    """The log holds at most `BACKLOG_MAX` parsed events for the books (decision 52); past it,
+    the books read them back from the store, and fold exactly what a fresh start folds."""
+    monkeypatch.setattr(ledger.appender, "BACKLOG_MAX", 4)
     services = make_services()
-    services.log.append([_register("r1"), _register("r2")])
-    folded_while_appending = []
-    for n in range(200):  # one append every few milliseconds: never the follower's 0.2 s of quiet
-        services.log.append([_deal(n)])
-        folded_while_appending.append(services.books.folded)
-        time.sleep(0.003)
-    appended = services.log.head
-    assert appended == 202
-    # The follower took most of the events without a read and without a pause.
-    assert folded_while_appending[-1] >= 100, folded_while_appending[-20:]
-    assert services.books.head.position == appended  # and a read folds the rest
+    services.log.append(_SETUP)
+    for n in range(0, 30, 3):
+        services.log.append([_deal(n), _deal(n + 1), _deal(n + 2, amount="250.00")])
+        assert len(services.log.unfolded) <= 4
+    assert services.log.backlog + services.books.folded == services.log.head == 35
+    # 20 deals of 100.00 and 10 of 250.00, half each, at 10 %: 225.00 each.
+    assert _totals(services) == [(35, "r1", "225.00"), (35, "r2", "225.00")]
+    assert services.log.backlog == 0
+    services.log.append([_deal(30)])  # caught up: handed over in memory again
+    assert [entry.position for entry in services.log.unfolded] == [36]
+    assert _totals(services) == _totals(make_services()) == [(36, "r1", "230.00"), (36, "r2", "230.00")]
+
+
+def test_appends_go_on_while_the_books_read_back_what_was_dropped(
+    make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reads fold while another thread appends past the bound over and over: no event is
+    skipped or folded twice (the book checks every position follows the one before)."""
+    monkeypatch.setattr(ledger.appender, "BACKLOG_MAX", 4)
+    services = make_services()
+    services.log.append(_SETUP)
+    errors: list[BaseException] = []
+
+    def append() -> None:
+        try:
+            for n in range(0, 120, 2):
+                services.log.append([_deal(n), _deal(n + 1)])
+        except BaseException as error:  # reported by the test itself
+            errors.append(error)
+
+    writer = threading.Thread(target=append)
+    writer.start()
+    seen = []
+    while writer.is_alive():
+        seen.append(_totals(services)[0][0])
+    writer.join()
+    assert not errors
+    assert seen == sorted(seen)
+    assert _totals(services) == _totals(make_services()) == [(125, "r1", "600.00"), (125, "r2", "600.00")]
