@@ -13,6 +13,7 @@ from ledger.appender import LedgerLog, Logged, Sealed
 from ledger.heap import no_cyclic_gc
 from ledger.values import money_str
 from projections.book import Book, BookView
+from projections.lines import Line
 from replay.asof import Books, fold
 
 
@@ -24,11 +25,21 @@ class UnknownParticipants(Exception):
         self.participant_ids = participant_ids
 
 
-def _total_and_lines(book: BookView, participant_id: str, period: str) -> tuple[Any, list[dict[str, Any]]]:
+def _total_and_lines(book: BookView, participant_id: str, period: str) -> tuple[Any, tuple[Line, ...]]:
     if not book.has_participant(participant_id):
-        return None, []
+        return None, ()
     statement = book.statement(participant_id, period)
-    return statement.total, [line.body() for line in statement.lines]
+    return statement.total, statement.lines
+
+
+def _changed(now: tuple[Line, ...], with_: tuple[Line, ...]) -> list[dict[str, Any]]:
+    """The lines removed and added by the hypothetical events, as the API shows them."""
+    if len(now) == len(with_) and all(a is b for a, b in zip(now, with_, strict=True)):
+        return []  # the same lines, memoised once for both books (a closed period's frozen lines)
+    bodies_now, bodies_with = [line.body() for line in now], [line.body() for line in with_]
+    return [{"change": "removed", **line} for line in _minus(bodies_now, bodies_with)] + [
+        {"change": "added", **line} for line in _minus(bodies_with, bodies_now)
+    ]
 
 
 def _minus(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -107,9 +118,7 @@ def what_if(
             total_now, lines_now = _total_and_lines(now, participant_id, period)
             total_with, lines_with = _total_and_lines(with_, participant_id, period)
             total_now = total_now if total_now is not None else Decimal(0)
-            changed = [{"change": "removed", **line} for line in _minus(lines_now, lines_with)] + [
-                {"change": "added", **line} for line in _minus(lines_with, lines_now)
-            ]
+            changed = _changed(lines_now, lines_with)
             rows.append(
                 {
                     "participant_id": participant_id,

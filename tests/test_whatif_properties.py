@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -53,6 +54,11 @@ def _stored(log: LedgerLog) -> list[Sealed]:
     return [Sealed(record, decode_trusted(record.type, record.data)) for record in log.store.read(0)]
 
 
+def _key(line: dict[str, Any]) -> str:
+    """A line as the API shows it, without the what-if's `change` mark."""
+    return json.dumps({k: v for k, v in line.items() if k != "change"}, sort_keys=True)
+
+
 HYPOTHETICAL = st.sampled_from([
     [],
     [{"event_id": "h1", "type": "PlanPublished",
@@ -88,6 +94,13 @@ def test_what_if_agrees_with_a_full_fold(envelopes: list[dict[str, Any]], hypoth
     full = fold([*_stored(log), *log.check(hypothetical)]).view()
     for row in answer["rows"]:
         assert row["total_with"] == full.book.statement(person, row["period"]).body(0)["total"]
+        # The lines shown now, less those removed, plus those added, are the lines with the events.
+        shown = [_key(line.body()) for line in books.head.statement(person, row["period"]).lines]
+        for line in row["lines"]:
+            if line["change"] == "removed":
+                shown.remove(_key(line))
+        shown += [_key(line) for line in row["lines"] if line["change"] == "added"]
+        assert sorted(shown) == sorted(_key(line.body()) for line in full.book.statement(person, row["period"]).lines)
         if not hypothetical:
             assert row["difference"] == "0.00"
             assert row["lines"] == []
