@@ -145,11 +145,10 @@ class LedgerLog:
         self.times: list[str] = []
         #: event id -> position
         self.by_event_id: dict[str, int] = {}
-        #: Accepted events the projections have not taken yet (`take`), in position order; while
-        #: `_spilled`, none: the projections read them back from the store (decision 52).
+        #: Accepted events the projections have not taken yet (`take`), in position order: all of
+        #: them, or none once there were too many (`_spilled`; decision 52).
         self.unfolded: deque[Logged] = deque()
-        self._spilled = False
-        self._accepted = 0  # the last position handed over (or spilled), under `_handover`
+        self._accepted = 0  # the last position accepted, under `_handover`
         self._taken = 0  # the last position the projections took
         self._handover = threading.Lock()
         self.refs = ReferenceIndex()
@@ -216,9 +215,8 @@ class LedgerLog:
             self.times.extend(sys.intern(time) for time in times)
             self.last = last
             with self._handover:
-                if self._spilled or len(self.unfolded) + len(fresh) > BACKLOG_MAX:
-                    self._spilled = True
-                    self.unfolded.clear()
+                if self._spilled() or len(self.unfolded) + len(fresh) > BACKLOG_MAX:
+                    self.unfolded.clear()  # from now on the projections read back from the store
                 else:
                     self.unfolded.extend(fresh)
                 self._accepted = last.position
@@ -229,13 +227,17 @@ class LedgerLog:
         """Accepted events not taken by the projections yet."""
         return self._accepted - self._taken
 
+    def _spilled(self) -> bool:
+        """The queue no longer holds every event not taken (under `_handover`)."""
+        return len(self.unfolded) < self._accepted - self._taken
+
     def take(self, limit: int | None = None) -> list[Logged]:
         """The next accepted events (at most `limit`) for the one consumer that folds them (`Books`);
         they are not kept here after that. Past `BACKLOG_MAX` waiting (an import faster than the
         books fold, which wait for appends to pause), the log drops them and this reads them back
         from the store, a page at a time, until the consumer has caught up."""
         with self._handover:
-            if not self._spilled:
+            if not self._spilled():
                 unfolded = self.unfolded
                 count = len(unfolded) if limit is None else min(limit, len(unfolded))
                 taken = [unfolded.popleft() for _ in range(count)]
@@ -248,9 +250,7 @@ class LedgerLog:
         taken = [logged_from(stored)[0] for stored in self.store.read_stored(after, upto)]
         assert len(taken) == upto - after, "the store holds every accepted position"
         with self._handover:
-            self._taken = upto
-            if upto == self._accepted:  # caught up: what is accepted from now on is handed over again
-                self._spilled = False
+            self._taken = upto  # once it reaches `_accepted`, what is accepted next is queued again
         return taken
 
     def records(self, after: int, upto: int) -> list[Record]:

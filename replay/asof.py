@@ -109,11 +109,6 @@ class Books:
                 settle()
 
     @property
-    def folded(self) -> int:
-        """The position folded so far, without folding (`head` folds up to the log's head first)."""
-        return self._head.position
-
-    @property
     def head(self) -> Book:
         """The book at the newest position this process has read from the log."""
         self._fold(None)
