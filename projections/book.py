@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from ledger import events as ev
-from ledger.values import attainment_str, money_str, next_period, period_last_day, period_length
+from ledger.values import attainment_str, money_str, next_period, period_first_day, period_last_day, period_length
 from projections.lines import Line, payable_total
 from projections.ordering import Shape, precision_for, ratio_key, ratio_shape
 from projections.resolve import team_on
@@ -180,13 +180,13 @@ class BookView:
         last = self.state.last_close(length, at)
         if last is None or period != next_period(last.period):
             return []
-        earliest = self.state.earliest_touched(participant_id, last.position, at)
-        if earliest is None:
+        touched = self.state.touched_days(participant_id, last.position, at)
+        if touched is None:
             return []  # nothing that concerns this participant happened since the latest close
         out = []
         for close in sorted(self.state.closed_periods(length, at), key=lambda c: c.period):
-            if self.skip_untouched and earliest > period_last_day(close.period):
-                continue  # what happened since can only change lines of later days
+            if self.skip_untouched and not touched.reach(period_first_day(close.period), period_last_day(close.period)):
+                continue  # what happened since can only change lines of other days
             now = self.own_payable(participant_id, close.period, at)
             before = self.own_payable(participant_id, close.period, last.position)
             delta = payable_total(now) - payable_total(before)

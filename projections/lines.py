@@ -53,7 +53,7 @@ class TierPortion:
         )
 
 
-@dataclass(slots=True, unsafe_hash=True)
+@dataclass(slots=True, eq=True)
 class Line:
     """One statement line. Never changed once made (lines are memoised and compared as sets); not
     a frozen dataclass only because a frozen ``__init__`` costs three times as much, and a
@@ -80,6 +80,11 @@ class Line:
     for_period: str | None = None
     reason: str | None = None
     details: tuple[tuple[str, str], ...] = field(default=())
+
+    def __hash__(self) -> int:
+        """Of the few fields that tell lines apart (equal lines agree on them): hashing every field,
+        tier breakdowns and Decimals included, took a tenth of a what-if's time."""
+        return hash((self.kind, self.period, self.sort_key, self.event_ids))
 
     @property
     def payable(self) -> bool:

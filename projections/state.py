@@ -35,6 +35,9 @@ P = TypeVar("P", bound=Positioned)
 
 _ZERO = Decimal(0)
 _NONE: array[int] = array("q")
+#: The `touched_until` of an event whose reach has no last day.
+_OPEN = 2**31 - 1
+_NONE_DAYS: array[int] = array("i")
 
 #: Event types a state can be forked with (`LedgerState.fork`).
 _FORKABLE = (ev.PlanPublished, ev.PlanAssigned, ev.TargetSet)
@@ -53,6 +56,18 @@ def upto(items: Sequence[P], at: int) -> Sequence[P]:
     if not items or items[-1].position <= at:
         return items
     return items[: bisect.bisect_right([item.position for item in items], at)]
+
+
+@dataclass(frozen=True, slots=True)
+class TouchedDays:
+    """The spans of days (first, last; inclusive day ordinals) whose lines some events may change."""
+
+    spans: tuple[tuple[int, int], ...]
+
+    def reach(self, first: date, last: date) -> bool:
+        """Whether any of these events may change a line dated from `first` to `last`."""
+        start, end = first.toordinal(), last.toordinal()
+        return any(since <= end and start <= until for since, until in self.spans)
 
 
 @immutable
@@ -222,6 +237,9 @@ class LedgerState:
         #: participant -> for each position in `touched`, the earliest day whose lines that event may
         #: change (as an ordinal): closed periods that end before it need no adjustment check
         self.touched_from: dict[str, array[int]] = {}
+        #: participant -> for each position in `touched`, the latest day whose lines that event may
+        #: change (as an ordinal; `_OPEN` if none): closed periods that start after it need none either
+        self.touched_until: dict[str, array[int]] = {}
         #: (participant, quarter of booking) -> earliest cash day (ordinal) of those deals, for releases
         self.cash_from: dict[tuple[str, str], int] = {}
         #: participants who have been assigned a plan with a collection-basis version (value: the
@@ -339,6 +357,7 @@ class LedgerState:
         for participant_id in self._affected(event):
             self.touched[participant_id] = array("q", self.touched.get(participant_id, ()))
             self.touched_from[participant_id] = array("q", self.touched_from.get(participant_id, ()))
+            self.touched_until[participant_id] = array("i", self.touched_until.get(participant_id, ()))
 
     # --- the fold ----------------------------------------------------------------------
 
@@ -351,27 +370,33 @@ class LedgerState:
         if not affected:
             return
         base, quarters = self._since(event, affected)
-        touched, touched_from = self.touched, self.touched_from
+        reach = self._until(event)
+        touched, touched_from, touched_until = self.touched, self.touched_from, self.touched_until
+        collection = self.collection_members
         for participant_id in affected:
             since = self._since_for(participant_id, base, quarters) if quarters else base
+            until = _OPEN if participant_id in collection else reach
             positions = touched.get(participant_id)
             if positions is None:
                 touched[participant_id] = array("q", (position,))
                 touched_from[participant_id] = array("q", (since,))
+                touched_until[participant_id] = array("i", (until,))
             elif positions[-1] != position:
                 positions.append(position)
                 touched_from[participant_id].append(since)
+                touched_until[participant_id].append(until)
 
-    def earliest_touched(self, participant_id: str, after: int, at: int) -> date | None:
-        """The earliest day whose lines the participant's events in (after, at] may change; None if none."""
+    def touched_days(self, participant_id: str, after: int, at: int) -> TouchedDays | None:
+        """The days whose lines the participant's events in (after, at] may change; None if no event."""
         positions = self.touched.get(participant_id, _NONE)
-        days = self.touched_from.get(participant_id, _NONE)
-        earliest = None
+        firsts = self.touched_from.get(participant_id, _NONE)
+        lasts = self.touched_until.get(participant_id, _NONE_DAYS)
+        spans = set()
         for index in range(bisect.bisect_right(positions, at) - 1, -1, -1):
             if positions[index] <= after:
                 break
-            earliest = days[index] if earliest is None else min(earliest, days[index])
-        return None if earliest is None else date.fromordinal(earliest)
+            spans.add((firsts[index], lasts[index]))
+        return TouchedDays(tuple(spans)) if spans else None
 
     def _since(self, event: ev.EventData, affected: set[str]) -> tuple[int, tuple[str, ...]]:
         """A lower bound (day ordinal) of the days whose lines this event may change, for everyone
@@ -402,6 +427,19 @@ class LedgerState:
                 return first.toordinal(), (period_of(first, "quarter"), period_of(last, "quarter"))
             case _:
                 return 1, ()
+
+    def _until(self, event: ev.EventData) -> int:
+        """An upper bound (day ordinal) of the days whose lines this event may change, for everyone
+        affected whose lines never fall on cash days (collection members get `_OPEN`): a deal's
+        lines are in the period holding its booking day, which ends by its quarter's last day; a
+        target's or a manual adjustment's are in their period. Anything else reaches every later day."""
+        match event:
+            case ev.DealBooked() | ev.DealAmended() | ev.DealCancelled():
+                return period_last_day(self.deals[event.deal_id].quarter).toordinal()
+            case ev.TargetSet() | ev.AdjustmentRecorded():
+                return period_last_day(event.period).toordinal()
+            case _:
+                return _OPEN
 
     @staticmethod
     def _deal_since(deal: Deal) -> tuple[int, tuple[str, ...]]:

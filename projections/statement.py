@@ -60,10 +60,7 @@ class CreditView:
 
     @property
     def deal_event_ids(self) -> tuple[str, ...]:
-        amounts = self.amounts
-        if len(amounts) == 1:  # most deals are never amended
-            return (amounts[0].event_id,)
-        return tuple(entry.event_id for entry in amounts)
+        return _event_ids(self.amounts)
 
     @property
     def order(self) -> tuple[object, ...]:
@@ -134,27 +131,26 @@ class Engine:
     def _terms(
         self, deal: Deal, participant_id: str, at: int, month: str | None, plan: PlanVersion | Varies | None = VARIES
     ) -> _Terms:
-        share = None
-        for credited_id, portion in deal.credits:  # a loop: a generator costs more than the rest here
-            if credited_id == participant_id:
-                share = portion
-                break
-        assert share is not None, participant_id
-        amounts: Sequence[AmountEntry] = deal.amounts
-        if amounts[-1].position > at:
-            amounts = upto(amounts, at)
+        share = _share(deal, participant_id)
+        amounts = _amounts(deal, at)
         booked_on = deal.booked_on
         if isinstance(plan, Varies):
             plan = plan_on(self.state, participant_id, booked_on, at)
-        cancellation = deal.cancellation
-        if cancellation is None or cancellation.position > at:
-            live = True
-        else:
-            clawback = plan.rules.clawback_days if plan is not None else None
-            live = rules.is_live(booked_on, cancellation.cancelled_on, clawback)
+        live = self._live(deal, participant_id, at, plan)
         length = plan.rules.period if plan is not None else "month"
         period = month if month is not None and length == "month" else period_of(booked_on, length)
         return share, amounts, plan, period, live
+
+    def _live(self, deal: Deal, participant_id: str, at: int, plan: PlanVersion | Varies | None = VARIES) -> bool:
+        """Whether the deal is live for this participant's credit (§5.2): the clawback window is that
+        of the plan version governing the credit, looked up only for a cancelled deal."""
+        cancellation = deal.cancellation
+        if cancellation is None or cancellation.position > at:
+            return True
+        if isinstance(plan, Varies):
+            plan = plan_on(self.state, participant_id, deal.booked_on, at)
+        clawback = plan.rules.clawback_days if plan is not None else None
+        return rules.is_live(deal.booked_on, cancellation.cancelled_on, clawback)
 
     def _deals_in(self, participant_id: str, period: str, at: int) -> Iterator[tuple[Deal, str]]:
         """(deal, booking month) of the participant's credits booked in the period's months by `at`."""
@@ -212,6 +208,7 @@ class Engine:
         target = target_entry.amount if target_entry is not None else None
         target_ids = (target_entry.event_id,) if target_entry is not None else ()
         before = Decimal(0)
+        attainment = attainment_str(view.credited, target) or "null"  # shown on every retroactive line
         for credit in group:
             plan = credit.plan
             if plan is None:
@@ -222,7 +219,7 @@ class Engine:
                 )
                 before += credit.amount
                 continue
-            line = _commission_line(credit, plan, period, target, target_ids, before, view.credited)
+            line = _commission_line(credit, plan, period, target, target_ids, before, view.credited, attainment)
             view.earned[credit.deal.deal_id] = line.amount
             view.lines.append(line)
             before += credit.amount
@@ -326,7 +323,7 @@ class Engine:
 
     def _report_overrides(self, manager_id: str, report_id: str, period: str, at: int) -> list[Line]:
         out = []
-        plans: dict[date, PlanVersion | None] = {}  # the manager's plan by booking day
+        plans: dict[date, tuple[PlanVersion | None, str]] = {}  # the manager's plan and period by booking day
         by_month = self.state.deals_by_month.get(report_id, {})
         for month in months_of(period):
             for deal in by_month.get(month, ()):
@@ -338,29 +335,41 @@ class Engine:
         return out
 
     def _override(
-        self, manager_id: str, report_id: str, deal: Deal, period: str, at: int, plans: dict[date, PlanVersion | None]
+        self,
+        manager_id: str,
+        report_id: str,
+        deal: Deal,
+        period: str,
+        at: int,
+        plans: dict[date, tuple[PlanVersion | None, str]],
     ) -> Line | None:
+        """A manager's override of one report's credit. Builds no `CreditView`: a manager's period
+        holds one of these for every deal of every report (thousands)."""
         booked_on: date = deal.booked_on
         if team_on(self.state, report_id, booked_on, at)[1] != manager_id:
             return None
-        if booked_on not in plans:
-            plans[booked_on] = plan_on(self.state, manager_id, booked_on, at)
-        plan = plans[booked_on]
-        if plan is None or plan.rules.override_rate <= 0 or period_of(booked_on, plan.rules.period) != period:
+        found = plans.get(booked_on)
+        if found is None:
+            manager_plan = plan_on(self.state, manager_id, booked_on, at)
+            length = manager_plan.rules.period if manager_plan is not None else "month"
+            found = plans[booked_on] = (manager_plan, period_of(booked_on, length))
+        plan, plan_period = found
+        if plan is None or plan.rules.override_rate <= 0 or plan_period != period:
             return None
-        credit = self.credit(deal, report_id, at)
-        if not credit.live:
+        if not self._live(deal, report_id, at):  # judged by the report's plan (§5.6)
             return None
-        exact = credit.amount * plan.rules.override_rate
+        amounts = _amounts(deal, at)
+        credit = amounts[-1].amount * _share(deal, report_id)
+        exact = credit * plan.rules.override_rate
         return Line(
             "override",
             round_cents(exact),
             period,
-            (*credit.order, report_id),
-            (*credit.deal_event_ids, plan.event_id),
+            (booked_on, deal.position, report_id),
+            (*_event_ids(amounts), plan.event_id),
             deal_id=deal.deal_id,
             report_id=report_id,
-            credit=credit.amount,
+            credit=credit,
             plan_id=plan.plan_id,
             plan_version=plan.version,
             rate=plan.rules.override_rate,
@@ -387,6 +396,25 @@ class Engine:
         )
 
 
+def _share(deal: Deal, participant_id: str) -> Decimal:
+    for credited_id, portion in deal.credits:  # a loop: a generator costs more than the rest here
+        if credited_id == participant_id:
+            return portion
+    raise AssertionError(f"{participant_id} has no credit of deal {deal.deal_id}")
+
+
+def _amounts(deal: Deal, at: int) -> Sequence[AmountEntry]:
+    """The deal's amounts recorded by `at` (the last is its amount then)."""
+    amounts: Sequence[AmountEntry] = deal.amounts
+    return upto(amounts, at) if amounts[-1].position > at else amounts
+
+
+def _event_ids(amounts: Sequence[AmountEntry]) -> tuple[str, ...]:
+    if len(amounts) == 1:  # most deals are never amended
+        return (amounts[0].event_id,)
+    return tuple(entry.event_id for entry in amounts)
+
+
 def _booking_order(credit: CreditView) -> tuple[date, int]:
     deal = credit.deal
     return (deal.booked_on, deal.position)
@@ -400,6 +428,7 @@ def _commission_line(
     target_ids: tuple[str, ...],
     before: Decimal,
     credited: Decimal,
+    attainment: str,
 ) -> Line:
     tiers = plan.rules.tiers
     if plan.rules.tier_method == "marginal":
@@ -410,7 +439,7 @@ def _commission_line(
         index = rules.retroactive_tier(tiers, target, credited)
         rate = tiers[index].rate
         exact, portions = credit.amount * rate, None
-        extra = (("tier", str(index + 1)), ("attainment", attainment_str(credited, target) or "null"))
+        extra = (("tier", str(index + 1)), ("attainment", attainment))
     return Line(
         "commission" if plan.rules.basis == "booking" else "earned",
         round_cents(exact),
