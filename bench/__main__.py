@@ -329,7 +329,7 @@ def reads(url: str, participants: int, head: int, samples: int) -> dict[str, flo
                 "period": "month", "basis": "booking", "tier_method": "retroactive",
                 "tiers": [{"from": "0", "rate": "0.05"}, {"from": "1.0", "rate": "0.1"}], "cap": None,
                 "spiffs": [], "clawback_days": None, "override_rate": "0"}}}],
-                "periods": ["2026-06"], "participant_ids": people}
+                "periods": ["2026-06", "2026-12"], "participant_ids": people}
         started = time.perf_counter()
         response = client.post("/v1/what-if", json=body)
         whatif = time.perf_counter() - started

@@ -273,8 +273,8 @@ class Engine:
     def _releases(self, participant_id: str, period: str, at: int) -> list[Line]:
         out: list[Line] = []
         with_cash = self.state.deals_with_cash.get(participant_id)
-        if not with_cash:
-            return out
+        if not with_cash or self.state.collection_members.get(participant_id, at + 1) > at:
+            return out  # releases are lines of collection-basis plans, which they had none of by `at`
         first, last = period_first_day(period), period_last_day(period)
         for deal_id in with_cash:
             deal = self.state.deals[deal_id]
