@@ -14,6 +14,7 @@ from api.body import BodyError
 from ledger.appender import EventIdReused, Rejected
 from ledger.store import PositionTaken, StoreUnavailable
 from replay.access import Forbidden
+from replay.asof import BooksBroken
 from replay.payouts import PeriodNotClosed
 from replay.whatif import UnknownParticipants
 
@@ -89,6 +90,7 @@ _HANDLERS: dict[type[Exception], Callable[[Any], JSONResponse]] = {
         409, "period_open", f"period {exc} is not closed; payouts are only for closed periods"
     ),
     StoreUnavailable: lambda exc: error(503, "unavailable", str(exc)),
+    BooksBroken: lambda exc: error(500, "books_failed", str(exc)),  # a bug: retrying will not help
     PositionTaken: lambda exc: error(503, "busy", str(exc)),
     StarletteHTTPException: lambda exc: error(exc.status_code, "http_error", str(exc.detail)),
 }

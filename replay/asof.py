@@ -41,6 +41,20 @@ class Foldable(Protocol):
     def event(self) -> EventData: ...
 
 
+class BooksBroken(Exception):
+    """Folding an event failed (a bug): the book may hold part of it, so no read may trust it. The
+    event is stored (appends go on); a restart folds the log again from the store. Reads answer
+    500 `books_failed` with this message rather than figures that may be wrong."""
+
+    def __init__(self, position: int, cause: str) -> None:
+        super().__init__(
+            f"the books could not fold the event at position {position} ({cause}); it is stored, and "
+            "reads answer this until the service is restarted"
+        )
+        self.position = position
+        self.cause = cause
+
+
 def fold(entries: Iterable[Foldable]) -> Book:
     book = Book()
     for entry in entries:
@@ -62,6 +76,8 @@ class Books:
         self._closing = threading.Event()
         self._follower: threading.Thread | None = None
         self._settled_at = 0
+        #: Set once a fold fails (`BooksBroken`): every later read fails the same way.
+        self._broken: tuple[int, str] | None = None
 
     def follow(self) -> None:
         """Fold what the log accepts as it arrives, in a thread of its own, so that a read after a
@@ -88,6 +104,11 @@ class Books:
                     pass
             except StoreUnavailable:  # events dropped by the log are read back (decision 52)
                 log.warning("the books could not read the store; the next read or pause folds again")
+                self._closing.wait(_QUIET)
+            except BooksBroken:
+                return  # logged where it happened; reads answer it from now on
+            except Exception:  # the thread must not end unnoticed: reads would pay for every fold
+                log.exception("the follower failed; the next read or pause folds again")
                 self._closing.wait(_QUIET)
 
     def close(self) -> None:
@@ -118,14 +139,23 @@ class Books:
         """Fold up to `limit` (None: all there are now) of the log's unfolded entries; True if
         some remain. The log hands them over a page at a time when it had dropped them."""
         with self._lock:
+            if self._broken is not None:
+                raise BooksBroken(*self._broken)
             head = self._head
             goal = self.log.head if limit is None else head.position + limit
             while head.position < goal:
                 with HEAP.folding() as tally:
                     entries = self.log.take(goal - head.position)
-                    for entry in entries:
-                        assert entry.position == head.position + 1, "the book must follow the log in order"
-                        head.apply(entry.position, entry.event_id, entry.event)
+                    position = head.position + 1
+                    try:
+                        for entry in entries:
+                            position = entry.position
+                            assert position == head.position + 1, "the book must follow the log in order"
+                            head.apply(position, entry.event_id, entry.event)
+                    except Exception as error:  # the log has handed these over: they cannot be taken again
+                        self._broken = (position, f"{type(error).__name__}: {error}")
+                        log.exception("the books could not fold the event at position %d", position)
+                        raise BooksBroken(*self._broken) from error
                     tally.count = len(entries)
                     del entries  # freed before the heap is settled (they are not kept)
                 if not tally.count:

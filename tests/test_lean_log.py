@@ -5,14 +5,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 import ledger.appender
+from api.app import create_app
 from ledger.appender import EventIdReused
+from projections.book import Book
 from replay.bootstrap import Services
 from replay.whatif import what_if
+from tests.support import ADMIN_TOKEN
 
 
 def _register(person: str) -> dict[str, Any]:
@@ -167,3 +172,66 @@ def test_appends_go_on_while_the_books_read_back_what_was_dropped(
     assert not errors
     assert seen == sorted(seen)
     assert _totals(services) == _totals(make_services()) == [(125, "r1", "600.00"), (125, "r2", "600.00")]
+
+
+def test_a_failed_fold_stops_every_read_and_loses_no_event(
+    make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An event the books cannot fold (a bug) may be half applied: every read from then on answers
+    500 `books_failed` naming its position, never figures without it; appends go on, and after a
+    restart the books fold it (nothing accepted is lost)."""
+    services = make_services()
+    services.log.append([*_SETUP, _deal(1)])
+    assert services.books.head.position == 6
+    original = Book.apply
+
+    def apply(book: Book, position: int, event_id: str, event: Any) -> None:
+        original(book, position, event_id, event)
+        if event_id == "e-2":
+            raise RuntimeError("a bug in the fold")
+
+    monkeypatch.setattr(Book, "apply", apply)
+    services.log.append([_deal(2), _deal(3)])
+    with TestClient(create_app(services)) as client:
+        for _ in range(2):  # the first read meets the failure (or the follower did), the second its record
+            response = client.get("/v1/statements/r1/2026-01", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+            assert response.status_code == 500, response.text
+            assert response.json()["error"] == "books_failed"
+            assert "position 7 (RuntimeError: a bug in the fold)" in response.json()["message"]
+        services.log.append([_deal(4)])  # appends go on
+    assert services.store.head() == 9
+    monkeypatch.setattr(Book, "apply", original)
+    again = make_services()
+    with again.books.reading():
+        # r1's half of four 100.00 deals, at the plan's 10 %
+        assert again.books.head.statement("r1", "2026-01").total == Decimal("20.00")
+
+
+def test_the_follower_outlives_an_error_outside_the_fold(
+    make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error while the follower takes events (not while folding one) is logged, and it goes on
+    following: otherwise every later read would pay for folding whatever was appended since."""
+    services = make_services()
+    services.log.append(_SETUP)
+    assert services.books.head.position == 5
+    raised: list[str] = []
+    original = services.log.take
+
+    def take(limit: int | None = None) -> list[Any]:
+        if not raised:
+            raised.append("once")
+            raise RuntimeError("once")
+        return original(limit)
+
+    monkeypatch.setattr(services.log, "take", take)
+    services.log.append([_deal(1)])
+    deadline = time.monotonic() + 10
+    while not raised and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert raised and services.log.backlog == 1
+    services.log.append([_deal(2)])
+    while services.log.backlog and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not services.log.backlog  # taken by the follower, after its failure: no read asked
+    assert services.books._follower is not None and services.books._follower.is_alive()
