@@ -49,7 +49,7 @@ class BooksBroken(Exception):
     def __init__(self, position: int, cause: str) -> None:
         super().__init__(
             f"the books could not fold the event at position {position} ({cause}); it is stored, and "
-            "reads answer this until the service is restarted"
+            "reads answer this until the service is restarted (a fault that recurs will stop it at start-up)"
         )
         self.position = position
         self.cause = cause
@@ -128,6 +128,11 @@ class Books:
             if computed - self._settled_at >= _SETTLE_READS:
                 self._settled_at = computed
                 settle()
+
+    @property
+    def broken(self) -> BooksBroken | None:
+        """The failure that stops every read, once a fold failed (health checks report it)."""
+        return None if self._broken is None else BooksBroken(*self._broken)
 
     @property
     def head(self) -> Book:

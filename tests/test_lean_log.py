@@ -178,8 +178,8 @@ def test_a_failed_fold_stops_every_read_and_loses_no_event(
     make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An event the books cannot fold (a bug) may be half applied: every read from then on answers
-    500 `books_failed` naming its position, never figures without it; appends go on, and after a
-    restart the books fold it (nothing accepted is lost)."""
+    500 `books_failed` naming its position, never figures without it, and the health checks 503;
+    appends go on, and after a restart the books fold it (nothing accepted is lost)."""
     services = make_services()
     services.log.append([*_SETUP, _deal(1)])
     assert services.books.head.position == 6
@@ -198,6 +198,9 @@ def test_a_failed_fold_stops_every_read_and_loses_no_event(
             assert response.status_code == 500, response.text
             assert response.json()["error"] == "books_failed"
             assert "position 7 (RuntimeError: a bug in the fold)" in response.json()["message"]
+        for probe in ("/healthz", "/readyz"):  # only a restart clears it: an orchestrator should restart
+            response = client.get(probe)
+            assert (response.status_code, response.json()["error"]) == (503, "books_failed"), probe
         services.log.append([_deal(4)])  # appends go on
     assert services.store.head() == 9
     monkeypatch.setattr(Book, "apply", original)
