@@ -157,8 +157,10 @@ class Books:
                             position = entry.position
                             assert position == head.position + 1, "the book must follow the log in order"
                             head.apply(position, entry.event_id, entry.event)
-                    except Exception as error:  # the log has handed these over: they cannot be taken again
+                    except BaseException as error:  # the log has handed these over: they cannot be taken again
                         self._broken = (position, f"{type(error).__name__}: {error}")
+                        if not isinstance(error, Exception):
+                            raise  # an interrupt or exit goes on its way; the books stay marked
                         log.exception("the books could not fold the event at position %d", position)
                         raise BooksBroken(*self._broken) from error
                     tally.count = len(entries)
