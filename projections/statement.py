@@ -95,14 +95,20 @@ class Engine:
         `at`, the effective position (`LedgerState.effective`) the value is computed at."""
         return self._cached(key, at, compute)
 
-    def _cached(self, key: Hashable, at: int, compute: Callable[[], T]) -> T:
+    def _cached(self, key: Hashable, at: int, compute: Callable[[], T], portable: bool = False) -> T:
+        """`portable`: the key names every position the value depends on (not just `at`), so a value
+        the shared engine holds for it is this engine's too, whatever the position."""
         if at <= self._base:
             assert self._shares is not None
-            return self._shares._cached(key, at, compute)
+            return self._shares._cached(key, at, compute, portable)
         found = self._memo.get(key)
         if found is not None:
             self._memo.move_to_end(key)
             return found  # type: ignore[return-value]
+        if portable and self._shares is not None:
+            found = self._shares._memo.get(key)
+            if found is not None:
+                return found  # type: ignore[return-value]
         with localcontext() as ctx:
             ctx.prec = EXACT_PRECISION
             value = compute()
@@ -309,17 +315,43 @@ class Engine:
 
     def _overrides(self, manager_id: str, period: str, at: int) -> list[Line]:
         out: list[Line] = []
-        assignments = self.state.assignments.get(manager_id, [])
-        plans_at = max((a.position for a in assignments if a.position <= at), default=0)
-        globals_at = self.state.last_global(at)
+        assignments = [a for a in self.state.assignments.get(manager_id, ()) if a.position <= at]
+        plans_at = max((a.position for a in assignments), default=0)
+        versions_at = max(
+            (v.position for a in assignments for v in self.state.plans.get(a.plan_id, ()) if v.position <= at),
+            default=0,
+        )
         for report_id in self.state.reports_of(manager_id, at):
-            # One report's override lines change only with that report's events, the manager's
-            # assignments or a plan publish: memoised on those, a new deal of one report does not
-            # recompute the other 499.
-            key = ("override", manager_id, report_id, period, self.state.effective(report_id, at), plans_at, globals_at)
+            # One report's override lines change only with what the key names: a new deal of one
+            # report does not recompute the other 499, and a what-if's plan version that is not the
+            # manager's reuses the real book's lines (the key names every position they depend on).
+            key = ("override", manager_id, report_id, period, *self._override_basis(report_id, period, at),
+                   plans_at, versions_at)
             compute = partial(self._report_overrides, manager_id, report_id, period, at)
-            out += self._cached(key, at, compute)
+            out += self._cached(key, at, compute, portable=True)
         return out
+
+    def _override_basis(self, report_id: str, period: str, at: int) -> tuple[int, int, int]:
+        """The last positions by `at` of what a report's override lines in a period depend on besides
+        the manager's plans: its deals booked in the period's months (bookings, amendments,
+        cancellations), its transfers, and, only if one of those deals is cancelled, anything of
+        its own (its plan then judges whether the deal is live, §5.6)."""
+        deals_at = 0
+        cancelled = False
+        by_month = self.state.deals_by_month.get(report_id, {})
+        for month in months_of(period):
+            for deal in by_month.get(month, ()):
+                if deal.position > at:
+                    continue
+                last = _amounts(deal, at)[-1].position
+                cancellation = deal.cancellation
+                if cancellation is not None and cancellation.position <= at:
+                    cancelled = True
+                    last = max(last, cancellation.position)
+                deals_at = max(deals_at, last)
+        transfers = self.state.participants[report_id].transfers
+        transfers_at = max((t.position for t in transfers if t.position <= at), default=0)
+        return deals_at, transfers_at, self.state.effective(report_id, at) if cancelled else 0
 
     def _report_overrides(self, manager_id: str, report_id: str, period: str, at: int) -> list[Line]:
         out = []

@@ -76,6 +76,9 @@ HYPOTHETICAL = st.sampled_from([
       "data": {"plan_id": "p", "effective_from": "2026-01-01", "rules": rules([("0", "0.01")], cap="50.00")}},
      {"event_id": "h7", "type": "TargetSet", "data": {"participant_id": "r2", "period": "2026-04",
                                                       "amount": "2000.00"}}],
+    # the manager's own plan: every override line changes from March
+    [{"event_id": "h8", "type": "PlanPublished",
+      "data": {"plan_id": "m", "effective_from": "2026-03-01", "rules": rules([("0", "0")], override_rate="0.05")}}],
 ])
 
 
@@ -83,6 +86,54 @@ HYPOTHETICAL = st.sampled_from([
 @given(ledgers(), HYPOTHETICAL, st.sampled_from(PEOPLE))
 def test_what_if_agrees_with_a_full_fold(envelopes: list[dict[str, Any]], hypothetical: list[dict[str, Any]],
                                          person: str) -> None:
+    _agrees_with_a_full_fold(envelopes, hypothetical, person)
+
+
+def _override_ledger(clawback_days: int | None) -> list[dict[str, Any]]:
+    """A manager with an override plan, a report with a deal in each of three months, the second
+    cancelled 30 days after booking."""
+    def event(n: int, type_: str, **data: Any) -> dict[str, Any]:
+        return {"event_id": f"o{n}", "type": type_, "data": data}
+
+    deals = [event(10 + m, "DealBooked", deal_id=f"d{m}", booked_on=f"2026-0{m}-05", amount="1000.00",
+                   currency="USD", credits=[{"participant_id": "r1", "share": "1"}]) for m in (1, 2, 3)]
+    return [
+        event(1, "ParticipantRegistered", participant_id="m1", name="M", team_id="t", start_date="2020-01-01"),
+        event(2, "ParticipantRegistered", participant_id="r1", name="R", team_id="t", manager_id="m1",
+              start_date="2020-01-01"),
+        event(3, "PlanPublished", plan_id="m", effective_from="2020-01-01",
+              rules=rules([("0", "0")], override_rate="0.02")),
+        event(4, "PlanPublished", plan_id="p", effective_from="2020-01-01",
+              rules=rules([("0", "0.05")], clawback_days=clawback_days)),
+        event(5, "PlanAssigned", participant_id="m1", plan_id="m", effective_from="2020-01-01"),
+        event(6, "PlanAssigned", participant_id="r1", plan_id="p", effective_from="2020-01-01"),
+        *deals,
+        event(20, "DealCancelled", deal_id="d2", cancelled_on="2026-03-07"),
+    ]
+
+
+def test_a_what_if_reuses_override_lines_only_when_nothing_they_depend_on_changed() -> None:
+    """Override lines are memoised on the positions they depend on and shared with the real book
+    (decision 56): a new version of the manager's plan changes them, a new version of the report's
+    plan changes them only through a cancelled deal's clawback window, and any other plan leaves
+    them as they are. Each what-if must agree with folding the hypothetical events for real."""
+    def publish(plan_id: str, **changes: Any) -> list[dict[str, Any]]:
+        return [{"event_id": "h", "type": "PlanPublished",
+                 "data": {"plan_id": plan_id, "effective_from": "2026-01-01", "rules": rules(**changes)}}]
+
+    cases = [
+        (None, publish("m", tiers=[("0", "0")], override_rate="0.05"), ["2026-01", "2026-03"]),  # d2 not live
+        (None, publish("p", tiers=[("0", "0.05")], clawback_days=20), ["2026-02"]),  # cancelled after 20 days: live
+        (20, publish("p", tiers=[("0", "0.05")], clawback_days=None), ["2026-02"]),  # no longer live
+        (None, publish("p", tiers=[("0", "0.07")]), []),  # commission changes; overrides do not
+    ]
+    for clawback_days, hypothetical, changed in cases:
+        answer = _agrees_with_a_full_fold(_override_ledger(clawback_days), hypothetical, "m1")
+        assert [row["period"] for row in answer["rows"] if row["difference"] != "0.00"] == changed, hypothetical
+
+
+def _agrees_with_a_full_fold(envelopes: list[dict[str, Any]], hypothetical: list[dict[str, Any]],
+                             person: str) -> dict[str, Any]:
     log = _log(envelopes)
     books = Books(log)
     periods = [*MONTHS, "2026-07"]
@@ -105,6 +156,7 @@ def test_what_if_agrees_with_a_full_fold(envelopes: list[dict[str, Any]], hypoth
             assert row["difference"] == "0.00"
             assert row["lines"] == []
     _real_append_reads_nothing_hypothetical(envelopes, log, books, person, periods)
+    return answer
 
 
 def _real_append_reads_nothing_hypothetical(
