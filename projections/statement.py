@@ -338,17 +338,13 @@ class Engine:
         its own (its plan then judges whether the deal is live, §5.6)."""
         deals_at = 0
         cancelled = False
-        by_month = self.state.deals_by_month.get(report_id, {})
-        for month in months_of(period):
-            for deal in by_month.get(month, ()):
-                if deal.position > at:
-                    continue
-                last = _amounts(deal, at)[-1].position
-                cancellation = deal.cancellation
-                if cancellation is not None and cancellation.position <= at:
-                    cancelled = True
-                    last = max(last, cancellation.position)
-                deals_at = max(deals_at, last)
+        for deal, _ in self._deals_in(report_id, period, at):
+            last = _amounts(deal, at)[-1].position
+            cancellation = deal.cancellation
+            if cancellation is not None and cancellation.position <= at:
+                cancelled = True
+                last = max(last, cancellation.position)
+            deals_at = max(deals_at, last)
         transfers = self.state.participants[report_id].transfers
         transfers_at = max((t.position for t in transfers if t.position <= at), default=0)
         return deals_at, transfers_at, self.state.effective(report_id, at) if cancelled else 0
@@ -356,14 +352,10 @@ class Engine:
     def _report_overrides(self, manager_id: str, report_id: str, period: str, at: int) -> list[Line]:
         out = []
         plans: dict[date, tuple[PlanVersion | None, str]] = {}  # the manager's plan and period by booking day
-        by_month = self.state.deals_by_month.get(report_id, {})
-        for month in months_of(period):
-            for deal in by_month.get(month, ()):
-                if deal.position > at:
-                    continue
-                line = self._override(manager_id, report_id, deal, period, at, plans)
-                if line is not None:
-                    out.append(line)
+        for deal, _ in self._deals_in(report_id, period, at):
+            line = self._override(manager_id, report_id, deal, period, at, plans)
+            if line is not None:
+                out.append(line)
         return out
 
     def _override(
