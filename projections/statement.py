@@ -95,20 +95,18 @@ class Engine:
         `at`, the effective position (`LedgerState.effective`) the value is computed at."""
         return self._cached(key, at, compute)
 
-    def _cached(self, key: Hashable, at: int, compute: Callable[[], T], portable: bool = False) -> T:
-        """`portable`: the key names every position the value depends on (not just `at`), so a value
-        the shared engine holds for it is this engine's too, whatever the position."""
-        if at <= self._base:
+    def _cached(self, key: Hashable, at: int, compute: Callable[[], T], reach: int | None = None) -> T:
+        """`reach`: for a key that names every position its value depends on (not just `at`), the
+        highest of them. A value that depends on nothing after the shared engine's position is that
+        engine's too, whatever `at` is: it is looked up and kept there, so a what-if's copy and the
+        real book compute it once between them. Nothing kept there names a hypothetical event."""
+        if (at if reach is None else reach) <= self._base:
             assert self._shares is not None
-            return self._shares._cached(key, at, compute, portable)
+            return self._shares._cached(key, at, compute, reach)
         found = self._memo.get(key)
         if found is not None:
             self._memo.move_to_end(key)
             return found  # type: ignore[return-value]
-        if portable and self._shares is not None:
-            found = self._shares._memo.get(key)
-            if found is not None:
-                return found  # type: ignore[return-value]
         with localcontext() as ctx:
             ctx.prec = EXACT_PRECISION
             value = compute()
@@ -325,10 +323,9 @@ class Engine:
             # One report's override lines change only with what the key names: a new deal of one
             # report does not recompute the other 499, and a what-if's plan version that is not the
             # manager's reuses the real book's lines (the key names every position they depend on).
-            key = ("override", manager_id, report_id, period, *self._override_basis(report_id, period, at),
-                   plans_at, versions_at)
+            basis = (*self._override_basis(report_id, period, at), plans_at, versions_at)
             compute = partial(self._report_overrides, manager_id, report_id, period, at)
-            out += self._cached(key, at, compute, portable=True)
+            out += self._cached(("override", manager_id, report_id, period, *basis), at, compute, max(basis))
         return out
 
     def _override_basis(self, report_id: str, period: str, at: int) -> tuple[int, int, int]:

@@ -132,8 +132,23 @@ def test_a_what_if_reuses_override_lines_only_when_nothing_they_depend_on_change
         assert [row["period"] for row in answer["rows"] if row["difference"] != "0.00"] == changed, hypothetical
 
 
+def test_a_real_plan_version_where_a_hypothetical_one_was_reads_its_own_override_lines() -> None:
+    """Override lines that name a hypothetical version of the manager's plan stay in the what-if's
+    copy: the real book, given another version at that position, computes them afresh."""
+    def version(event_id: str, rate: str) -> dict[str, Any]:
+        return {"event_id": event_id, "type": "PlanPublished",
+                "data": {"plan_id": "m", "effective_from": "2026-01-01",
+                         "rules": rules([("0", "0")], override_rate=rate)}}
+
+    answer = _agrees_with_a_full_fold(_override_ledger(None), [version("h", "0.05")], "m1",
+                                      real=version("real-next", "0.03"))
+    assert [(row["period"], row["total_with"]) for row in answer["rows"] if row["difference"] != "0.00"] == [
+        ("2026-01", "50.00"), ("2026-03", "50.00")
+    ]
+
+
 def _agrees_with_a_full_fold(envelopes: list[dict[str, Any]], hypothetical: list[dict[str, Any]],
-                             person: str) -> dict[str, Any]:
+                             person: str, real: dict[str, Any] | None = None) -> dict[str, Any]:
     log = _log(envelopes)
     books = Books(log)
     periods = [*MONTHS, "2026-07"]
@@ -155,17 +170,18 @@ def _agrees_with_a_full_fold(envelopes: list[dict[str, Any]], hypothetical: list
         if not hypothetical:
             assert row["difference"] == "0.00"
             assert row["lines"] == []
-    _real_append_reads_nothing_hypothetical(envelopes, log, books, person, periods)
+    _real_append_reads_nothing_hypothetical(envelopes, log, books, person, periods, real)
     return answer
 
 
 def _real_append_reads_nothing_hypothetical(
-    envelopes: list[dict[str, Any]], log: LedgerLog, books: Books, person: str, periods: list[str]
+    envelopes: list[dict[str, Any]], log: LedgerLog, books: Books, person: str, periods: list[str],
+    real: dict[str, Any] | None = None,
 ) -> None:
     """The copy shares the real book's memo for positions up to the real head only: a real event
     at the position the hypothetical ones took must not read anything they computed."""
-    real = {"event_id": "real-next", "type": "TargetSet",
-            "data": {"participant_id": person, "period": "2026-03", "amount": "777.00"}}
+    real = real or {"event_id": "real-next", "type": "TargetSet",
+                    "data": {"participant_id": person, "period": "2026-03", "amount": "777.00"}}
     log.store.add(_logged([*envelopes, real]))  # type: ignore[attr-defined]
     log.catch_up()
     expected = fold(_stored(log)).view()
