@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlparse
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,6 +18,9 @@ class Settings(BaseSettings):
     currency: str = "USD"
     #: Whether a rep's view of their team ranking shows colleagues' ids or pseudonyms.
     ranking_names: Literal["named", "anonymous"] = "named"
+    #: Processes that share a what-if's rows, the service's own included (`replay.forked`): each
+    #: other one may copy up to the books' size in memory while it runs. 1: none is forked.
+    what_if_workers: int = Field(default=2, ge=1, le=64)
 
 
 @dataclass(frozen=True)

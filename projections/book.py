@@ -133,8 +133,7 @@ class BookView:
         return self.state.exists(participant_id, self.position)
 
     def own_payable(self, participant_id: str, period: str, at: int | None = None) -> tuple[Line, ...]:
-        view = self.engine.own(participant_id, period, self.position if at is None else at)
-        return tuple(line for line in view.lines if line.payable)
+        return _payable(self.engine.own(participant_id, period, self.position if at is None else at).lines)
 
     # --- statements --------------------------------------------------------------------
 
@@ -187,8 +186,11 @@ class BookView:
         for close in sorted(self.state.closed_periods(length, at), key=lambda c: c.period):
             if self.skip_untouched and not touched.reach(period_first_day(close.period), period_last_day(close.period)):
                 continue  # what happened since can only change lines of other days
-            now = self.own_payable(participant_id, close.period, at)
-            before = self.own_payable(participant_id, close.period, last.position)
+            now_view = self.engine.own(participant_id, close.period, at)
+            before_view = self.engine.own(participant_id, close.period, last.position)
+            if _same_lines(now_view.lines, before_view.lines):
+                continue  # one memoised view, or a manager's override lines shared by both positions
+            now, before = _payable(now_view.lines), _payable(before_view.lines)
             delta = payable_total(now) - payable_total(before)
             if delta == 0:
                 continue
@@ -266,6 +268,15 @@ class BookView:
             return Row(participant_id, team, target.amount if target is not None else None, credited)
 
         return self.engine.memoised(("row", participant_id, period, at), at, compute)
+
+
+def _payable(lines: list[Line]) -> tuple[Line, ...]:
+    return tuple(line for line in lines if line.payable)
+
+
+def _same_lines(a: list[Line], b: list[Line]) -> bool:
+    """The same line objects in the same order (memoised lines are shared, never copied)."""
+    return a is b or (len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True)))
 
 
 def rank(rows: list[Row]) -> list[tuple[int, Row]]:

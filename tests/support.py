@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+from unittest.mock import MagicMock, patch
 
 from fastapi.testclient import TestClient
 
+from replay import forked
 from replay.bootstrap import Services
 
 ADMIN_TOKEN = "test-admin-token"
@@ -127,3 +132,23 @@ class Api:
 
     def head(self) -> int:
         return len(self.events())
+
+
+@contextmanager
+def eager_forks() -> Iterator[MagicMock]:
+    """Fork a worker after the first item, on a machine with two CPUs at least, and let it take
+    the next item before this process goes on (so the worker surely answers some); yields a spy."""
+    fork = forked._fork
+
+    def fork_and_wait(context: Any, items: Any, work: Any, taken: Any) -> Any:
+        before = taken.value
+        started = fork(context, items, work, taken)
+        deadline = time.monotonic() + 30
+        while taken.value == before:
+            assert time.monotonic() < deadline, "the forked worker took no item"
+            time.sleep(0.001)
+        return started
+
+    with patch.multiple(forked, FORK_AFTER_S=0.0, FORK_WORTH_S=0.0, usable_cpus=lambda: 2), \
+            patch.object(forked, "_fork", side_effect=fork_and_wait) as spy:
+        yield spy

@@ -7,17 +7,22 @@ import hashlib
 import io
 import json
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from api.app import create_app
 from cli import app as cli_app
 from ledger.records import GENESIS_HASH, canonical_json
 from ledger.settings import parse_database_url
+from replay.bootstrap import Services
 from replay.chain import verify
-from tests.support import Api
+from tests.support import Api, eager_forks
 
 
 def _small_ledger(api: Api) -> None:
@@ -131,6 +136,28 @@ def test_what_if_shows_differences_and_stores_nothing(api: Api) -> None:
     assert changes == [("added", "b", "120.00"), ("removed", "a", "50.00"), ("removed", "b", "75.00")]
     assert api.events() == before
     assert api.get("/v1/audit/verify").json() == verdict_before
+
+
+def test_what_if_workers_answer_as_one_process_would(api: Api, make_services: Callable[..., Services],
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """`LEDGER_WHAT_IF_WORKERS` reaches the route: the rows shared with a forked worker are the rows
+    one process gives, in the order asked for."""
+    _small_ledger(api)
+    api.deal("c", "2026-02-03", "700", "r2")
+    body = {"events": [{"event_id": "wi-1", "type": "PlanPublished", "data": {
+        "plan_id": "p", "effective_from": "2026-01-01", "rules": {
+            "period": "month", "basis": "booking", "tier_method": "marginal", "tiers": [{"from": "0", "rate": "0.08"}],
+            "cap": None, "spiffs": [], "clawback_days": None, "override_rate": "0"}}}],
+        "periods": ["2026-01", "2026-02"], "participant_ids": ["r2", "r1"]}
+    one = api.client.post("/v1/what-if", headers=api.headers, json=body)
+    with TestClient(create_app(make_services(what_if_workers=2))) as client, eager_forks() as fork:
+        shared = client.post("/v1/what-if", headers=api.headers, json=body)
+    assert fork.called
+    assert "forked worker" not in caplog.text  # the worker answered: the service did not redo its share
+    assert (one.status_code, shared.status_code) == (200, 200)
+    assert shared.json() == one.json()
+    assert [(row["participant_id"], row["total_with"]) for row in shared.json()["rows"]] == [
+        ("r2", "120.00"), ("r2", "56.00"), ("r1", "200.00"), ("r1", "0.00")]
 
 
 def test_what_if_validates_like_an_append(api: Api) -> None:

@@ -16,7 +16,7 @@ from ledger.records import Record
 from ledger.store import LEDGER_STREAM, TOPIC_PREFIX, decode_record
 from replay.asof import Books, fold
 from replay.whatif import what_if
-from tests.support import rules
+from tests.support import eager_forks, rules
 from tests.test_close_properties import MONTHS, PEOPLE, _logged, ledgers
 
 
@@ -87,6 +87,24 @@ HYPOTHETICAL = st.sampled_from([
 def test_what_if_agrees_with_a_full_fold(envelopes: list[dict[str, Any]], hypothetical: list[dict[str, Any]],
                                          person: str) -> None:
     _agrees_with_a_full_fold(envelopes, hypothetical, person)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ledgers(), HYPOTHETICAL)
+def test_a_what_if_shared_with_a_forked_worker_gives_the_same_answer(envelopes: list[dict[str, Any]],
+                                                                     hypothetical: list[dict[str, Any]]) -> None:
+    """Rows computed in a forked worker come back as JSON: they must be the rows this process
+    would have computed, in the order asked for (a manager's first, as the costliest)."""
+    log = _log(envelopes)
+    books = Books(log)
+    periods = [*MONTHS, "2026-07"]
+    people = ["r2", "m1", "r1"]
+    serial = what_if(log, books, hypothetical, periods, people)
+    with eager_forks() as fork:
+        shared = what_if(log, books, hypothetical, periods, people, workers=2)
+    assert fork.called
+    assert shared == serial
+    assert [row["participant_id"] for row in shared["rows"]] == [p for p in people for _ in periods]
 
 
 def _override_ledger(clawback_days: int | None) -> list[dict[str, Any]]:

@@ -65,4 +65,4 @@ def _what_if(
     svc.log.catch_up()
     with svc.books.reading():
         check_what_if(svc.books.at(None), who, participant_ids, periods, events)
-        return what_if(svc.log, svc.books, events, periods, participant_ids)
+        return what_if(svc.log, svc.books, events, periods, participant_ids, svc.settings.what_if_workers)

@@ -1,0 +1,102 @@
+"""Work shared with forked workers (`replay.forked`): the same answers in the same order, whatever
+a worker does."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from replay import forked
+
+pytestmark = pytest.mark.skipif(not forked.can_fork(), reason="workers are forked on Linux only")
+
+
+@pytest.fixture
+def eager(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fork after the first item, on a machine with two CPUs at least."""
+    monkeypatch.setattr(forked, "FORK_AFTER_S", 0.0)
+    monkeypatch.setattr(forked, "FORK_WORTH_S", 0.0)
+    monkeypatch.setattr(forked, "usable_cpus", lambda: 2)
+
+
+def _square(n: int) -> list[int]:
+    time.sleep(0.002)
+    return [n * n, os.getpid()]
+
+
+def _failing_in_workers(behaviour: Callable[[], Any]) -> Callable[[int], list[int]]:
+    parent = os.getpid()
+
+    def work(n: int) -> list[int]:
+        if os.getpid() != parent:
+            behaviour()
+        return _square(n)
+
+    return work
+
+
+@pytest.mark.usefixtures("eager")
+def test_a_forked_worker_shares_the_items_and_answers_come_back_in_order() -> None:
+    answers = map_squares(_square, 2)
+    assert len({pid for _, pid in answers}) == 2  # both processes computed some
+    assert not multiprocessing.active_children()
+
+
+def map_squares(work: Callable[[int], list[int]], workers: int, count: int = 200) -> list[list[int]]:
+    answers = forked.map_forked(list(range(count)), work, workers)
+    assert [square for square, _ in answers] == [n * n for n in range(count)]
+    return answers
+
+
+@pytest.mark.usefixtures("eager")
+def test_a_worker_that_dies_leaves_its_items_to_the_parent(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, "ledger.forked"):
+        answers = map_squares(_failing_in_workers(lambda: os._exit(3)), 2)
+    assert {pid for _, pid in answers} == {os.getpid()}
+    assert "a forked worker failed; this process computes the items it had taken: 1" in caplog.text
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.usefixtures("eager")
+def test_a_worker_that_hangs_is_stopped_and_its_items_done_by_the_parent(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(forked, "_PATIENCE_S", 0.1)
+    with caplog.at_level(logging.WARNING, "ledger.forked"):
+        answers = map_squares(_failing_in_workers(lambda: time.sleep(3600)), 2)
+    assert {pid for _, pid in answers} == {os.getpid()}
+    assert "stopping it" in caplog.text
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.usefixtures("eager")
+def test_an_error_in_the_parent_stops_the_workers() -> None:
+    parent = os.getpid()
+
+    def work(n: int) -> list[int]:
+        if os.getpid() == parent and n >= 20:
+            raise ValueError("bad item")
+        return _square(n)
+
+    with pytest.raises(ValueError, match="bad item"):
+        forked.map_forked(list(range(200)), work, 2)
+    assert not multiprocessing.active_children()
+
+
+def test_short_work_is_never_forked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(forked, "usable_cpus", lambda: 2)
+    answers = map_squares(lambda n: [n * n, os.getpid()], 2)
+    assert {pid for _, pid in answers} == {os.getpid()}
+
+
+@pytest.mark.usefixtures("eager")
+def test_one_worker_or_one_cpu_forks_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert {pid for _, pid in map_squares(_square, 1, count=20)} == {os.getpid()}
+    monkeypatch.setattr(forked, "usable_cpus", lambda: 1)
+    assert {pid for _, pid in map_squares(_square, 4, count=20)} == {os.getpid()}
