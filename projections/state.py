@@ -248,6 +248,9 @@ class LedgerState:
         #: `fork` copies dicts.)
         self.collection_members: dict[str, int] = {}
         self.plan_members: dict[str, set[str]] = {}
+        #: participant -> position of the first cancellation of a deal credited to them: only then can
+        #: their plan change a manager's override lines (the clawback window judges the deal, §5.6)
+        self.with_cancelled: dict[str, int] = {}
         #: team -> everyone who was ever registered into or transferred to it (a superset of any day's members)
         self.team_members_ever: dict[str, set[str]] = {}
         #: positions of plan publishes and closes, which matter to everyone
@@ -464,6 +467,12 @@ class LedgerState:
             out |= self.managers_ever.get(participant_id, set())
         return out
 
+    def _with_managers_if_cancelled(self, participant_ids: set[str]) -> set[str]:
+        """A plan's members, and the managers of those who have a cancelled deal: a member's plan
+        reaches a manager's lines only through the clawback window of a cancelled deal (§5.6), and
+        a later cancellation touches the managers itself."""
+        return set(participant_ids) | self._with_managers([p for p in participant_ids if p in self.with_cancelled])
+
     def _affected(self, event: ev.EventData) -> set[str]:
         """Whose own lines, credited or target may this event change (a superset is fine)."""
         match event:
@@ -472,10 +481,12 @@ class LedgerState:
             case ev.PaymentReceived() | ev.PaymentReversed():
                 deal_id = self.payments[event.payment_id][0]
                 return self._with_managers([p for p, _ in self.deals[deal_id].credits])
-            case ev.ParticipantRegistered() | ev.ParticipantTransferred() | ev.PlanAssigned():
+            case ev.ParticipantRegistered() | ev.ParticipantTransferred():
                 return self._with_managers([event.participant_id])
+            case ev.PlanAssigned():
+                return self._with_managers_if_cancelled({event.participant_id})
             case ev.PlanPublished():
-                return self._with_managers(self.plan_members.get(event.plan_id, set()))
+                return self._with_managers_if_cancelled(self.plan_members.get(event.plan_id, set()))
             case ev.TargetSet() | ev.AdjustmentRecorded():
                 return {event.participant_id}
             case _:
@@ -546,6 +557,8 @@ class LedgerState:
             case ev.DealCancelled():
                 self.deals[event.deal_id].cancellation = Cancellation(event.cancelled_on, position, event_id)
                 self._unsum(self.deals[event.deal_id])
+                for participant_id, _ in self.deals[event.deal_id].credits:
+                    self.with_cancelled.setdefault(participant_id, position)
             case ev.PaymentReversed():
                 deal_id, amount = self.payments[event.payment_id]
                 self._cash(deal_id, CashMove(position, event_id, event.payment_id, -amount, event.reversed_on))

@@ -165,6 +165,26 @@ def test_a_real_plan_version_where_a_hypothetical_one_was_reads_its_own_override
     ]
 
 
+def test_a_reports_plan_reaches_the_managers_lines_through_a_cancelled_deal_in_either_order() -> None:
+    """A report's plan changes the manager's override lines only through a cancelled deal's
+    clawback window (decision 59): whether the plan changes before or after the cancellation, the
+    manager's statements read at every position, one after another from one memo, are those of
+    a fresh fold of the events up to it."""
+    ledger = _override_ledger(20)  # d2 cancelled 30 days after booking: live under a 20-day window
+    cancel, setup = ledger[-1], ledger[:-1]
+    no_window = {"event_id": "v2", "type": "PlanPublished",
+                 "data": {"plan_id": "p", "effective_from": "2026-01-01", "rules": rules([("0", "0.05")])}}
+    for envelopes in ([*setup, no_window, cancel], [*setup, cancel, no_window]):
+        log = _log(envelopes)
+        books = Books(log)
+        stored = _stored(log)
+        for position in range(len(setup) - 1, len(envelopes) + 1):
+            expected = fold(stored[:position]).view()
+            for period in ["2026-01", "2026-02", "2026-03"]:
+                assert books.at(position).statement("m1", period).body(0) == expected.statement("m1", period).body(0)
+        assert books.at(None).statement("m1", "2026-02").total == 0  # d2 no longer live: no override
+
+
 def _agrees_with_a_full_fold(envelopes: list[dict[str, Any]], hypothetical: list[dict[str, Any]],
                              person: str, real: dict[str, Any] | None = None) -> dict[str, Any]:
     log = _log(envelopes)
