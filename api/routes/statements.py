@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from api.deps import PrincipalDep, ReadAt, ReadAtDep, ServicesDep, checked_period, resolve_position
 from api.errors import NotFound
+from api.responses import FastJSONResponse, answer
 from projections.book import Statement
 from replay.access import check_statement_caller, check_statement_reader
 
@@ -27,20 +28,20 @@ def _statement(
     return position, book.statement(participant_id, period)
 
 
-@router.get("/{participant_id}/{period}")
+@router.get("/{participant_id}/{period}", response_model=dict[str, Any])
 def get_statement(
     participant_id: str,
     period: str,
     svc: ServicesDep,
     who: PrincipalDep,
     at: ReadAtDep,
-) -> dict[str, Any]:
+) -> FastJSONResponse:
     with svc.books.reading():
         position, statement = _statement(svc, who, participant_id, period, at)
-        return statement.body(position)
+        return answer(statement.body(position))
 
 
-@router.get("/{participant_id}/{period}/lines/{n}")
+@router.get("/{participant_id}/{period}/lines/{n}", response_model=dict[str, Any])
 def explain_line(
     participant_id: str,
     period: str,
@@ -48,18 +49,18 @@ def explain_line(
     svc: ServicesDep,
     who: PrincipalDep,
     at: ReadAtDep,
-) -> dict[str, Any]:
+) -> FastJSONResponse:
     """One line (numbered from 1) with its arithmetic in exact figures, for a calculator."""
     with svc.books.reading():
         position, statement = _statement(svc, who, participant_id, period, at)
     if not 1 <= n <= len(statement.lines):
         raise NotFound(f"the statement has {len(statement.lines)} lines; there is no line {n}")
     line = statement.lines[n - 1]
-    return {
+    return answer({
         "participant_id": participant_id,
         "period": period,
         "as_of_position": position,
         "line_number": n,
         "line": line.body(),
         "explanation": line.explain(),
-    }
+    })

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.deps import PrincipalDep, ReadAtDep, ServicesDep, checked_period, resolve_position
+from api.responses import FastJSONResponse, answer
 from replay.access import check_attainment_caller, check_reader, visible_attainment, visible_rankings
 
 router = APIRouter(prefix="/v1", tags=["views"])
@@ -15,30 +16,30 @@ PeriodQuery = Annotated[str, Query(description="YYYY-MM or YYYY-Qn")]
 TeamQuery = Annotated[str | None, Query()]
 
 
-@router.get("/attainment")
+@router.get("/attainment", response_model=dict[str, Any])
 def attainment(
     svc: ServicesDep,
     who: PrincipalDep,
     at: ReadAtDep,
     period: PeriodQuery,
     team_id: TeamQuery = None,
-) -> dict[str, Any]:
+) -> FastJSONResponse:
     check_attainment_caller(who)
     checked_period(period)
     with svc.books.reading():
         position = resolve_position(svc, at)
         rows = visible_attainment(svc.books.at(position), who, period, team_id)
-        return {"period": period, "as_of_position": position, "rows": [row.body() for row in rows]}
+        return answer({"period": period, "as_of_position": position, "rows": [row.body() for row in rows]})
 
 
-@router.get("/rankings")
+@router.get("/rankings", response_model=dict[str, Any])
 def rankings(
     svc: ServicesDep,
     who: PrincipalDep,
     at: ReadAtDep,
     period: PeriodQuery,
     team_id: TeamQuery = None,
-) -> dict[str, Any]:
+) -> FastJSONResponse:
     check_reader(who)
     checked_period(period)
     anonymous = svc.settings.ranking_names == "anonymous"
@@ -46,4 +47,4 @@ def rankings(
     with svc.books.reading():
         position = resolve_position(svc, at)
         rows = visible_rankings(svc.books.at(position), who, period, team_id, anonymous, salt)
-        return {"period": period, "as_of_position": position, "rows": rows}
+        return answer({"period": period, "as_of_position": position, "rows": rows})

@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.body import read_json_object
 from api.deps import PrincipalDep, ServicesDep, checked_period
 from api.errors import BadRequest
+from api.responses import FastJSONResponse, answer
 from ledger.values import parse_id
 from replay.access import check_reader, check_what_if
 from replay.whatif import what_if
@@ -38,9 +39,10 @@ def _string_list(body: dict[str, Any], field: str) -> list[str]:
 
 @router.post(
     "/what-if",
+    response_model=dict[str, Any],
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _SCHEMA}}}},
 )
-async def post_what_if(request: Request, svc: ServicesDep, who: PrincipalDep) -> dict[str, Any]:
+async def post_what_if(request: Request, svc: ServicesDep, who: PrincipalDep) -> FastJSONResponse:
     check_reader(who)
     body = await read_json_object(request)
     extra = sorted(set(body) - {"events", "periods", "participant_ids"})
@@ -56,7 +58,7 @@ async def post_what_if(request: Request, svc: ServicesDep, who: PrincipalDep) ->
             parse_id(participant_id)
         except ValueError as error:
             raise BadRequest("participant_ids", str(error)) from None
-    return await run_in_threadpool(_what_if, svc, who, events, periods, participant_ids)
+    return answer(await run_in_threadpool(_what_if, svc, who, events, periods, participant_ids))
 
 
 def _what_if(
