@@ -55,23 +55,18 @@ def map_squares(work: Callable[[int], list[int]], workers: int, count: int = 200
 
 
 @pytest.mark.usefixtures("eager")
-def test_a_worker_that_dies_leaves_its_items_to_the_parent(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, "ledger.forked"):
-        answers = map_squares(_failing_in_workers(lambda: os._exit(3)), 2)
-    assert {pid for _, pid in answers} == {os.getpid()}
-    assert "a forked worker failed; this process computes the items it had taken: 1" in caplog.text
-    assert not multiprocessing.active_children()
-
-
-@pytest.mark.usefixtures("eager")
-def test_a_worker_that_hangs_is_stopped_and_its_items_done_by_the_parent(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(("behaviour", "logged"), [
+    (lambda: os._exit(3), "a forked worker failed; this process computes the items it had taken: 1"),
+    (lambda: time.sleep(3600), "s; stopping it"),
+], ids=["dies", "hangs"])
+def test_a_worker_that_dies_or_hangs_leaves_its_items_to_the_parent(
+    behaviour: Callable[[], Any], logged: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(forked, "_PATIENCE_S", 0.1)
     with caplog.at_level(logging.WARNING, "ledger.forked"):
-        answers = map_squares(_failing_in_workers(lambda: time.sleep(3600)), 2)
+        answers = map_squares(_failing_in_workers(behaviour), 2)
     assert {pid for _, pid in answers} == {os.getpid()}
-    assert "stopping it" in caplog.text
+    assert logged in caplog.text
     assert not multiprocessing.active_children()
 
 
