@@ -28,6 +28,8 @@ _PATIENCE_S = 60.0
 #: Fork only after this long, and when the items left look like taking at least this long more.
 FORK_AFTER_S = 0.25
 FORK_WORTH_S = 1.0
+#: How long anyone waits for the shared counter, which only a dead worker holds for long.
+_LOCK_S = 5.0
 
 
 def usable_cpus() -> int:
@@ -58,14 +60,16 @@ def map_forked(items: Sequence[T], work: Callable[[T], Any], workers: int) -> li
     children: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
     answers: dict[int, Any] = {}
     started = time.monotonic()
+    forked = False
     try:
         while (index := _take(taken)) < len(items):
             answers[index] = work(items[index])
-            if not children and _worth_forking(time.monotonic() - started, len(answers), len(items) - taken.value):
-                children = [_fork(context, items, work, taken) for _ in range(workers - 1)]
-        patience = _PATIENCE_S + 2 * (time.monotonic() - started)
+            if not forked and _worth_forking(time.monotonic() - started, len(answers), len(items) - taken.value):
+                forked = True
+                children = [c for c in (_fork(context, items, work, taken) for _ in range(workers - 1)) if c]
+        deadline = time.monotonic() + _PATIENCE_S + 2 * (time.monotonic() - started)
         for _, receive in children:
-            answers.update(_collect(receive, patience))
+            answers.update(_collect(receive, deadline))
     finally:
         for child, receive in children:
             receive.close()
@@ -74,7 +78,7 @@ def map_forked(items: Sequence[T], work: Callable[[T], Any], workers: int) -> li
             child.join()
     missing = [i for i in range(len(items)) if i not in answers]
     if missing:
-        _log.warning("a forked worker failed; this process computes the items it had taken: %d", len(missing))
+        _log.warning("a forked worker failed; items left to compute here: %d", len(missing))
         answers.update((i, work(items[i])) for i in missing)
     return [answers[i] for i in range(len(items))]
 
@@ -86,18 +90,38 @@ def _worth_forking(elapsed: float, done: int, left: int) -> bool:
 
 
 def _take(taken: Synchronized[int]) -> int:
-    with taken.get_lock():
-        index = taken.value
+    """The next item's index; past the end if the counter cannot be had: a worker that died
+    holding its lock (killed, say) must not stop this process, which then computes whatever
+    nobody answered."""
+    lock = taken.get_lock()
+    if not lock.acquire(timeout=_LOCK_S):
+        return sys.maxsize
+    try:
+        index: int = taken.value
         taken.value = index + 1
+    finally:
+        lock.release()
     return index
 
 
 def _fork(context: Any, items: Sequence[T], work: Callable[[T], Any],
-          taken: Synchronized[int]) -> tuple[multiprocessing.process.BaseProcess, Connection]:
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_serve, args=(send, items, work, taken), daemon=True)
-    child.start()
-    send.close()
+          taken: Synchronized[int]) -> tuple[multiprocessing.process.BaseProcess, Connection] | None:
+    """A started worker and the end of its pipe; None if the system would not give one (memory,
+    processes or descriptors): this process then does the work without it."""
+    try:
+        receive, send = context.Pipe(duplex=False)
+    except OSError:
+        _log.warning("could not open a pipe for a forked worker", exc_info=True)
+        return None
+    try:
+        child = context.Process(target=_serve, args=(send, items, work, taken), daemon=True)
+        child.start()
+    except OSError:
+        _log.warning("could not fork a worker", exc_info=True)
+        receive.close()
+        return None
+    finally:
+        send.close()
     return child, receive
 
 
@@ -114,13 +138,13 @@ def _serve(send: Connection, items: Sequence[T], work: Callable[[T], Any], taken
     send.close()
 
 
-def _collect(receive: Connection, patience: float) -> list[Any]:
+def _collect(receive: Connection, deadline: float) -> list[Any]:
     """A worker's answers as [index, answer] pairs; none if it ended without answering (its error
-    is on stderr) or took longer than `patience` seconds."""
+    is on stderr) or had not answered by the deadline (`time.monotonic()`)."""
     try:
-        if receive.poll(patience):
+        if receive.poll(max(deadline - time.monotonic(), 0)):
             return list(orjson.loads(receive.recv_bytes()))
-        _log.warning("a forked worker took more than %.0f s; stopping it", patience)
+        _log.warning("a forked worker had not answered in time; stopping it")
     except (EOFError, OSError):
         pass
     return []

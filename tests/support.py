@@ -137,7 +137,8 @@ class Api:
 @contextmanager
 def eager_forks() -> Iterator[MagicMock]:
     """Fork a worker after the first item, on a machine with two CPUs at least, and let it take
-    the next item before this process goes on (so the worker surely answers some); yields a spy."""
+    the next item before this process goes on (so the worker surely answers some); yields a spy
+    of the forks, and fails if a worker did not answer (the service would have redone its share)."""
     fork = forked._fork
 
     def fork_and_wait(context: Any, items: Any, work: Any, taken: Any) -> Any:
@@ -150,5 +151,6 @@ def eager_forks() -> Iterator[MagicMock]:
         return started
 
     with patch.multiple(forked, FORK_AFTER_S=0.0, FORK_WORTH_S=0.0, usable_cpus=lambda: 2), \
-            patch.object(forked, "_fork", side_effect=fork_and_wait) as spy:
+            patch.object(forked, "_log") as log, patch.object(forked, "_fork", side_effect=fork_and_wait) as spy:
         yield spy
+    assert not log.warning.called, log.warning.call_args  # every worker answered for what it took

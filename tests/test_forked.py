@@ -56,8 +56,8 @@ def map_squares(work: Callable[[int], list[int]], workers: int, count: int = 200
 
 @pytest.mark.usefixtures("eager")
 @pytest.mark.parametrize(("behaviour", "logged"), [
-    (lambda: os._exit(3), "a forked worker failed; this process computes the items it had taken: 1"),
-    (lambda: time.sleep(3600), "s; stopping it"),
+    (lambda: os._exit(3), "a forked worker failed; items left to compute here: 1"),
+    (lambda: time.sleep(3600), "a forked worker had not answered in time; stopping it"),
 ], ids=["dies", "hangs"])
 def test_a_worker_that_dies_or_hangs_leaves_its_items_to_the_parent(
     behaviour: Callable[[], Any], logged: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
@@ -67,6 +67,38 @@ def test_a_worker_that_dies_or_hangs_leaves_its_items_to_the_parent(
         answers = map_squares(_failing_in_workers(behaviour), 2)
     assert {pid for _, pid in answers} == {os.getpid()}
     assert logged in caplog.text
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.usefixtures("eager")
+def test_a_fork_the_system_refuses_leaves_the_work_to_the_parent(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(self: object) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
+    monkeypatch.setattr(forked, "usable_cpus", lambda: 4)
+    with caplog.at_level(logging.WARNING, "ledger.forked"):
+        answers = map_squares(_square, 3)
+    assert {pid for _, pid in answers} == {os.getpid()}
+    assert caplog.text.count("could not fork a worker") == 2
+
+
+@pytest.mark.usefixtures("eager")
+def test_a_worker_that_dies_holding_the_counter_does_not_stop_the_parent(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def die_holding_it(send: object, items: object, work: object, taken: Any) -> None:
+        taken.get_lock().acquire()
+        os._exit(9)
+
+    monkeypatch.setattr(forked, "_LOCK_S", 0.2)
+    monkeypatch.setattr(forked, "_serve", die_holding_it)
+    with caplog.at_level(logging.WARNING, "ledger.forked"):
+        answers = map_squares(_square, 2)
+    assert {pid for _, pid in answers} == {os.getpid()}
+    assert "a forked worker failed; items left to compute here" in caplog.text
     assert not multiprocessing.active_children()
 
 
