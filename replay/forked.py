@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import Synchronized
+from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
@@ -32,11 +33,18 @@ FORK_WORTH_S = 1.0
 _LOCK_S = 5.0
 
 
-def usable_cpus() -> int:
-    """CPUs this process may run on (a container's cpuset included)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """CPUs this process may keep busy: those it may run on (a container's cpuset included), and
+    no more than whole CPUs of its cgroup's quota (cgroup v2 `cpu.max`, as `docker run --cpus`
+    sets it): past a quota, a worker only takes turns with the service."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, _, period = (cgroup / "cpu.max").read_text().strip().partition(" ")
+        if quota != "max":
+            cpus = min(cpus, max(int(quota) // int(period), 1))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota to respect here
+    return cpus
 
 
 def can_fork() -> bool:

@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -127,3 +128,15 @@ def test_one_worker_or_one_cpu_forks_nothing(monkeypatch: pytest.MonkeyPatch) ->
     assert {pid for _, pid in map_squares(_square, 1, count=20)} == {os.getpid()}
     monkeypatch.setattr(forked, "usable_cpus", lambda: 1)
     assert {pid for _, pid in map_squares(_square, 4, count=20)} == {os.getpid()}
+
+
+@pytest.mark.parametrize(("cpu_max", "limit"), [
+    ("max 100000\n", None), ("100000 100000\n", 1), ("150000 100000\n", 1), ("50000 100000\n", 1),
+    ("400000 100000\n", 4), (None, None), ("garbled\n", None),
+])
+def test_usable_cpus_respect_a_cgroup_quota(tmp_path: Path, cpu_max: str | None, limit: int | None) -> None:
+    """`docker run --cpus=1.5` writes `150000 100000`: one whole CPU, so no worker is forked."""
+    if cpu_max is not None:
+        (tmp_path / "cpu.max").write_text(cpu_max)
+    cpus = len(os.sched_getaffinity(0))
+    assert forked.usable_cpus(tmp_path) == (cpus if limit is None else min(cpus, limit))
