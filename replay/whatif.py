@@ -77,10 +77,14 @@ def _people(book: BookView, participant_ids: Sequence[str], fresh: Sequence[Seal
 
 
 def _relevant(log: LedgerLog, book: BookView, people: set[str]) -> list[Logged]:
-    """The events up to the book's position that can touch these people (plus plans and closes),
-    read back from the store: the log does not keep parsed events once they are folded."""
+    """The events up to the book's position that can touch these people (plus plans, closes and
+    disputes), read back from the store: the log does not keep parsed events once they are folded."""
     state = book.state
     positions = {p for p in state.global_positions if p <= book.position}
+    # Disputes touch no one's lines, but a hypothetical resolution needs its dispute.
+    for dispute in state.disputes.values():
+        resolved = dispute.resolution.position if dispute.resolution is not None else None
+        positions.update(p for p in (dispute.position, resolved) if p is not None and p <= book.position)
     for person in people:
         positions.update(p for p in state.touched.get(person, ()) if p <= book.position)
     return log.logged_at(positions)

@@ -159,6 +159,19 @@ def test_what_if_workers_answer_as_one_process_would(api: Api, make_services: Ca
         ("r2", "120.00"), ("r2", "56.00"), ("r1", "200.00"), ("r1", "0.00")]
 
 
+def test_what_if_can_resolve_an_open_dispute(api: Api) -> None:
+    """A hypothetical resolution is folded with the dispute it resolves (the fuzz test found a 500)."""
+    _small_ledger(api)
+    api.add("DisputeOpened", dispute_id="ds1", participant_id="r1", period="2026-01", reason="why")
+    response = api.client.post("/v1/what-if", headers=api.headers, json={
+        "events": [{"event_id": "wi-r", "type": "DisputeResolved",
+                    "data": {"dispute_id": "ds1", "resolution": "rejected", "note": "fine as is"}}],
+        "periods": ["2026-01"], "participant_ids": ["r1"]})
+    assert response.status_code == 200, response.text
+    assert [(row["total_now"], row["total_with"], row["lines"]) for row in response.json()["rows"]] == [
+        ("125.00", "125.00", [])]
+
+
 def test_what_if_validates_like_an_append(api: Api) -> None:
     _small_ledger(api)
     before = api.events()
