@@ -17,7 +17,7 @@ from typing import Any
 
 from ledger import events as ev
 from ledger.values import attainment_str, money_str, next_period, period_first_day, period_last_day, period_length
-from projections.lines import Line, payable_total
+from projections.lines import Line, payable_total, same_lines
 from projections.ordering import Shape, precision_for, ratio_key, ratio_shape
 from projections.resolve import team_on
 from projections.state import LedgerState
@@ -188,7 +188,7 @@ class BookView:
                 continue  # what happened since can only change lines of other days
             now_view = self.engine.own(participant_id, close.period, at)
             before_view = self.engine.own(participant_id, close.period, last.position)
-            if _same_lines(now_view.lines, before_view.lines):
+            if same_lines(now_view.lines, before_view.lines):
                 continue  # one memoised view, or a manager's override lines shared by both positions
             now, before = _payable(now_view.lines), _payable(before_view.lines)
             delta = payable_total(now) - payable_total(before)
@@ -272,11 +272,6 @@ class BookView:
 
 def _payable(lines: list[Line]) -> tuple[Line, ...]:
     return tuple(line for line in lines if line.payable)
-
-
-def _same_lines(a: list[Line], b: list[Line]) -> bool:
-    """The same line objects in the same order (memoised lines are shared, never copied)."""
-    return a is b or (len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True)))
 
 
 def rank(rows: list[Row]) -> list[tuple[int, Row]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -151,6 +152,12 @@ class Line:
             steps.append(f"exact amount {exact_str(self.exact)}")
         steps.append(f"rounded half-up to cents: {money_str(self.amount)}")
         return steps
+
+
+def same_lines(a: Sequence[Line], b: Sequence[Line]) -> bool:
+    """The same line objects in the same order: memoised lines are shared, never copied, so a view
+    that reads the same memo entries holds the same objects, and no field needs comparing."""
+    return a is b or (len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True)))
 
 
 def payable_total(lines: list[Line] | tuple[Line, ...]) -> Decimal:

@@ -304,11 +304,6 @@ class LedgerState:
     def target(self, participant_id: str, period: str, at: int) -> TargetEntry | None:
         return latest(self.targets.get((participant_id, period), []), at)
 
-    def last_global(self, at: int) -> int:
-        """The last plan publish or close at or before `at` (0 if none)."""
-        index = bisect.bisect_right(self.global_positions, at)
-        return self.global_positions[index - 1] if index else 0
-
     def is_closed(self, period: str, at: int) -> bool:
         position = self.closed_at.get(period)
         return position is not None and position <= at

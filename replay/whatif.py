@@ -14,7 +14,7 @@ from ledger.appender import LedgerLog, Logged, Sealed
 from ledger.heap import no_cyclic_gc
 from ledger.values import money_str
 from projections.book import Book, BookView
-from projections.lines import Line
+from projections.lines import Line, same_lines
 from replay.asof import Books, fold
 from replay.forked import map_forked
 
@@ -36,7 +36,7 @@ def _total_and_lines(book: BookView, participant_id: str, period: str) -> tuple[
 
 def _changed(now: tuple[Line, ...], with_: tuple[Line, ...]) -> list[dict[str, Any]]:
     """The lines removed and added by the hypothetical events, as the API shows them."""
-    if len(now) == len(with_) and all(a is b for a, b in zip(now, with_, strict=True)):
+    if same_lines(now, with_):
         return []  # the same lines, memoised once for both books (a closed period's frozen lines)
     bodies_now, bodies_with = [line.body() for line in now], [line.body() for line in with_]
     return [{"change": "removed", **line} for line in _minus(bodies_now, bodies_with)] + [
