@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing
 import os
 import random
 import shutil
@@ -18,11 +19,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import orjson
@@ -100,14 +102,15 @@ def load_batches(url: str, envelopes: list[dict[str, Any]], size: int = 1000) ->
         connection.close()
 
 
-def single_appends(url: str, participants: int, clients: int, seconds: float) -> tuple[float, float]:
-    """`clients` concurrent clients each appending one new deal per request; (events/s, p99 ms).
+def single_appends(
+    url: str, participants: int, clients: int, seconds: float = 0.0, until: Stop | None = None
+) -> tuple[float, float]:
+    """`clients` concurrent clients each appending one new deal per request, for `seconds` or
+    `until` it is set; (events/s, p99 ms).
 
     Plain threads with a keep-alive `http.client` connection each: an asyncio
     HTTP client in one process saturates long before the service does.
     """
-    import threading
-
     host, port = url.removeprefix("http://").split(":")
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     latencies: list[float] = []
@@ -115,10 +118,13 @@ def single_appends(url: str, participants: int, clients: int, seconds: float) ->
     stop = time.perf_counter() + seconds
     run_id = uuid.uuid4().hex[:8]
 
+    def going() -> bool:
+        return not until.is_set() if until is not None else time.perf_counter() < stop
+
     def client_loop(n: int) -> None:
         connection = http.client.HTTPConnection(host, int(port), timeout=60)
         i = 0
-        while time.perf_counter() < stop:
+        while going():
             i += 1
             body = json.dumps({
                 "event_id": f"s-{run_id}-{n}-{i}", "type": "DealBooked",
@@ -143,6 +149,29 @@ def single_appends(url: str, participants: int, clients: int, seconds: float) ->
     elapsed = time.perf_counter() - started
     assert not failures, failures[:3]
     return len(latencies) / elapsed, p99(latencies) * 1000
+
+
+class Stop(Protocol):
+    def is_set(self) -> bool: ...
+
+
+def _load(url: str, participants: int, clients: int, stop: Stop) -> None:
+    single_appends(url, participants, clients, until=stop)
+
+
+def under_load(url: str, participants: int, work: Callable[[], float]) -> float:
+    """`work()` while 64 clients append single events (target 1's load), from a process of their
+    own: in this one their threads would hold up the measuring client's."""
+    context = multiprocessing.get_context("fork")  # no thread runs here now; spawn cannot find `_load` in `__main__`
+    stop = context.Event()
+    load = context.Process(target=_load, args=(url, participants, 64, stop))
+    load.start()
+    try:
+        time.sleep(2)  # the load's clients connect and reach their pace
+        return work()
+    finally:
+        stop.set()
+        load.join(60)
 
 
 def library_batches(database_url: str, count: int) -> float:
@@ -284,6 +313,16 @@ _SHEET_SQL = """
 """
 
 
+def catch_up_read(url: str) -> float:
+    """The first statement read after the loads, ms: the books fold what the log took meanwhile
+    (the follower folds only once appends pause, decision 49), and every read waits for that."""
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=600) as client:
+        started = time.perf_counter()
+        response = client.get("/v1/statements/p00001/2026-06")
+        assert response.status_code == 200, response.text[:300]
+        return (time.perf_counter() - started) * 1000
+
+
 def read_your_writes(url: str, participants: int, samples: int) -> float:
     """Append one event, then read a statement with min_position = its position; p99 of the read, ms."""
     headers = {"Authorization": f"Bearer {TOKEN}"}
@@ -366,8 +405,10 @@ def main() -> None:
             note(batch_append_eps=load_batches(base, envelopes))
             eps, latency = single_appends(base, participants, clients=64, seconds=10 if args.quick else 20)
             note(single_append_eps=eps, single_append_p99_ms=latency)
+            note(catch_up_read_ms=catch_up_read(base))
             note(**reads(base, participants, len(envelopes), samples=100 if args.quick else 300))
-            note(ryw_p99_ms=read_your_writes(base, participants, samples=100 if args.quick else 300))
+            samples = 100 if args.quick else 300
+            note(ryw_p99_ms=under_load(base, participants, lambda: read_your_writes(base, participants, samples)))
         note(lib_batch_eps=library_batches(url, 20_000 if args.quick else 100_000))
         note(raw_read_decode_eps=raw_read_decode(url))
         rebuilt = rebuild(url)
