@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import logging
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -64,6 +65,20 @@ def fold(entries: Iterable[Foldable]) -> Book:
 
 _QUIET = 0.2  # seconds without appends before the follower folds
 _CHUNK = 2_000  # events the follower folds at a time, checking for new appends in between
+#: Under a steady stream of appends the follower folds at least this often (seconds), if folding
+#: the stream takes at most `_DUTY` of the time at the rate the books measured, and if what is
+#: waiting takes at most `_LAG` to fold: an import's backlog waits for a pause, as it did, rather
+#: than take the CPU from the appends that follow it (decision 62).
+_LAG = 0.5
+_DUTY = 0.25
+_FOLD_RATE = 20_000.0  # events folded per second of folding, assumed until one is measured
+
+
+def can_follow(append_rate: float, backlog: int, fold_rate: float) -> bool:
+    """Whether folding appends as they arrive at `append_rate` (events/s) would take at most
+    `_DUTY` of the time, and the `backlog` waiting at most `_LAG`, folding at `fold_rate`
+    (events/s): a stream of single appends, not an import or what one left."""
+    return append_rate <= _DUTY * fold_rate and backlog <= _LAG * fold_rate
 _SETTLE_READS = 2_000  # memoised results between heap settles (decision 37)
 _PAGE = 10_000  # events read and folded at a time at start-up
 
@@ -78,6 +93,20 @@ class Books:
         self._settled_at = 0
         #: Set once a fold fails (`BooksBroken`): every later read fails the same way.
         self._broken: tuple[int, str] | None = None
+        #: Events folded, and seconds spent folding them (the books held), since start-up.
+        self._folded = 0
+        self._folding_s = 0.0
+
+    @property
+    def folded(self) -> int:
+        """The position the books have folded to, without folding more (how far behind they are)."""
+        return self._head.position
+
+    @property
+    def fold_rate(self) -> float:
+        """Events folded per second of folding so far (start-up's included: it reads the store too,
+        so this errs on the slow side); `_FOLD_RATE` until a tenth of a second was measured."""
+        return self._folded / self._folding_s if self._folding_s >= 0.1 else _FOLD_RATE
 
     def follow(self) -> None:
         """Fold what the log accepts as it arrives, in a thread of its own, so that a read after a
@@ -94,13 +123,30 @@ class Books:
             # Let a burst of appends finish first (folding competes with them for the CPU):
             # fold once the log has been quiet for a moment. Look every `_QUIET` seconds rather
             # than wake at each group commit: a wake takes the interpreter lock from the appends.
+            # A stream that does not pause but that the books can follow cheaply (single appends,
+            # not an import) is folded every `_LAG` seconds as it goes.
+            since, head = time.monotonic(), self.log.head
+            streaming = False
             while grew.is_set() and not self._closing.is_set():
                 grew.clear()
                 self._closing.wait(_QUIET)
+                elapsed = time.monotonic() - since
+                if grew.is_set() and elapsed >= _LAG:
+                    if can_follow((self.log.head - head) / elapsed, self.log.backlog, self.fold_rate):
+                        streaming = True
+                        break
+                    since, head = time.monotonic(), self.log.head
             # Fold in chunks, and stop as soon as appends resume: a million-event backlog takes
             # half a minute to fold, and appends arriving meanwhile would share the CPU with it.
+            # Following a stream, fold what had arrived when it was decided, then look again.
             try:
-                while not self._closing.is_set() and not grew.is_set() and self._fold(_CHUNK):
+                goal = self.log.head
+                while (
+                    not self._closing.is_set()
+                    and (streaming or not grew.is_set())
+                    and self._head.position < goal
+                    and self._fold(min(_CHUNK, goal - self._head.position))
+                ):
                     pass
             except StoreUnavailable:  # events dropped by the log are read back (decision 52)
                 log.warning("the books could not read the store; the next read or pause folds again")
@@ -148,6 +194,7 @@ class Books:
                 raise BooksBroken(*self._broken)
             head = self._head
             goal = self.log.head if limit is None else head.position + limit
+            started, first = time.monotonic(), head.position
             while head.position < goal:
                 with HEAP.folding() as tally:
                     entries = self.log.take(goal - head.position)
@@ -167,6 +214,9 @@ class Books:
                     del entries  # freed before the heap is settled (they are not kept)
                 if not tally.count:
                     break
+            if head.position > first:
+                self._folded += head.position - first
+                self._folding_s += time.monotonic() - started
             return self.log.backlog > 0
 
     def catch_up(self) -> None:

@@ -110,6 +110,47 @@ def test_the_books_fold_appends_once_they_pause_without_a_read(make_services: Ca
     assert not services.log.backlog and services.books.head.position == 8
 
 
+def test_the_books_follow_a_steady_stream_of_appends_without_a_read(
+    make_services: Callable[..., Services],
+) -> None:
+    """Appends that never pause for `_QUIET` but that the books can follow cheaply (single appends,
+    decision 62) are folded as they go, no more than about `_LAG` behind, without a read asking."""
+    services = make_services()
+    services.log.append([_register("r1"), _register("r2")])
+    stop = threading.Event()
+    appended = 0
+
+    def stream() -> None:
+        nonlocal appended
+        while not stop.is_set():
+            services.log.append([_deal(appended + 1)])
+            appended += 1
+            time.sleep(0.01)
+
+    writer = threading.Thread(target=stream)
+    writer.start()
+    try:
+        time.sleep(3)
+        behind = services.log.backlog  # read without folding: what the follower has not taken
+        assert appended >= 100 and writer.is_alive()
+        assert behind < appended / 3, (behind, appended)
+    finally:
+        stop.set()
+        writer.join()
+    assert services.books.fold_rate > 0
+
+
+def test_only_a_stream_the_books_fold_in_a_quarter_of_the_time_is_followed() -> None:
+    """An import arrives faster than a quarter of the fold rate, and leaves more than half a
+    second's folding behind: either is left for a pause (or a read), as before, so that the
+    appends keep the CPU."""
+    from replay.asof import can_follow
+
+    assert can_follow(3_000, 1_500, 40_000) and can_follow(10_000, 20_000, 40_000)
+    assert not can_follow(10_001, 0, 40_000) and not can_follow(38_000, 19_000, 45_000)
+    assert not can_follow(3_000, 20_001, 40_000)  # single appends after an unfolded import
+
+
 _PLAN = {"event_id": "plan", "type": "PlanPublished", "data": {
     "plan_id": "p", "effective_from": "2020-01-01", "rules": {
         "period": "month", "basis": "booking", "tier_method": "marginal",

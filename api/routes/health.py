@@ -30,11 +30,12 @@ def readyz(svc: ServicesDep) -> dict[str, Any] | JSONResponse:
     """Ready when the database answers and the books fold; says how far this process has read the log.
 
     A plain `def`: it waits on the database in the thread pool, never on the event loop.
-    `projected_head` may trail `stored_head` for a moment while a commit is under way.
+    `projected_head` may trail `stored_head` for a moment while a commit is under way; `folded_head`
+    (the books) trails it until appends pause, a read needs them, or they follow a stream (decision 62).
     """
     failed = _failed(svc)
     if failed is not None:
         return failed
     stored = svc.store.head()
     svc.log.catch_up(wait=False)  # never queue behind a commit: during an outage one takes seconds
-    return {"ok": True, "stored_head": stored, "projected_head": svc.log.head}
+    return {"ok": True, "stored_head": stored, "projected_head": svc.log.head, "folded_head": svc.books.folded}
