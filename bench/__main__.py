@@ -156,22 +156,32 @@ class Stop(Protocol):
 
 
 def _load(url: str, participants: int, clients: int, stop: Stop) -> None:
-    single_appends(url, participants, clients, until=stop)
+    eps, _ = single_appends(url, participants, clients, until=stop)
+    if eps < 100:  # the load did not run: the measurement under it means nothing
+        raise SystemExit(f"the load appended {eps:.0f} events/s")
 
 
 def under_load(url: str, participants: int, work: Callable[[], float]) -> float:
     """`work()` while 64 clients append single events (target 1's load), from a process of their
-    own: in this one their threads would hold up the measuring client's."""
+    own: in this one their threads would hold up the measuring client's. Fails if the load did
+    not run all along."""
     context = multiprocessing.get_context("fork")  # no thread runs here now; spawn cannot find `_load` in `__main__`
     stop = context.Event()
     load = context.Process(target=_load, args=(url, participants, 64, stop))
     load.start()
     try:
         time.sleep(2)  # the load's clients connect and reach their pace
-        return work()
+        assert load.is_alive(), "the load ended before the measurement"
+        result = work()
+        assert load.is_alive(), "the load ended during the measurement"
     finally:
         stop.set()
         load.join(60)
+        if load.is_alive():
+            load.kill()
+            load.join()
+    assert load.exitcode == 0, f"the load failed (exit code {load.exitcode})"
+    return result
 
 
 def library_batches(database_url: str, count: int) -> float:
@@ -315,7 +325,7 @@ _SHEET_SQL = """
 
 def catch_up_read(url: str) -> float:
     """The first statement read after the loads, ms: the books fold what the log took meanwhile
-    (the follower folds only once appends pause, decision 49), and every read waits for that."""
+    (the follower leaves an import for a pause, decisions 49 and 62), and every read waits for that."""
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=600) as client:
         started = time.perf_counter()
         response = client.get("/v1/statements/p00001/2026-06")
@@ -405,9 +415,9 @@ def main() -> None:
             note(batch_append_eps=load_batches(base, envelopes))
             eps, latency = single_appends(base, participants, clients=64, seconds=10 if args.quick else 20)
             note(single_append_eps=eps, single_append_p99_ms=latency)
-            note(catch_up_read_ms=catch_up_read(base))
-            note(**reads(base, participants, len(envelopes), samples=100 if args.quick else 300))
             samples = 100 if args.quick else 300
+            note(catch_up_read_ms=catch_up_read(base))
+            note(**reads(base, participants, len(envelopes), samples=samples))
             note(ryw_p99_ms=under_load(base, participants, lambda: read_your_writes(base, participants, samples)))
         note(lib_batch_eps=library_batches(url, 20_000 if args.quick else 100_000))
         note(raw_read_decode_eps=raw_read_decode(url))

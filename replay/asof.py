@@ -65,20 +65,30 @@ def fold(entries: Iterable[Foldable]) -> Book:
 
 _QUIET = 0.2  # seconds without appends before the follower folds
 _CHUNK = 2_000  # events the follower folds at a time, checking for new appends in between
-#: Under a steady stream of appends the follower folds at least this often (seconds), if folding
-#: the stream takes at most `_DUTY` of the time at the rate the books measured, and if what is
-#: waiting takes at most `_LAG` to fold: an import's backlog waits for a pause, as it did, rather
-#: than take the CPU from the appends that follow it (decision 62).
-_LAG = 0.5
-_DUTY = 0.25
-_FOLD_RATE = 20_000.0  # events folded per second of folding, assumed until one is measured
+#: While appends go on without a pause, the follower looks again once `_LAG` seconds have passed
+#: (in steps of `_QUIET`). It folds a stream that takes at most `_DUTY` of the time at the rate the
+#: books have folded, and whatever waits with it within that share of the time, so a backlog an
+#: import left drains at that pace; an import itself, a faster stream, waits for a pause or a
+#: read (decision 62).
+_LAG = 0.3
+_DUTY = 0.1
+_STREAM_CHUNK = 250  # events folded at a time while appends go on...
+_STREAM_PAUSE = 0.02  # ...and seconds between two such folds
+#: Seconds of folding measured before `Books.fold_rate` is trusted.
+_MEASURED_S = 0.02
 
 
-def can_follow(append_rate: float, backlog: int, fold_rate: float) -> bool:
-    """Whether folding appends as they arrive at `append_rate` (events/s) would take at most
-    `_DUTY` of the time, and the `backlog` waiting at most `_LAG`, folding at `fold_rate`
-    (events/s): a stream of single appends, not an import or what one left."""
-    return append_rate <= _DUTY * fold_rate and backlog <= _LAG * fold_rate
+def stream_budget(append_rate: float, elapsed: float, fold_rate: float | None) -> int:
+    """Events the follower may fold now, `elapsed` seconds after it last looked, while appends
+    arrive at `append_rate` events/s: `_DUTY` of that time at `fold_rate` (events/s); none if the
+    stream alone would take more (an import); one chunk, to measure the rate, if none was yet."""
+    if fold_rate is None:
+        return _CHUNK
+    if append_rate > _DUTY * fold_rate:
+        return 0
+    return max(int(_DUTY * fold_rate * elapsed), 1)
+
+
 _SETTLE_READS = 2_000  # memoised results between heap settles (decision 37)
 _PAGE = 10_000  # events read and folded at a time at start-up
 
@@ -93,9 +103,9 @@ class Books:
         self._settled_at = 0
         #: Set once a fold fails (`BooksBroken`): every later read fails the same way.
         self._broken: tuple[int, str] | None = None
-        #: Events folded, and seconds spent folding them (the books held), since start-up.
-        self._folded = 0
-        self._folding_s = 0.0
+        #: Events folded, and seconds spent folding them with the books held, since start-up.
+        self._fold_events = 0
+        self._fold_seconds = 0.0
 
     @property
     def folded(self) -> int:
@@ -103,10 +113,10 @@ class Books:
         return self._head.position
 
     @property
-    def fold_rate(self) -> float:
-        """Events folded per second of folding so far (start-up's included: it reads the store too,
-        so this errs on the slow side); `_FOLD_RATE` until a tenth of a second was measured."""
-        return self._folded / self._folding_s if self._folding_s >= 0.1 else _FOLD_RATE
+    def fold_rate(self) -> float | None:
+        """Events folded per second spent folding so far, start-up's included (reading the store
+        is not counted); None until `_MEASURED_S` of folding was measured."""
+        return self._fold_events / self._fold_seconds if self._fold_seconds >= _MEASURED_S else None
 
     def follow(self) -> None:
         """Fold what the log accepts as it arrives, in a thread of its own, so that a read after a
@@ -123,31 +133,35 @@ class Books:
             # Let a burst of appends finish first (folding competes with them for the CPU):
             # fold once the log has been quiet for a moment. Look every `_QUIET` seconds rather
             # than wake at each group commit: a wake takes the interpreter lock from the appends.
-            # A stream that does not pause but that the books can follow cheaply (single appends,
-            # not an import) is folded every `_LAG` seconds as it goes.
+            # Appends that do not pause get a share of the time if they are a stream the books
+            # can follow (single appends, not an import): `stream_budget`.
             since, head = time.monotonic(), self.log.head
-            streaming = False
+            budget: int | None = None
             while grew.is_set() and not self._closing.is_set():
                 grew.clear()
                 self._closing.wait(_QUIET)
                 elapsed = time.monotonic() - since
                 if grew.is_set() and elapsed >= _LAG:
-                    if can_follow((self.log.head - head) / elapsed, self.log.backlog, self.fold_rate):
-                        streaming = True
+                    budget = stream_budget((self.log.head - head) / elapsed, elapsed, self.fold_rate)
+                    if budget:
                         break
-                    since, head = time.monotonic(), self.log.head
-            # Fold in chunks, and stop as soon as appends resume: a million-event backlog takes
-            # half a minute to fold, and appends arriving meanwhile would share the CPU with it.
-            # Following a stream, fold what had arrived when it was decided, then look again.
+                    budget, since, head = None, time.monotonic(), self.log.head
             try:
-                goal = self.log.head
-                while (
-                    not self._closing.is_set()
-                    and (streaming or not grew.is_set())
-                    and self._head.position < goal
-                    and self._fold(min(_CHUNK, goal - self._head.position))
-                ):
-                    pass
+                if budget is None:
+                    # Fold in chunks, and stop as soon as appends resume: a million-event backlog
+                    # takes half a minute to fold, and appends arriving meanwhile would share the
+                    # CPU with it.
+                    while not self._closing.is_set() and not grew.is_set() and self._fold(_CHUNK):
+                        pass
+                else:
+                    # A little at a time, with pauses: folding in bursts doubled the appends' p99.
+                    goal = min(self.log.head, self._head.position + budget)
+                    while (
+                        not self._closing.is_set()
+                        and self._head.position < goal
+                        and self._fold(min(_STREAM_CHUNK, goal - self._head.position))
+                    ):
+                        self._closing.wait(_STREAM_PAUSE)
             except StoreUnavailable:  # events dropped by the log are read back (decision 52)
                 log.warning("the books could not read the store; the next read or pause folds again")
                 self._closing.wait(_QUIET)
@@ -215,8 +229,8 @@ class Books:
                 if not tally.count:
                     break
             if head.position > first:
-                self._folded += head.position - first
-                self._folding_s += time.monotonic() - started
+                self._fold_events += head.position - first
+                self._fold_seconds += time.monotonic() - started
             return self.log.backlog > 0
 
     def catch_up(self) -> None:

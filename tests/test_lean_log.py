@@ -15,6 +15,7 @@ import ledger.appender
 from api.app import create_app
 from ledger.appender import EventIdReused
 from projections.book import Book
+from replay.asof import Books
 from replay.bootstrap import Services
 from replay.whatif import what_if
 from tests.support import ADMIN_TOKEN
@@ -110,45 +111,99 @@ def test_the_books_fold_appends_once_they_pause_without_a_read(make_services: Ca
     assert not services.log.backlog and services.books.head.position == 8
 
 
+def _stream(services: Services, first: int, per_append: int, pause: float) -> tuple[threading.Event, list[int]]:
+    """A thread appending `per_append` deals every `pause` seconds until the event is set; the list
+    holds how many it appended."""
+    stop = threading.Event()
+    appended = [0]
+
+    def run() -> None:
+        while not stop.is_set():
+            n = first + appended[0]
+            services.log.append([_deal(n + k) for k in range(per_append)])
+            appended[0] += per_append
+            time.sleep(pause)
+
+    threading.Thread(target=run, daemon=True).start()
+    return stop, appended
+
+
 def test_the_books_follow_a_steady_stream_of_appends_without_a_read(
     make_services: Callable[..., Services],
 ) -> None:
     """Appends that never pause for `_QUIET` but that the books can follow cheaply (single appends,
-    decision 62) are folded as they go, no more than about `_LAG` behind, without a read asking."""
+    decision 62) are folded as they go, about `_LAG` behind, without a read asking."""
     services = make_services()
     services.log.append([_register("r1"), _register("r2")])
-    stop = threading.Event()
-    appended = 0
-
-    def stream() -> None:
-        nonlocal appended
-        while not stop.is_set():
-            services.log.append([_deal(appended + 1)])
-            appended += 1
-            time.sleep(0.01)
-
-    writer = threading.Thread(target=stream)
-    writer.start()
+    stop, appended = _stream(services, 1, 1, 0.01)
     try:
-        time.sleep(3)
+        deadline = time.monotonic() + 30
+        while appended[0] < 150 and time.monotonic() < deadline:
+            time.sleep(0.05)
         behind = services.log.backlog  # read without folding: what the follower has not taken
-        assert appended >= 100 and writer.is_alive()
-        assert behind < appended / 3, (behind, appended)
+        assert appended[0] >= 100
+        assert behind < appended[0] / 3, (behind, appended[0])
     finally:
         stop.set()
-        writer.join()
-    assert services.books.fold_rate > 0
 
 
-def test_only_a_stream_the_books_fold_in_a_quarter_of_the_time_is_followed() -> None:
-    """An import arrives faster than a quarter of the fold rate, and leaves more than half a
-    second's folding behind: either is left for a pause (or a read), as before, so that the
-    appends keep the CPU."""
-    from replay.asof import can_follow
+def test_the_books_measure_their_fold_rate(make_services: Callable[..., Services]) -> None:
+    services = make_services()
+    assert services.books.fold_rate is None  # nothing folded yet: the follower measures first
+    services.log.append([_register("r1"), _register("r2"), *(_deal(n) for n in range(1, 3001))])
+    started = time.monotonic()
+    services.books.head  # noqa: B018
+    spent = time.monotonic() - started
+    rate = services.books.fold_rate
+    assert rate is not None and rate >= 3002 / spent  # events per second spent folding
 
-    assert can_follow(3_000, 1_500, 40_000) and can_follow(10_000, 20_000, 40_000)
-    assert not can_follow(10_001, 0, 40_000) and not can_follow(38_000, 19_000, 45_000)
-    assert not can_follow(3_000, 20_001, 40_000)  # single appends after an unfolded import
+
+def test_a_backlog_drains_under_a_stream_within_the_followers_share_of_the_time(
+    make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What an import left waiting is folded while a stream goes on, `_DUTY` of the time at a time
+    (at 2,000 events/s folding, 80 events a look): neither left for ever nor folded at once."""
+    monkeypatch.setattr(Books, "fold_rate", property(lambda self: 2_000.0))
+    services = make_services()
+    services.log.append([_register("r1"), _register("r2")])
+    services.books.head  # noqa: B018 (fold the registrations: only the import below waits)
+    services.log.append([_deal(n) for n in range(1, 1001)])
+    stop, appended = _stream(services, 1001, 1, 0.05)
+    try:
+        time.sleep(3.2)
+        behind = services.log.backlog
+    finally:
+        stop.set()
+    assert 200 < behind < 1000 + appended[0] - 150, (behind, appended[0])
+
+
+def test_an_import_is_not_followed_while_it_goes_on(
+    make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream faster than `_DUTY` of the fold rate (here 50 events/s) is an import: the follower
+    leaves it for a pause or a read, so that the appends keep the CPU."""
+    monkeypatch.setattr(Books, "fold_rate", property(lambda self: 500.0))
+    services = make_services()
+    services.log.append([_register("r1"), _register("r2")])
+    services.books.head  # noqa: B018
+    stop, appended = _stream(services, 1, 20, 0.02)
+    try:
+        time.sleep(2.5)
+        behind, taken = services.log.backlog, appended[0]
+    finally:
+        stop.set()
+    assert taken >= 300 and behind >= taken - 20, (behind, taken)  # nothing folded (one batch in flight)
+    services.books.head  # noqa: B018
+    assert not services.log.backlog
+
+
+def test_the_followers_budget() -> None:
+    from replay.asof import _CHUNK, stream_budget
+
+    assert stream_budget(3_000, 0.6, 100_000) == 6_000  # a tenth of 0.6 s at 100,000 events/s
+    assert stream_budget(10_000, 0.6, 100_000) == 6_000
+    assert stream_budget(10_001, 0.6, 100_000) == 0  # an import
+    assert stream_budget(50, 0.6, None) == _CHUNK  # no rate measured yet: one chunk measures it
 
 
 _PLAN = {"event_id": "plan", "type": "PlanPublished", "data": {
