@@ -114,8 +114,9 @@ class Books:
 
     @property
     def fold_rate(self) -> float | None:
-        """Events folded per second spent folding so far, start-up's included (reading the store
-        is not counted); None until `_MEASURED_S` of folding was measured."""
+        """Events folded per second spent folding so far, start-up's included (whose store reads
+        are not counted; a backlog the log read back from the store is, decision 52); None until
+        `_MEASURED_S` of folding was measured."""
         return self._fold_events / self._fold_seconds if self._fold_seconds >= _MEASURED_S else None
 
     def follow(self) -> None:
