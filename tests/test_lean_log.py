@@ -197,6 +197,21 @@ def test_an_import_is_not_followed_while_it_goes_on(
     assert not services.log.backlog
 
 
+def test_readyz_says_how_far_the_books_have_folded(
+    make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`folded_head` trails `projected_head` until something folds: here only a read does."""
+    monkeypatch.setattr("replay.asof._QUIET", 60.0)  # the follower waits for a pause it never sees
+    services = make_services()
+    with TestClient(create_app(services)) as client:
+        services.log.append([_register("r1"), _register("r2"), _deal(1)])
+        ready = client.get("/readyz").json()
+        assert (ready["stored_head"], ready["projected_head"], ready["folded_head"]) == (3, 3, 0)
+        read = client.get("/v1/statements/r1/2026-01", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert read.status_code == 200, read.text
+        assert client.get("/readyz").json()["folded_head"] == 3
+
+
 def test_the_followers_budget() -> None:
     from replay.asof import _CHUNK, stream_budget
 
