@@ -31,9 +31,8 @@ from ledger.events import EventData
 from ledger.heap import HEAP, no_cyclic_gc
 from ledger.immutable import immutable
 from ledger.records import Record, format_time, seal
-from ledger.store import EventStore, PositionTaken, decode_record, parse_stored
+from ledger.store import AppendStream, EventStore, PositionTaken, decode_record, parse_stored
 from ledger.validation import (
-    Envelope,
     Problem,
     ReferenceIndex,
     check_references,
@@ -47,6 +46,8 @@ MAX_BATCH = 10_000
 #: and read back from the store when folded (decision 52).
 BACKLOG_MAX = 50_000
 _RETRIES = 50
+#: Events in a group commit from which its rows are sent while it is checked (decision 63).
+STREAM_MIN = 256
 
 
 @immutable
@@ -348,35 +349,47 @@ class LedgerLog:
             # always checked against the complete log. A rejection may rest on what another
             # process added since our last read, so it stands only after such a read.
             read = False
+            streamed = sum(len(pending.envelopes) for pending in group) >= STREAM_MIN
             for attempt in range(_RETRIES):
                 if attempt:
                     self.catch_up()
                     read = True
                 draft = _Draft(self.refs.overlay())
                 outcomes: list[tuple[_Pending, list[AppendResult] | None, Exception | None]] = []
-                for pending in group:
-                    try:
-                        outcomes.append((pending, self._prepare(pending.envelopes, draft, pending.indexed), None))
-                    except (Rejected, EventIdReused) as rejected:
-                        outcomes.append((pending, None, rejected))
-                if not read and any(failure is not None for _, _, failure in outcomes):
-                    head = self.head
-                    self.catch_up()
-                    read = True
-                    if self.head != head:
-                        continue
-                if draft.fresh:
-                    try:
-                        self.store.append([sealed.record for sealed in draft.fresh])
-                    except PositionTaken:
-                        continue
-                    self._accept(
-                        [sealed.logged() for sealed in draft.fresh],
-                        [sealed.record.recorded_at for sealed in draft.fresh],
-                        _without_state(draft.fresh[-1].record),
-                        draft.refs,
-                    )
-                    HEAP.added(len(draft.fresh))
+                stream = self.store.open_append() if streamed else None
+                try:
+                    for pending in group:
+                        try:
+                            prepared = self._prepare(pending.envelopes, draft, pending.indexed, stream)
+                            outcomes.append((pending, prepared, None))
+                        except (Rejected, EventIdReused) as rejected:
+                            outcomes.append((pending, None, rejected))
+                    failed = any(failure is not None for _, _, failure in outcomes)
+                    if stream is not None and failed:
+                        stream.abort()  # it holds what the rejected batch sent: store the rest anew
+                        stream = None
+                    if not read and failed:
+                        head = self.head
+                        self.catch_up()
+                        read = True
+                        if self.head != head:
+                            continue
+                    if draft.fresh:
+                        try:
+                            if stream is None or not stream.commit():
+                                self.store.append([sealed.record for sealed in draft.fresh])
+                        except PositionTaken:
+                            continue
+                        self._accept(
+                            [sealed.logged() for sealed in draft.fresh],
+                            [sealed.record.recorded_at for sealed in draft.fresh],
+                            _without_state(draft.fresh[-1].record),
+                            draft.refs,
+                        )
+                        HEAP.added(len(draft.fresh))
+                finally:
+                    if stream is not None:
+                        stream.abort()  # nothing to do once committed; else nothing of it is stored
                 for pending, results, failure in outcomes:
                     pending.finish(results, failure)
                 return
@@ -400,8 +413,14 @@ class LedgerLog:
             self._prepare(envelopes, draft, indexed=True)
             return draft.fresh
 
-    def _prepare(self, envelopes: Sequence[Any], draft: _Draft, indexed: bool) -> list[AppendResult]:
-        """Check one batch against the log plus the draft; on success add it to the draft."""
+    def _prepare(
+        self, envelopes: Sequence[Any], draft: _Draft, indexed: bool, stream: AppendStream | None = None
+    ) -> list[AppendResult]:
+        """Check one batch against the log plus the draft; on success add it to the draft.
+
+        Each event is sealed as soon as it is checked, while nothing before it failed, and sent to
+        `stream` if there is one: the database stores it while the rest are checked. A rejected
+        batch's records go nowhere else (the caller abandons the stream)."""
         batch = indexed
         replays: dict[int, Record] = {}
         first_in_batch: dict[str, int] = {}
@@ -423,7 +442,10 @@ class LedgerLog:
 
         refs = draft.refs.overlay()
         problems: list[Problem] = []
-        parsed: dict[int, Envelope] = {}
+        now = format_time(self.clock())
+        previous = draft.fresh[-1].record if draft.fresh else self.last
+        position = self.head + len(draft.fresh)
+        sealed: list[Sealed] = []
         for i, envelope in enumerate(envelopes):
             event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
             if i in replays or (isinstance(event_id, str) and first_in_batch.get(event_id, i) != i):
@@ -437,18 +459,19 @@ class LedgerLog:
                 problems += [p.at(i if batch else None) for p in found]
                 continue
             refs.apply(checked.event)
-            parsed[i] = checked
+            if problems:
+                continue  # the batch is rejected: only its other problems are still wanted
+            position += 1
+            previous = seal(previous, position, checked.event_id, checked.type, checked.data, now)
+            sealed.append(Sealed(previous, checked.event))
+            if stream is not None:
+                stream.write(previous)
         if problems:
             raise Rejected(problems)
         refs.merge_into_parent()
-
-        now = format_time(self.clock())
-        previous = draft.fresh[-1].record if draft.fresh else self.last
-        for i in sorted(parsed):
-            env = parsed[i]
-            previous = seal(previous, self.head + len(draft.fresh) + 1, env.event_id, env.type, env.data, now)
-            draft.fresh.append(Sealed(previous, env.event))
-            draft.staged[env.event_id] = previous
+        draft.fresh += sealed
+        for entry in sealed:
+            draft.staged[entry.record.event_id] = entry.record
 
         results = []
         for i, envelope in enumerate(envelopes):

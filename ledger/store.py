@@ -13,6 +13,7 @@ contract's type names under a versioned prefix, never Python class paths.
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import json
 import sys
@@ -59,6 +60,28 @@ class StoreRefusesWrites(StoreUnavailable):
 
 def _stored_state(record: Record) -> bytes:
     return json.dumps(record.listing(), ensure_ascii=False).encode("utf-8")
+
+
+_COPY_TYPES = ["uuid", "int8", "text", "bytea"]
+
+
+def _row(record: Record) -> tuple[UUID, int, str, bytes]:
+    """The library's columns for one record."""
+    return LEDGER_STREAM, record.position, TOPIC_PREFIX + record.type, record.state or _stored_state(record)
+
+
+_TEXT_ROWS_PER_WRITE = 64
+_TEXT_ROW_START = str(LEDGER_STREAM).encode("ascii") + b"\t"
+
+
+def _text_row(record: Record) -> bytes:
+    """`_row` as a line of COPY's text format. Only the state needs escaping (it is any JSON):
+    as bytea's hex form, after an escaped backslash. Ids and positions are digits, letters and
+    dashes, and topics are the contract's type names."""
+    state = record.state or _stored_state(record)
+    return b"%s%d\t%s\t\\\\x%s\n" % (
+        _TEXT_ROW_START, record.position, (TOPIC_PREFIX + record.type).encode("ascii"), binascii.hexlify(state)
+    )
 
 
 def _unavailable(error: Exception) -> StoreUnavailable:
@@ -137,7 +160,7 @@ class EventStore:
             raise _unavailable(error) from error
         self.kind = database.kind
         self.datastore = datastore
-        self._write_sql: tuple[bytes, bytes] | None = None
+        self._write_sql: tuple[bytes, bytes, bytes] | None = None
         if database.kind == "postgres":
             datastore.pool.timeout = _PG_POOL_WAIT
             datastore.pool.reconnect_timeout = _PG_RECONNECT_GIVE_UP
@@ -169,10 +192,7 @@ class EventStore:
 
     def append(self, records: Sequence[Record]) -> None:
         """Store records in one transaction: all of them or none."""
-        rows = [
-            (LEDGER_STREAM, record.position, TOPIC_PREFIX + record.type, record.state or _stored_state(record))
-            for record in records
-        ]
+        rows = [_row(record) for record in records]
         try:
             if self.kind == "postgres":
                 self._call(self._copy_events, rows)
@@ -192,27 +212,45 @@ class EventStore:
         (decision 46).
         """
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
-            if self._write_sql is None:
-                self._write_sql = self._compose_write_sql(conn)
-            begin, copy_sql = self._write_sql
+            begin, copy_sql, _ = self._write_statements(conn)
             curs.execute(begin)  # commit order = notification order, as the library keeps it
             with curs.copy(copy_sql) as copy:
-                copy.set_types(["uuid", "int8", "text", "bytea"])
+                copy.set_types(_COPY_TYPES)
                 for row in rows:  # the library's columns, without a `StoredEvent` per row (frozen: slow to make)
                     copy.write_row(row)
 
-    def _compose_write_sql(self, conn: Any) -> tuple[bytes, bytes]:
-        """(the library's table lock statements and its NOTIFY as one simple query, the COPY statement)."""
+    def open_append(self) -> AppendStream | None:
+        """An append whose rows go to PostgreSQL as they are made (`AppendStream`); None on SQLite,
+        or if none could be opened now (the caller then appends the usual way, with its retries)."""
+        if self.kind != "postgres":
+            return None
+        stream = AppendStream()
+        try:
+            stream.open(self)
+        except Exception:  # whatever it was, `append` meets it again and answers for it
+            stream.abort()
+            return None
+        return stream
+
+    def _write_statements(self, conn: Any) -> tuple[bytes, bytes, bytes]:
+        if self._write_sql is None:
+            self._write_sql = self._compose_write_sql(conn)
+        return self._write_sql
+
+    def _compose_write_sql(self, conn: Any) -> tuple[bytes, bytes, bytes]:
+        """(the library's table lock statements and its NOTIFY as one simple query, the COPY
+        statement in binary format, and in text format)."""
         from psycopg.sql import SQL, Identifier
 
         recorder: Any = self._events
         notify = SQL("NOTIFY {0}").format(Identifier(recorder.channel_name))  # as `_notify_channel` sends it
         begin = b"; ".join([*(s.as_bytes(conn) for s in recorder.lock_table_statements), notify.as_bytes(conn)])
         columns = "(originator_id, originator_version, topic, state)"
-        copy_sql = SQL("COPY {0}.{1} " + columns + " FROM STDIN (FORMAT BINARY)").format(
+        copy_sql = SQL("COPY {0}.{1} " + columns + " FROM STDIN").format(
             Identifier(self.datastore.schema), Identifier(EVENTS_TABLE)
         )
-        return begin, copy_sql.as_bytes(conn)
+        text = copy_sql.as_bytes(conn)
+        return begin, text + b" (FORMAT BINARY)", text
 
     def read_stored(self, after: int, upto: int | None = None, page: int = 10_000) -> Iterator[StoredEvent]:
         """Stored rows in position order, unparsed (the chain verifier wants the raw bytes).
@@ -332,3 +370,76 @@ def decode_record(stored: StoredEvent) -> Record:
         recorded_at=sys.intern(body["recorded_at"]),
         hash=body["hash"],
     )
+
+
+class _Abandoned(Exception):
+    """Unwinds an `AppendStream` that will not be committed: its transaction rolls back."""
+
+
+class AppendStream:
+    """One append's transaction on PostgreSQL, opened before its records are made.
+
+    Rows are sent as they are sealed, so the server stores the first rows of a
+    large batch while the rest are still being checked, on the other core
+    (decision 63). They go in COPY's text format: in the binary format
+    PostgreSQL holds up to 1,000 rows before it stores any, so a 1,000-event
+    batch was all stored after its last row. The table lock is taken at
+    `open`, as `append` takes it, so commit order is still notification order;
+    it is held while the batch is checked. Nothing is stored before `commit`.
+    """
+
+    def __init__(self) -> None:
+        self._stack = contextlib.ExitStack()
+        self._copy: Any = None
+        self._lines: list[bytes] = []
+        self.broken = False
+        self._done = False
+
+    def open(self, store: EventStore) -> None:
+        conn = self._stack.enter_context(store.datastore.get_connection())
+        self._stack.enter_context(conn.transaction())
+        cursor = self._stack.enter_context(conn.cursor())
+        begin, _, copy_sql = store._write_statements(conn)
+        cursor.execute(begin)
+        self._copy = self._stack.enter_context(cursor.copy(copy_sql))
+
+    def write(self, record: Record) -> None:
+        """Send one row (a few at a time). A failure (the connection lost, say) only marks the
+        stream broken: `commit` then says so, and the caller stores the records the usual way."""
+        self._lines.append(_text_row(record))
+        if len(self._lines) >= _TEXT_ROWS_PER_WRITE:
+            self._send()
+
+    def _send(self) -> None:
+        lines, self._lines = self._lines, []
+        if not self.broken:
+            try:
+                self._copy.write(b"".join(lines))
+            except Exception:  # reported by `commit`
+                self.broken = True
+
+    def commit(self) -> bool:
+        """Store every row written, in one transaction. True once stored; False if the stream
+        broke or the commit failed for any reason but a taken position: the caller then stores the
+        records with `EventStore.append`, which retries, and which finds the position taken if a
+        commit whose answer was lost did store them (as its own retries would). Raises
+        `PositionTaken` if another writer stored a position first: nothing of this was stored."""
+        self._send()
+        if self.broken:
+            self.abort()
+            return False
+        self._done = True
+        try:
+            self._stack.close()
+        except IntegrityError as error:
+            raise PositionTaken(str(error)) from error
+        except Exception:  # `append` meets it again and answers for it
+            return False
+        return True
+
+    def abort(self) -> None:
+        """Roll back what was sent and give the connection back; once committed, nothing to do."""
+        if not self._done:
+            self._done = True
+            with contextlib.suppress(Exception):
+                self._stack.__exit__(_Abandoned, _Abandoned(), None)

@@ -1,0 +1,198 @@
+"""Large appends on PostgreSQL send their rows while the batch is still being checked (decision 63).
+
+Each test runs on both stores: on SQLite the usual append does the same work, and the answers,
+what is stored and what is refused must be the same. On PostgreSQL the tests also check that the
+stream was the path taken (`_Spy`), so that they test it rather than the fallback.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pytest
+
+from ledger.appender import STREAM_MIN, Rejected
+from ledger.records import GENESIS_HASH, chain_hash
+from ledger.store import AppendStream, EventStore
+from replay.bootstrap import Services
+
+_ODD_TEXT = 'back\\slash "quoted" \\t \\n ünïcødé € 😀 \\x41 \\\\ \\N end'
+
+
+def _register(person: str) -> dict[str, Any]:
+    return {"event_id": f"reg-{person}", "type": "ParticipantRegistered",
+            "data": {"participant_id": person, "name": person.upper(), "team_id": "t", "start_date": "2020-01-01"}}
+
+
+def _deal(n: int, customer: str | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {"deal_id": f"d-{n}", "booked_on": "2026-01-05", "amount": f"{n}.25", "currency": "USD",
+                            "credits": [{"participant_id": "r1", "share": "1"}]}
+    if customer is not None:
+        data["customer"] = customer
+    return {"event_id": f"e-{n}", "type": "DealBooked", "data": data}
+
+
+class _Spy:
+    """Counts the streams opened, committed and abandoned."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.opened = self.committed = self.abandoned = 0
+        open_append, commit, abort = EventStore.open_append, AppendStream.commit, AppendStream.abort
+
+        def counting_open(store: EventStore) -> AppendStream | None:
+            stream = open_append(store)
+            self.opened += stream is not None
+            return stream
+
+        def counting_commit(stream: AppendStream) -> bool:
+            stored = commit(stream)
+            self.committed += stored
+            return stored
+
+        def counting_abort(stream: AppendStream) -> None:
+            self.abandoned += not stream._done
+            abort(stream)
+
+        monkeypatch.setattr(EventStore, "open_append", counting_open)
+        monkeypatch.setattr(AppendStream, "commit", counting_commit)
+        monkeypatch.setattr(AppendStream, "abort", counting_abort)
+
+
+@pytest.fixture
+def spy(monkeypatch: pytest.MonkeyPatch) -> _Spy:
+    return _Spy(monkeypatch)
+
+
+@pytest.fixture
+def services(make_services: Callable[..., Services]) -> Iterator[Services]:
+    built = make_services()
+    built.log.append([_register("r1")])
+    yield built
+
+
+def _postgres(services: Services) -> bool:
+    return services.store.kind == "postgres"
+
+
+def _stored(services: Services) -> list[tuple[int, str, bytes]]:
+    return [(s.originator_version, s.topic, s.state) for s in services.store.read_stored(0)]
+
+
+def test_a_large_batch_is_stored_exactly_as_sealed(services: Services, spy: _Spy) -> None:
+    """Text that needs escaping in COPY's text format (backslashes, tabs, newlines, quotes, any
+    Unicode) comes back byte for byte, and the hash chain over the stored records holds."""
+    batch = [_deal(n, _ODD_TEXT if n % 3 else None) for n in range(1, STREAM_MIN + 45)]
+    results = services.log.append(batch)
+    assert [r.position for r in results] == list(range(2, STREAM_MIN + 46))
+    stored = _stored(services)
+    assert len(stored) == STREAM_MIN + 45
+    previous = GENESIS_HASH
+    for (position, topic, state), envelope in zip(stored[1:], batch, strict=True):
+        body = orjson.loads(state)
+        assert (position, topic) == (body["position"], "ledger.v1:DealBooked")
+        assert body["data"] == envelope["data"]
+    for _, _, state in stored:
+        body = orjson.loads(state)
+        assert chain_hash(previous, {k: body[k] for k in ("position", "event_id", "type", "data", "recorded_at")}) \
+            == body["hash"]
+        previous = body["hash"]
+    expected = sum((Decimal(f"{n}.25") for n in range(1, STREAM_MIN + 45)), Decimal(0))
+    assert services.books.head.statement("r1", "2026-01").credited == expected
+    if _postgres(services):
+        assert (spy.opened, spy.committed, spy.abandoned) == (1, 1, 0)
+
+
+def test_a_rejected_large_batch_stores_nothing_and_releases_the_table(services: Services, spy: _Spy) -> None:
+    """The last event refers to a participant nobody registered: the whole batch is refused, what
+    was already sent is rolled back, and the next append (which needs the table lock) goes in."""
+    batch = [_deal(n) for n in range(1, STREAM_MIN + 10)]
+    batch[-1]["data"]["credits"] = [{"participant_id": "nobody", "share": "1"}]
+    with pytest.raises(Rejected) as refused:
+        services.log.append(batch)
+    assert [(p.index, p.field) for p in refused.value.problems] == [
+        (STREAM_MIN + 8, "data.credits.0.participant_id")
+    ]
+    assert len(_stored(services)) == 1 and services.log.head == 1
+    [result] = services.log.append([_deal(1)])
+    assert result.position == 2 and len(_stored(services)) == 2
+    if _postgres(services):
+        assert (spy.opened, spy.committed, spy.abandoned) == (1, 0, 1)
+
+
+def test_a_group_with_a_rejected_batch_stores_the_others(services: Services, spy: _Spy) -> None:
+    """Two batches committed together, the first refused: the stream held rows of both, so it is
+    abandoned and the second batch is stored the usual way, at the positions after the head."""
+    bad = [_deal(n) for n in range(1, 200)]
+    bad[5]["type"] = "NoSuchEvent"
+    good = [_deal(n) for n in range(200, 400)]
+    with services.log._lock:  # the committer waits for this lock: both batches go in one group
+        first, second = services.log.submit(bad), services.log.submit(good)
+    with pytest.raises(Rejected):
+        first.result(timeout=60)
+    results = second.result(timeout=60)
+    assert [r.position for r in results] == list(range(2, 202))
+    stored = _stored(services)
+    assert [orjson.loads(s)["event_id"] for _, _, s in stored[1:]] == [f"e-{n}" for n in range(200, 400)]
+    if _postgres(services):
+        assert (spy.opened, spy.committed, spy.abandoned) == (1, 0, 1)
+
+
+def test_a_broken_stream_falls_back_to_the_usual_append(
+    services: Services, spy: _Spy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream whose connection failed part way (here: its second send) is rolled back, and the
+    records are stored by `EventStore.append` instead: once each, in order."""
+    send = AppendStream._send
+    sends = [0]
+
+    def failing_send(stream: AppendStream) -> None:
+        sends[0] += 1
+        if sends[0] == 2:
+            stream.broken = True
+        send(stream)
+
+    monkeypatch.setattr(AppendStream, "_send", failing_send)
+    results = services.log.append([_deal(n) for n in range(1, STREAM_MIN + 100)])
+    assert [r.position for r in results] == list(range(2, STREAM_MIN + 101))
+    stored = _stored(services)
+    assert [p for p, _, _ in stored] == list(range(1, STREAM_MIN + 101))
+    assert [orjson.loads(s)["event_id"] for _, _, s in stored[1:]] == [f"e-{n}" for n in range(1, STREAM_MIN + 100)]
+    if _postgres(services):
+        assert (spy.opened, spy.committed, spy.abandoned) == (1, 0, 1)
+
+
+def test_a_position_taken_by_another_process_is_retried(
+    make_services: Callable[..., Services], spy: _Spy
+) -> None:
+    """Another process appends after this one last read the log: the streamed batch finds its
+    first position taken, nothing of it is stored, and the retry stores it after the other's."""
+    here, there = make_services(), make_services()
+    here.log.append([_register("r1")])
+    there.log.catch_up()
+    there.log.append([_deal(0)])
+    results = here.log.append([_deal(n) for n in range(1, STREAM_MIN + 1)])
+    assert [r.position for r in results] == list(range(3, STREAM_MIN + 3))
+    stored = [orjson.loads(s)["event_id"] for _, _, s in _stored(here)]
+    assert stored == ["reg-r1", "e-0", *(f"e-{n}" for n in range(1, STREAM_MIN + 1))]
+    if _postgres(here):
+        assert spy.opened == 2 and spy.committed == 1
+
+
+def test_small_batches_do_not_stream(services: Services, spy: _Spy) -> None:
+    """Below `STREAM_MIN` events a group commit holds the table lock only while it stores."""
+    done: list[int] = []
+
+    def append(n: int) -> None:
+        done.append(services.log.append([_deal(n)])[0].position)
+
+    threads = [threading.Thread(target=append, args=(n,)) for n in range(1, 21)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(done) == list(range(2, 22))
+    assert spy.opened == 0
