@@ -205,6 +205,43 @@ def test_an_import_is_not_followed_while_it_goes_on(
     assert not services.log.backlog
 
 
+def test_a_fold_in_a_pause_stops_when_appends_resume(
+    make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The follower folds a backlog once appends pause, a chunk at a time, and gives the CPU back
+    to appends as soon as they resume (here an import: faster than `_DUTY` of the fold rate)."""
+    monkeypatch.setattr(Books, "fold_rate", property(lambda self: 500.0))
+    apply = Book.apply
+
+    def slow_apply(book: Book, position: int, event_id: str, event: Any) -> None:
+        time.sleep(0.0002)  # 0.4 s a chunk of 2,000, 4 s for the whole backlog
+        apply(book, position, event_id, event)
+
+    services = make_services()
+    services.log.append([_register("r1"), _register("r2")])
+    services.books.head  # noqa: B018
+    monkeypatch.setattr(Book, "apply", slow_apply)
+    services.log.append([_deal(n) for n in range(1, 10_001)])
+    services.log.append([_deal(n) for n in range(10_001, 20_001)])
+    deadline = time.monotonic() + 30
+    while services.books.folded <= 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert services.books.folded > 2  # the pause began a fold
+    stop, _ = _stream(services, 30_001, 20, 0.02)
+    try:
+        time.sleep(1.0)  # the chunk under way ends (0.4 s at most)
+        stopped_at = services.books.folded
+        time.sleep(2.0)
+        # Nothing more, or one chunk if a starved test thread left a pause (without the check
+        # between chunks, about 6,400 more).
+        assert stopped_at < 12_000 and services.books.folded - stopped_at <= 2_000, (stopped_at, services.books.folded)
+    finally:
+        stop()
+    monkeypatch.setattr(Book, "apply", apply)
+    services.books.head  # noqa: B018
+    assert not services.log.backlog
+
+
 def test_readyz_says_how_far_the_books_have_folded(
     make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
 ) -> None:
