@@ -48,6 +48,8 @@ BACKLOG_MAX = 50_000
 _RETRIES = 50
 #: Events in a group commit from which its rows are sent while it is checked (decision 63).
 STREAM_MIN = 256
+#: ...and up to which: a larger group would hold the table lock for more than half a second.
+STREAM_MAX = 50_000
 
 
 @immutable
@@ -349,18 +351,20 @@ class LedgerLog:
             # always checked against the complete log. A rejection may rest on what another
             # process added since our last read, so it stands only after such a read.
             read = False
-            streamed = sum(len(pending.envelopes) for pending in group) >= STREAM_MIN
+            streamed = STREAM_MIN <= sum(len(pending.envelopes) for pending in group) <= STREAM_MAX
             for attempt in range(_RETRIES):
                 if attempt:
                     self.catch_up()
                     read = True
                 draft = _Draft(self.refs.overlay())
                 outcomes: list[tuple[_Pending, list[AppendResult] | None, Exception | None]] = []
-                stream = self.store.open_append() if streamed else None
+                # Read before any row is sent: the stream holds the table lock from its first rows.
+                stored = self._stored_records([pending.envelopes for pending in group])
+                stream = self.store.append_stream() if streamed else None
                 try:
                     for pending in group:
                         try:
-                            prepared = self._prepare(pending.envelopes, draft, pending.indexed, stream)
+                            prepared = self._prepare(pending.envelopes, draft, pending.indexed, stream, stored)
                             outcomes.append((pending, prepared, None))
                         except (Rejected, EventIdReused) as rejected:
                             outcomes.append((pending, None, rejected))
@@ -414,7 +418,12 @@ class LedgerLog:
             return draft.fresh
 
     def _prepare(
-        self, envelopes: Sequence[Any], draft: _Draft, indexed: bool, stream: AppendStream | None = None
+        self,
+        envelopes: Sequence[Any],
+        draft: _Draft,
+        indexed: bool,
+        stream: AppendStream | None = None,
+        stored: dict[str, Record] | None = None,
     ) -> list[AppendResult]:
         """Check one batch against the log plus the draft; on success add it to the draft.
 
@@ -424,7 +433,9 @@ class LedgerLog:
         batch = indexed
         replays: dict[int, Record] = {}
         first_in_batch: dict[str, int] = {}
-        known_records = self._known(envelopes, draft)
+        if stored is None:
+            stored = self._stored_records([envelopes])
+        known_records = self._known(envelopes, draft, stored)
         for i, envelope in enumerate(envelopes):
             event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
             if not isinstance(event_id, str):
@@ -484,25 +495,35 @@ class LedgerLog:
         return results
 
 
-    def _known(self, envelopes: Sequence[Any], draft: _Draft) -> dict[str, Record]:
-        """The records of the event ids in these envelopes that the draft or the log already holds:
-        the log's are read back from the store, in one query (a resent batch is the usual case)."""
+    def _known(self, envelopes: Sequence[Any], draft: _Draft, stored: dict[str, Record]) -> dict[str, Record]:
+        """The records of the event ids in these envelopes that the draft or the log already holds
+        (`stored`: the log's, from `_stored_records`)."""
         found: dict[str, Record] = {}
-        positions: set[int] = set()
         for envelope in envelopes:
             event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
             if not isinstance(event_id, str):
                 continue
-            staged = draft.staged.get(event_id)
-            if staged is not None:
-                found[event_id] = staged
-            elif (position := self.by_event_id.get(event_id)) is not None:
-                positions.add(position)
-        if positions:
-            for stored in self.store.read_positions(sorted(positions)):
-                record = decode_record(stored)
-                found[record.event_id] = record
+            record = draft.staged.get(event_id) or stored.get(event_id)
+            if record is not None:
+                found[event_id] = record
         return found
+
+    def _stored_records(self, batches: Iterable[Sequence[Any]]) -> dict[str, Record]:
+        """The stored records of the event ids in these batches that the log already holds, read
+        back in one query (a resent batch is the usual case)."""
+        by_event_id = self.by_event_id
+        positions = {
+            position
+            for envelopes in batches
+            for envelope in envelopes
+            if isinstance(envelope, dict)
+            and isinstance(event_id := envelope.get("event_id"), str)
+            and (position := by_event_id.get(event_id)) is not None
+        }
+        if not positions:
+            return {}
+        records = (decode_record(row) for row in self.store.read_positions(sorted(positions)))
+        return {record.event_id: record for record in records}
 
 
 _PAGE = 10_000  # stored events taken into the log at a time while catching up

@@ -16,6 +16,7 @@ from __future__ import annotations
 import binascii
 import contextlib
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -37,6 +38,8 @@ from eventsourcing.persistence import (
 
 from ledger.records import Record
 from ledger.settings import Database
+
+log = logging.getLogger("ledger.store")
 
 LEDGER_STREAM = UUID("6c1b4f0e-7c0a-4f53-9d39-0d6a1e5b7a10")
 _TOKEN_NAMESPACE = UUID("0b6f5a55-4d8e-4b59-9a3c-6f5f0b2f7c21")
@@ -219,18 +222,9 @@ class EventStore:
                 for row in rows:  # the library's columns, without a `StoredEvent` per row (frozen: slow to make)
                     copy.write_row(row)
 
-    def open_append(self) -> AppendStream | None:
-        """An append whose rows go to PostgreSQL as they are made (`AppendStream`); None on SQLite,
-        or if none could be opened now (the caller then appends the usual way, with its retries)."""
-        if self.kind != "postgres":
-            return None
-        stream = AppendStream()
-        try:
-            stream.open(self)
-        except Exception:  # whatever it was, `append` meets it again and answers for it
-            stream.abort()
-            return None
-        return stream
+    def append_stream(self) -> AppendStream | None:
+        """An append whose rows go to PostgreSQL as they are made (`AppendStream`); None on SQLite."""
+        return AppendStream(self) if self.kind == "postgres" else None
 
     def _write_statements(self, conn: Any) -> tuple[bytes, bytes, bytes]:
         if self._write_sql is None:
@@ -388,14 +382,18 @@ class AppendStream:
     it is held while the batch is checked. Nothing is stored before `commit`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
         self._stack = contextlib.ExitStack()
         self._copy: Any = None
         self._lines: list[bytes] = []
         self.broken = False
         self._done = False
 
-    def open(self, store: EventStore) -> None:
+    def _open(self) -> None:
+        """Take the lock and start the COPY, at the first rows to send: a group that turns out to
+        hold nothing new (a batch sent again) never takes the lock."""
+        store = self._store
         conn = self._stack.enter_context(store.datastore.get_connection())
         self._stack.enter_context(conn.transaction())
         cursor = self._stack.enter_context(conn.cursor())
@@ -412,11 +410,15 @@ class AppendStream:
 
     def _send(self) -> None:
         lines, self._lines = self._lines, []
-        if not self.broken:
-            try:
-                self._copy.write(b"".join(lines))
-            except Exception:  # reported by `commit`
-                self.broken = True
+        if self.broken or not lines:
+            return
+        try:
+            if self._copy is None:
+                self._open()
+            self._copy.write(b"".join(lines))
+        except Exception:  # whatever it was, `EventStore.append` meets it again and answers for it
+            log.warning("a streamed append failed; the batch is stored the usual way", exc_info=True)
+            self.broken = True
 
     def commit(self) -> bool:
         """Store every row written, in one transaction. True once stored; False if the stream
@@ -434,6 +436,7 @@ class AppendStream:
         except IntegrityError as error:
             raise PositionTaken(str(error)) from error
         except Exception:  # `append` meets it again and answers for it
+            log.warning("a streamed append could not commit; the batch is stored the usual way", exc_info=True)
             return False
         return True
 

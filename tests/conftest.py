@@ -42,6 +42,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[s
     schema = f"t_{uuid.uuid4().hex[:12]}"
     yield f"{base}?schema={schema}"
     with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute("SET lock_timeout = '30s'")  # a lock a test left behind fails it, not the run
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 

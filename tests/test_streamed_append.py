@@ -15,9 +15,10 @@ from typing import Any
 import orjson
 import pytest
 
+import ledger.appender
 from ledger.appender import STREAM_MIN, Rejected
-from ledger.records import GENESIS_HASH, chain_hash
-from ledger.store import AppendStream, EventStore
+from ledger.records import Record, seal
+from ledger.store import EVENTS_TABLE, AppendStream
 from replay.bootstrap import Services
 
 _ODD_TEXT = 'back\\slash "quoted" \\t \\n ünïcødé € 😀 \\x41 \\\\ \\N end'
@@ -37,16 +38,15 @@ def _deal(n: int, customer: str | None = None) -> dict[str, Any]:
 
 
 class _Spy:
-    """Counts the streams opened, committed and abandoned."""
+    """Counts the streams opened (the table locked), committed and abandoned."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.opened = self.committed = self.abandoned = 0
-        open_append, commit, abort = EventStore.open_append, AppendStream.commit, AppendStream.abort
+        open_, commit, abort = AppendStream._open, AppendStream.commit, AppendStream.abort
 
-        def counting_open(store: EventStore) -> AppendStream | None:
-            stream = open_append(store)
-            self.opened += stream is not None
-            return stream
+        def counting_open(stream: AppendStream) -> None:
+            open_(stream)
+            self.opened += 1
 
         def counting_commit(stream: AppendStream) -> bool:
             stored = commit(stream)
@@ -54,10 +54,10 @@ class _Spy:
             return stored
 
         def counting_abort(stream: AppendStream) -> None:
-            self.abandoned += not stream._done
+            self.abandoned += stream._copy is not None and not stream._done
             abort(stream)
 
-        monkeypatch.setattr(EventStore, "open_append", counting_open)
+        monkeypatch.setattr(AppendStream, "_open", counting_open)
         monkeypatch.setattr(AppendStream, "commit", counting_commit)
         monkeypatch.setattr(AppendStream, "abort", counting_abort)
 
@@ -90,16 +90,15 @@ def test_a_large_batch_is_stored_exactly_as_sealed(services: Services, spy: _Spy
     assert [r.position for r in results] == list(range(2, STREAM_MIN + 46))
     stored = _stored(services)
     assert len(stored) == STREAM_MIN + 45
-    previous = GENESIS_HASH
     for (position, topic, state), envelope in zip(stored[1:], batch, strict=True):
         body = orjson.loads(state)
         assert (position, topic) == (body["position"], "ledger.v1:DealBooked")
         assert body["data"] == envelope["data"]
-    for _, _, state in stored:
+    previous: Record | None = None
+    for _, _, state in stored:  # each as sealed, byte for byte, its hash extending the one before
         body = orjson.loads(state)
-        assert chain_hash(previous, {k: body[k] for k in ("position", "event_id", "type", "data", "recorded_at")}) \
-            == body["hash"]
-        previous = body["hash"]
+        previous = seal(previous, body["position"], body["event_id"], body["type"], body["data"], body["recorded_at"])
+        assert previous.state == state
     expected = sum((Decimal(f"{n}.25") for n in range(1, STREAM_MIN + 45)), Decimal(0))
     assert services.books.head.statement("r1", "2026-01").credited == expected
     if _postgres(services):
@@ -180,6 +179,57 @@ def test_a_position_taken_by_another_process_is_retried(
     assert stored == ["reg-r1", "e-0", *(f"e-{n}" for n in range(1, STREAM_MIN + 1))]
     if _postgres(here):
         assert spy.opened == 2 and spy.committed == 1
+
+
+def _table_locks(services: Services) -> int:
+    """Exclusive locks on the events table held by any session (PostgreSQL)."""
+    with services.store.datastore.get_connection() as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relname = %s AND n.nspname = %s AND l.mode = 'ExclusiveLock'",
+            (EVENTS_TABLE, services.store.datastore.schema),
+        ).fetchone()
+    return int(row["count"])
+
+
+def test_a_batch_sent_again_takes_no_lock(services: Services, spy: _Spy) -> None:
+    """A large batch resent as it was (a client retrying after a lost answer) is answered from
+    the log: every event a duplicate at its first position, nothing stored, no stream opened."""
+    batch = [_deal(n) for n in range(1, STREAM_MIN + 20)]
+    first = services.log.append(batch)
+    again = services.log.append(batch)
+    assert [(r.position, r.duplicate) for r in again] == [(r.position, True) for r in first]
+    assert len(_stored(services)) == STREAM_MIN + 20
+    if _postgres(services):
+        assert (spy.opened, spy.committed) == (1, 1)
+        assert _table_locks(services) == 0
+
+
+def test_an_unexpected_failure_while_checking_releases_the_table(
+    make_services: Callable[..., Services], spy: _Spy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault in the checks (a bug: not a refusal) after rows were sent fails that append, rolls
+    back what was sent and gives the lock back: another process's append goes in at once."""
+    here, there = make_services(), make_services()
+    here.log.append([_register("r1")])
+    check = ledger.appender.check_references
+
+    def failing_check(event: Any, refs: Any, currency: str) -> Any:
+        if getattr(event, "deal_id", None) == "d-200":
+            raise RuntimeError("a bug")
+        return check(event, refs, currency)
+
+    monkeypatch.setattr(ledger.appender, "check_references", failing_check)
+    with pytest.raises(RuntimeError, match="a bug"):
+        here.log.append([_deal(n) for n in range(1, STREAM_MIN + 1)])
+    assert len(_stored(here)) == 1
+    if _postgres(here):
+        assert (spy.opened, spy.committed, spy.abandoned) == (1, 0, 1)
+        assert _table_locks(here) == 0
+    there.log.catch_up()
+    [result] = there.log.append([_deal(1)])
+    assert result.position == 2
 
 
 def test_small_batches_do_not_stream(services: Services, spy: _Spy) -> None:
