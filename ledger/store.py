@@ -366,6 +366,13 @@ def decode_record(stored: StoredEvent) -> Record:
     )
 
 
+def _fell_back(what: str, error: Exception) -> None:
+    """A line in the log, not a traceback: the usual append then meets the same fault and answers
+    for it (a database that refuses writes gets its clear error, with nothing stored)."""
+    log.warning("a streamed append %s (%s: %s); the batch is stored the usual way", what, type(error).__name__,
+                str(error).splitlines()[0] if str(error) else "")
+
+
 class _Abandoned(Exception):
     """Unwinds an `AppendStream` that will not be committed: its transaction rolls back."""
 
@@ -416,8 +423,8 @@ class AppendStream:
             if self._copy is None:
                 self._open()
             self._copy.write(b"".join(lines))
-        except Exception:  # whatever it was, `EventStore.append` meets it again and answers for it
-            log.warning("a streamed append failed; the batch is stored the usual way", exc_info=True)
+        except Exception as error:  # whatever it was, `EventStore.append` meets it again and answers for it
+            _fell_back("failed", error)
             self.broken = True
 
     def commit(self) -> bool:
@@ -435,8 +442,8 @@ class AppendStream:
             self._stack.close()
         except IntegrityError as error:
             raise PositionTaken(str(error)) from error
-        except Exception:  # `append` meets it again and answers for it
-            log.warning("a streamed append could not commit; the batch is stored the usual way", exc_info=True)
+        except Exception as error:  # `append` meets it again and answers for it
+            _fell_back("could not commit", error)
             return False
         return True
 
