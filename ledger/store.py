@@ -384,9 +384,10 @@ class AppendStream:
     large batch while the rest are still being checked, on the other core
     (decision 63). They go in COPY's text format: in the binary format
     PostgreSQL holds up to 1,000 rows before it stores any, so a 1,000-event
-    batch was all stored after its last row. The table lock is taken at
-    `open`, as `append` takes it, so commit order is still notification order;
-    it is held while the batch is checked. Nothing is stored before `commit`.
+    batch was all stored after its last row. The table lock is taken with the
+    first rows sent, as `append` takes it, so commit order is still
+    notification order; it is held while the rest of the group is checked.
+    Nothing is stored before `commit`.
     """
 
     def __init__(self, store: EventStore) -> None:
@@ -434,7 +435,7 @@ class AppendStream:
         commit whose answer was lost did store them (as its own retries would). Raises
         `PositionTaken` if another writer stored a position first: nothing of this was stored."""
         self._send()
-        if self.broken:
+        if self.broken or self._copy is None:  # nothing went out: no transaction to commit
             self.abort()
             return False
         self._done = True
