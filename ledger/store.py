@@ -74,17 +74,15 @@ def _row(record: Record) -> tuple[UUID, int, str, bytes]:
 
 
 _TEXT_ROWS_PER_WRITE = 64
-_TEXT_ROW_START = str(LEDGER_STREAM).encode("ascii") + b"\t"
+_STREAM_TEXT = str(LEDGER_STREAM).encode("ascii")  # every row's originator id (`_row`), made once
 
 
 def _text_row(record: Record) -> bytes:
     """`_row` as a line of COPY's text format. Only the state needs escaping (it is any JSON):
-    as bytea's hex form, after an escaped backslash. Ids and positions are digits, letters and
-    dashes, and topics are the contract's type names."""
-    state = record.state or _stored_state(record)
-    return b"%s%d\t%s\t\\\\x%s\n" % (
-        _TEXT_ROW_START, record.position, (TOPIC_PREFIX + record.type).encode("ascii"), binascii.hexlify(state)
-    )
+    as bytea's hex form, after an escaped backslash. The id is a UUID, the position digits, and
+    topics the contract's type names."""
+    _, position, topic, state = _row(record)
+    return b"%s\t%d\t%s\t\\\\x%s\n" % (_STREAM_TEXT, position, topic.encode("ascii"), binascii.hexlify(state))
 
 
 def _unavailable(error: Exception) -> StoreUnavailable:
@@ -378,7 +376,7 @@ class _Abandoned(Exception):
 
 
 class AppendStream:
-    """One append's transaction on PostgreSQL, opened before its records are made.
+    """One append's transaction on PostgreSQL, whose rows are sent while the rest are being made.
 
     Rows are sent as they are sealed, so the server stores the first rows of a
     large batch while the rest are still being checked, on the other core

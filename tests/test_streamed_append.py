@@ -246,3 +246,15 @@ def test_small_batches_do_not_stream(services: Services, spy: _Spy) -> None:
         thread.join()
     assert sorted(done) == list(range(2, 22))
     assert spy.opened == 0
+
+
+def test_groups_past_the_cap_do_not_stream(
+    services: Services, spy: _Spy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past `STREAM_MAX` events (here lowered to 300) a group appends the usual way, so that the
+    table lock is never held while more than that is checked; what it stores is the same."""
+    monkeypatch.setattr(ledger.appender, "STREAM_MAX", 300)
+    results = services.log.append([_deal(n) for n in range(1, 302)])
+    assert [r.position for r in results] == list(range(2, 303))
+    assert len(_stored(services)) == 302
+    assert spy.opened == 0
