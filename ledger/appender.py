@@ -351,17 +351,25 @@ class LedgerLog:
             # always checked against the complete log. A rejection may rest on what another
             # process added since our last read, so it stands only after such a read.
             read = False
-            streamed = STREAM_MIN <= sum(len(pending.envelopes) for pending in group) <= STREAM_MAX
+            size = sum(len(pending.envelopes) for pending in group)
             for attempt in range(_RETRIES):
-                if attempt:
-                    self.catch_up()
-                    read = True
-                draft = _Draft(self.refs.overlay())
-                outcomes: list[tuple[_Pending, list[AppendResult] | None, Exception | None]] = []
-                # Read before any row is sent: the stream holds the table lock from its first rows.
-                stored = self._stored_records([pending.envelopes for pending in group])
+                # A retry means another process stored first. Checked again and then stored, the
+                # group would lose to that process's next commit whenever it waited for the lock
+                # meanwhile (with a steady writer elsewhere, every time): so a retry takes the
+                # lock first, then reads the log, which no one can extend until it commits.
+                streamed = (size >= STREAM_MIN or attempt > 0) and size <= STREAM_MAX
                 stream = self.store.append_stream() if streamed else None
+                outcomes: list[tuple[_Pending, list[AppendResult] | None, Exception | None]] = []
                 try:
+                    if attempt:
+                        if stream is not None:
+                            stream.lock()
+                        self.catch_up()
+                        read = True
+                    draft = _Draft(self.refs.overlay())
+                    # Read before any row is sent: the stream holds the table lock from its first
+                    # rows (on a first attempt; a retry holds it already, and reads what it must).
+                    stored = self._stored_records([pending.envelopes for pending in group])
                     for pending in group:
                         try:
                             prepared = self._prepare(pending.envelopes, draft, pending.indexed, stream, stored)

@@ -414,15 +414,26 @@ class AppendStream:
         if len(self._lines) >= _TEXT_ROWS_PER_WRITE:
             self._send()
 
+    def lock(self) -> None:
+        """Take the table lock now, before any row: no other writer can then store a position until
+        this commits, so what is read of the log from now on is all there is (`LedgerLog`'s retry)."""
+        if self._copy is None and not self.broken:
+            try:
+                self._open()
+            except Exception as error:  # whatever it was, `EventStore.append` meets it again and answers for it
+                _fell_back("could not start", error)
+                self.broken = True
+
     def _send(self) -> None:
         lines, self._lines = self._lines, []
-        if self.broken or not lines:
+        if not lines:
+            return
+        self.lock()
+        if self.broken:
             return
         try:
-            if self._copy is None:
-                self._open()
             self._copy.write(b"".join(lines))
-        except Exception as error:  # whatever it was, `EventStore.append` meets it again and answers for it
+        except Exception as error:  # the same
             _fell_back("failed", error)
             self.broken = True
 

@@ -18,7 +18,7 @@ import pytest
 import ledger.appender
 from ledger.appender import STREAM_MIN, Rejected
 from ledger.records import Record, seal
-from ledger.store import EVENTS_TABLE, AppendStream
+from ledger.store import EVENTS_TABLE, AppendStream, EventStore
 from replay.bootstrap import Services
 
 _ODD_TEXT = 'back\\slash "quoted" \\t \\n ünïcødé € 😀 \\x41 \\\\ \\N end'
@@ -258,3 +258,41 @@ def test_groups_past_the_cap_do_not_stream(
     assert [r.position for r in results] == list(range(2, 303))
     assert len(_stored(services)) == 302
     assert spy.opened == 0
+
+
+def test_a_retry_is_not_beaten_by_a_steady_writer_elsewhere(
+    make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process stores a position just before each of this one's stores and each time it
+    takes the lock (a steady writer elsewhere that wins every wait for the lock). A single append
+    still goes in at its second attempt: the retry takes the lock before it reads the log, so
+    nothing can come between (without that, it gives up after 50 attempts)."""
+    here, there = make_services(), make_services()
+    if not _postgres(here):
+        pytest.skip("SQLite's writers take turns by the file lock: the race is PostgreSQL's")
+    here.log.append([_register("r1")])
+    there.log.catch_up()
+    competitor = [0]
+    append, open_ = EventStore.append, AppendStream._open
+
+    def rival() -> None:
+        if competitor[0] < 60:
+            competitor[0] += 1
+            there.log.append([_deal(10_000 + competitor[0])])
+
+    def beaten(store: EventStore, records: Any) -> None:
+        if store is here.store:
+            rival()
+        append(store, records)
+
+    def beaten_to_the_lock(stream: AppendStream) -> None:
+        if stream._store is here.store:
+            rival()
+        open_(stream)
+
+    monkeypatch.setattr(EventStore, "append", beaten)
+    monkeypatch.setattr(AppendStream, "_open", beaten_to_the_lock)
+    [result] = here.log.append([_deal(1)])
+    assert (competitor[0], result.position) == (2, 4)  # one store beaten, then one wait for the lock
+    stored = [orjson.loads(s)["event_id"] for _, _, s in _stored(here)]
+    assert stored == ["reg-r1", "e-10001", "e-10002", "e-1"]
