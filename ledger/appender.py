@@ -337,7 +337,11 @@ class LedgerLog:
             try:
                 with self._lock:
                     self._commit_queued()
-            except Exception:  # never let the one committer die: every later append would wait forever
+            except BaseException:
+                # The one committer must not die, or every later append would wait for ever: not even
+                # of `SystemExit`, which would end only this thread. Its group was answered as
+                # interrupted; nothing here is meant to stop the process (signals reach the main
+                # thread only).
                 log.exception("group commit failed")
 
     def _commit_queued(self) -> None:

@@ -7,7 +7,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ledger.appender import EventIdReused, Rejected
+import pytest
+
+from ledger.appender import EventIdReused, PositionTaken, Rejected
 from replay.bootstrap import Services
 from replay.chain import verify
 
@@ -104,3 +106,30 @@ def test_event_loop_callers_of_one_group_each_get_their_own_answer(make_services
     assert [(r.event_id, r.position, r.duplicate) for r in resent] == [("a-0", 2, True)]
     assert isinstance(empty, Rejected) and empty.problems[0].field == "events"
     assert [r.event_id for r in services.store.read(0)] == ["reg", *(f"a-{i}" for i in range(5))]
+
+
+def test_an_interrupted_group_commit_leaves_the_committer_alive(make_services: Callable[..., Services]) -> None:
+    """Something that is not an `Exception` (here `SystemExit`) raised while a group is checked:
+    that group is answered as interrupted and stores nothing; appends queued then or later commit."""
+    services = make_services()
+    log = services.log
+    services.log.append([{"event_id": "reg", "type": "ParticipantRegistered",
+                          "data": {"participant_id": "r1", "name": "R", "team_id": "t", "start_date": "2020-01-01"}}])
+    prepare = log._prepare
+    queued: list[Any] = []
+
+    def interrupted_once(*args: Any, **kwargs: Any) -> Any:
+        if not queued:  # the first group is being checked: queue another behind it, then stop
+            queued.append(log.submit([_deal("e-2", "d-2")]))
+            raise SystemExit("stop")
+        return prepare(*args, **kwargs)
+
+    log._prepare = interrupted_once  # type: ignore[method-assign]
+    first = log._committer
+    doomed = log.submit([_deal("e-1", "d-1")])
+    with pytest.raises(PositionTaken):
+        doomed.result(timeout=30)
+    assert [r.position for r in queued[0].result(timeout=30)] == [2]
+    assert [r.position for r in log.append([_deal("e-3", "d-3")])] == [3]
+    assert log._committer is first
+    assert [r.event_id for r in services.store.read(0)] == ["reg", "e-2", "e-3"]
