@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Protocol, TypeVar
 
 from ledger import events as ev
@@ -39,6 +40,18 @@ _NONE: array[int] = array("q")
 _OPEN = 2**31 - 1
 _NONE_DAYS: array[int] = array("i")
 
+
+@lru_cache(maxsize=4096)
+def _last_ordinal(period: str) -> int:
+    return period_last_day(period).toordinal()
+
+
+@lru_cache(maxsize=8192)  # the days deals are booked on: a few thousand, each a shared object
+def _month_and_quarter(day: date) -> tuple[str, str]:
+    return period_of(day, "month"), period_of(day, "quarter")
+
+
+_CASH_EVENTS = frozenset({ev.PaymentReceived, ev.PaymentReversed})
 #: Event types a state can be forked with (`LedgerState.fork`).
 _FORKABLE = (ev.PlanPublished, ev.PlanAssigned, ev.TargetSet)
 
@@ -352,7 +365,7 @@ class LedgerState:
             case ev.TargetSet():
                 key = (event.participant_id, event.period)
                 self.targets[key] = list(self.targets.get(key, ()))
-        for participant_id in self._affected(event):
+        for participant_id in self._affected(event, self._deal_of(event)):
             self.touched[participant_id] = array("q", self.touched.get(participant_id, ()))
             self.touched_from[participant_id] = array("q", self.touched_from.get(participant_id, ()))
             self.touched_until[participant_id] = array("i", self.touched_until.get(participant_id, ()))
@@ -362,18 +375,20 @@ class LedgerState:
     def apply(self, position: int, event_id: str, event: ev.EventData) -> None:
         self.position = position
         self._fold(position, event_id, event)
-        if isinstance(event, ev.PlanPublished | ev.PeriodClosed):
-            self.global_positions.append(position)
-        affected = self._affected(event)
+        deal = self._deal_of(event)
+        affected = self._affected(event, deal)
         if not affected:
             return
-        base, quarters = self._since(event, affected)
-        reach = self._until(event)
+        base, quarters = self._since(event, affected, deal)
+        reach = self._until(event, deal)
         touched, touched_from, touched_until = self.touched, self.touched_from, self.touched_until
         collection = self.collection_members
         for participant_id in affected:
-            since = self._since_for(participant_id, base, quarters) if quarters else base
-            until = _OPEN if participant_id in collection else reach
+            if participant_id in collection:
+                since = self._since_for(participant_id, base, quarters) if quarters else base
+                until = _OPEN
+            else:  # booking basis so far: no line of theirs falls on a cash day
+                since, until = base, reach
             positions = touched.get(participant_id)
             if positions is None:
                 touched[participant_id] = array("q", (position,))
@@ -396,7 +411,18 @@ class LedgerState:
             spans.add((firsts[index], lasts[index]))
         return TouchedDays(tuple(spans)) if spans else None
 
-    def _since(self, event: ev.EventData, affected: set[str]) -> tuple[int, tuple[str, ...]]:
+    def _deal_of(self, event: ev.EventData) -> Deal | None:
+        """The deal a deal or payment event is about (most events), looked up once for all that
+        follows from it."""
+        match event:
+            case ev.DealBooked() | ev.DealAmended() | ev.DealCancelled():
+                return self.deals[event.deal_id]
+            case ev.PaymentReceived() | ev.PaymentReversed():
+                return self.deals[self.payments[event.payment_id][0]]
+            case _:
+                return None
+
+    def _since(self, event: ev.EventData, affected: set[str], deal: Deal | None) -> tuple[int, tuple[str, ...]]:
         """A lower bound (day ordinal) of the days whose lines this event may change, for everyone
         affected, and the quarters whose cash days lower it for collection members.
 
@@ -408,11 +434,9 @@ class LedgerState:
         Whoever joins them later does so by a plan publish or assignment, whose own
         bound counts every cash day of everyone it affects.
         """
+        if deal is not None:  # a deal or payment event (`_deal_of`)
+            return self._deal_since(deal)
         match event:
-            case ev.DealBooked() | ev.DealAmended() | ev.DealCancelled():
-                return self._deal_since(self.deals[event.deal_id])
-            case ev.PaymentReceived() | ev.PaymentReversed():
-                return self._deal_since(self.deals[self.payments[event.payment_id][0]])
             case ev.ParticipantRegistered():
                 return 1, ()  # a new report can change a manager's lines of any day
             case ev.ParticipantTransferred():
@@ -426,16 +450,16 @@ class LedgerState:
             case _:
                 return 1, ()
 
-    def _until(self, event: ev.EventData) -> int:
+    def _until(self, event: ev.EventData, deal: Deal | None) -> int:
         """An upper bound (day ordinal) of the days whose lines this event may change, for everyone
         affected whose lines never fall on cash days (collection members get `_OPEN`): a deal's
         lines are in the period holding its booking day, which ends by its quarter's last day; a
         target's or a manual adjustment's are in their period. Anything else reaches every later day."""
+        if deal is not None:  # `_deal_of`: a deal event's lines are in its quarter, a payment's anywhere
+            return _OPEN if type(event) in _CASH_EVENTS else _last_ordinal(deal.quarter)
         match event:
-            case ev.DealBooked() | ev.DealAmended() | ev.DealCancelled():
-                return period_last_day(self.deals[event.deal_id].quarter).toordinal()
             case ev.TargetSet() | ev.AdjustmentRecorded():
-                return period_last_day(event.period).toordinal()
+                return _last_ordinal(event.period)
             case _:
                 return _OPEN
 
@@ -458,8 +482,11 @@ class LedgerState:
 
     def _with_managers(self, participant_ids: list[str] | set[str] | tuple[str, ...]) -> set[str]:
         out = set(participant_ids)
+        managers_ever = self.managers_ever
         for participant_id in participant_ids:
-            out |= self.managers_ever.get(participant_id, set())
+            managers = managers_ever.get(participant_id)
+            if managers:
+                out |= managers
         return out
 
     def _with_managers_if_cancelled(self, participant_ids: set[str]) -> set[str]:
@@ -468,14 +495,19 @@ class LedgerState:
         a later cancellation touches the managers itself."""
         return set(participant_ids) | self._with_managers([p for p in participant_ids if p in self.with_cancelled])
 
-    def _affected(self, event: ev.EventData) -> set[str]:
-        """Whose own lines, credited or target may this event change (a superset is fine)."""
+    def _affected(self, event: ev.EventData, deal: Deal | None) -> set[str]:
+        """Whose own lines, credited or target may this event change (a superset is fine).
+        `deal`: the event's, if it is a deal or payment event (`_deal_of`)."""
+        if deal is not None:
+            out = set()
+            managers_ever = self.managers_ever
+            for participant_id, _ in deal.credits:
+                out.add(participant_id)
+                managers = managers_ever.get(participant_id)
+                if managers:
+                    out |= managers
+            return out
         match event:
-            case ev.DealBooked() | ev.DealAmended() | ev.DealCancelled():
-                return self._with_managers([p for p, _ in self.deals[event.deal_id].credits])
-            case ev.PaymentReceived() | ev.PaymentReversed():
-                deal_id = self.payments[event.payment_id][0]
-                return self._with_managers([p for p, _ in self.deals[deal_id].credits])
             case ev.ParticipantRegistered() | ev.ParticipantTransferred():
                 return self._with_managers([event.participant_id])
             case ev.PlanAssigned():
@@ -490,18 +522,35 @@ class LedgerState:
     def _fold(self, position: int, event_id: str, event: ev.EventData) -> None:
         match event:
             case ev.DealBooked():
-                credits = tuple((c.participant_id, c.share) for c in event.credits)
-                deal = Deal(event.deal_id, event.booked_on, event.product, credits, position, event_id)
-                deal.quarter = period_of(event.booked_on, "quarter")
-                deal.amounts = (AmountEntry(event.amount, position, event_id),)
+                # The path of most events: no throwaway containers (`setdefault`'s default) and one
+                # month string shared by every deal of the month.
+                given = event.credits
+                credits = (
+                    ((given[0].participant_id, given[0].share),)
+                    if len(given) == 1
+                    else tuple([(c.participant_id, c.share) for c in given])
+                )
+                booked_on, amount = event.booked_on, event.amount
+                deal = Deal(event.deal_id, booked_on, event.product, credits, position, event_id)
+                month, deal.quarter = _month_and_quarter(booked_on)
+                deal.amounts = (AmountEntry(amount, position, event_id),)
                 self.deals[event.deal_id] = deal
-                month = event.booked_on.isoformat()[:7]
+                by_month, month_credit = self.deals_by_month, self.month_credit
                 for participant_id, share in credits:
-                    self.deals_by_month.setdefault(participant_id, {}).setdefault(month, []).append(deal)
-                    sums = self.month_credit.setdefault(participant_id, {})
+                    months = by_month.get(participant_id)
+                    if months is None:
+                        months = by_month[participant_id] = {}
+                    deals = months.get(month)
+                    if deals is None:
+                        months[month] = [deal]
+                    else:
+                        deals.append(deal)
+                    sums = month_credit.get(participant_id)
+                    if sums is None:
+                        sums = month_credit[participant_id] = {}
                     before = sums.get(month, _ZERO)
                     if before is not None:
-                        sums[month] = EXACT.add(before, EXACT.multiply(event.amount, share))
+                        sums[month] = EXACT.add(before, EXACT.multiply(amount, share))
             case ev.PaymentReceived():
                 self.payments[event.payment_id] = (event.deal_id, event.amount)
                 move = CashMove(position, event_id, event.payment_id, event.amount, event.received_on)
@@ -534,6 +583,7 @@ class LedgerState:
                 if event.rules.basis == "collection":
                     for member in self.plan_members.get(event.plan_id, ()):
                         self.collection_members.setdefault(member, position)
+                self.global_positions.append(position)
             case ev.PlanAssigned():
                 self.assignments.setdefault(event.participant_id, []).append(
                     Assignment(event.plan_id, event.effective_from, event.effective_to, position)
@@ -566,6 +616,7 @@ class LedgerState:
                 self.closed_at[event.period] = position
                 snapshot = {p: self._month_sum(sums, event.period) for p, sums in self.month_credit.items()}
                 self.closed_credit[event.period] = (position, snapshot)
+                self.global_positions.append(position)
             case ev.DisputeOpened():
                 self.disputes[event.dispute_id] = Dispute(
                     event.dispute_id,
@@ -594,7 +645,7 @@ class LedgerState:
     def _unsum(self, deal: Deal) -> None:
         """An amended or cancelled deal's month is summed the long way from now on (its credit
         depends on the position read at, and liveness on the plan's clawback)."""
-        month = deal.booked_on.isoformat()[:7]
+        month = period_of(deal.booked_on, "month")
         for participant_id, _ in deal.credits:
             self.month_credit[participant_id][month] = None
 
