@@ -194,9 +194,9 @@ class ReferenceIndex:
 
 def check_references(event: ev.EventData, refs: ReferenceIndex, currency: str) -> list[Problem]:
     """The rules of §3 that need the ledger. An empty list means the event may be appended."""
-    # Deals and payments that break no rule, as one test each: most of a bulk import. Anything
-    # else, and any of them that breaks a rule, goes through the rules below, which name the problems.
-    # A rule added below for either type must be added to its test here too.
+    # Deals, payments and targets that break no rule, as one test each: most of a bulk import.
+    # Anything else, and any of them that breaks a rule, goes through the rules below, which name
+    # the problems. A rule added below for one of these types must be added to its test here too.
     if type(event) is ev.PaymentReceived:
         if event.payment_id not in refs.payments and event.deal_id in refs.deals:
             return []
@@ -208,6 +208,8 @@ def check_references(event: ev.EventData, refs: ReferenceIndex, currency: str) -
             and all(credit.participant_id in participants for credit in event.credits)
         ):
             return []
+    elif type(event) is ev.TargetSet and event.participant_id in refs.participants:
+        return []
     problems: list[Problem] = []
 
     def need(condition: bool, field: str, message: str, *values: object, conflict: bool = False) -> None:
