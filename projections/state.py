@@ -54,6 +54,20 @@ def _month_and_quarter(day: date) -> tuple[str, str]:
 _CASH_EVENTS = frozenset({ev.PaymentReceived, ev.PaymentReversed})
 #: Event types a state can be forked with (`LedgerState.fork`).
 _FORKABLE = (ev.PlanPublished, ev.PlanAssigned, ev.TargetSet)
+#: Every table that `apply` writes for a forkable event: a fork copies these (and `_privatise` the
+#: lists, sets and arrays in them it appends to) and shares the others, the deals and payments
+#: among them (decision 65).
+_FORK_WRITES = (
+    "plans",
+    "assignments",
+    "plan_members",
+    "targets",
+    "collection_members",
+    "global_positions",
+    "touched",
+    "touched_from",
+    "touched_until",
+)
 
 
 def latest(items: list[P], at: int) -> P | None:
@@ -341,14 +355,16 @@ class LedgerState:
         Only for events that change nothing but lists and sets they can be given
         copies of (plan versions, assignments, targets): copying a million-event
         state whole, or folding its relevant part again, costs seconds; this
-        costs the copy of the top-level tables. None for any other event type.
+        costs the copy of the few top-level tables they write (`_FORK_WRITES`).
+        None for any other event type.
         """
         if not all(isinstance(event, _FORKABLE) for _, _, event in events):
             return None
         other = LedgerState.__new__(LedgerState)
-        for name, value in vars(self).items():
-            setattr(other, name, dict(value) if isinstance(value, dict) else list(value) if isinstance(
-                value, list) else value)
+        vars(other).update(vars(self))
+        for name in _FORK_WRITES:
+            value = getattr(self, name)
+            setattr(other, name, dict(value) if isinstance(value, dict) else list(value))
         for position, event_id, event in events:
             other._privatise(event)
             other.apply(position, event_id, event)

@@ -272,6 +272,13 @@ def test_a_forked_what_if_leaves_every_table_of_the_real_state_alone() -> None:
     answer = what_if(log, books, hypothetical, ["2026-03"], ["r1"])
     assert (answer["rows"][0]["total_now"], answer["rows"][0]["total_with"]) == ("40.00", "160.00")
     assert vars(books.head.state) == vars(fold(_stored(log)).state)
+    # A collection-basis version makes its members collection members (a table of its own).
+    collection = {**plan("h4", "2026-01-01", "0.2"), "data": {
+        "plan_id": "p", "effective_from": "2026-01-01", "rules": rules([("0", "0.2")], basis="collection")}}
+    answer = what_if(log, books, [collection], ["2026-03"], ["r1"])
+    assert (answer["rows"][0]["total_now"], answer["rows"][0]["total_with"]) == ("40.00", "0.00")
+    assert not books.head.state.collection_members
+    assert vars(books.head.state) == vars(fold(_stored(log)).state)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
