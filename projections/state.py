@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -488,18 +488,18 @@ class LedgerState:
         return since, (deal.quarter,)
 
     def _since_for(self, participant_id: str, since: int, quarters: tuple[str, ...]) -> int:
-        if participant_id not in self.collection_members:
-            return since  # booking basis so far: no line of theirs falls on a cash day
+        """`since`, lowered to the earliest cash day of these quarters for a collection member."""
         for quarter in quarters:
             found = self.cash_from.get((participant_id, quarter))
             if found is not None and found < since:
                 since = found
         return since
 
-    def _with_managers(self, participant_ids: list[str] | set[str] | tuple[str, ...]) -> set[str]:
-        out = set(participant_ids)
+    def _with_managers(self, participant_ids: Iterable[str]) -> set[str]:
+        out = set()
         managers_ever = self.managers_ever
         for participant_id in participant_ids:
+            out.add(participant_id)
             managers = managers_ever.get(participant_id)
             if managers:
                 out |= managers
@@ -515,14 +515,7 @@ class LedgerState:
         """Whose own lines, credited or target may this event change (a superset is fine).
         `deal`: the event's, if it is a deal or payment event (`_deal_of`)."""
         if deal is not None:
-            out = set()
-            managers_ever = self.managers_ever
-            for participant_id, _ in deal.credits:
-                out.add(participant_id)
-                managers = managers_ever.get(participant_id)
-                if managers:
-                    out |= managers
-            return out
+            return self._with_managers([participant_id for participant_id, _ in deal.credits])
         match event:
             case ev.ParticipantRegistered() | ev.ParticipantTransferred():
                 return self._with_managers([event.participant_id])
@@ -661,7 +654,7 @@ class LedgerState:
     def _unsum(self, deal: Deal) -> None:
         """An amended or cancelled deal's month is summed the long way from now on (its credit
         depends on the position read at, and liveness on the plan's clawback)."""
-        month = period_of(deal.booked_on, "month")
+        month, _ = _month_and_quarter(deal.booked_on)
         for participant_id, _ in deal.credits:
             self.month_credit[participant_id][month] = None
 
