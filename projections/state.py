@@ -46,11 +46,13 @@ def _last_ordinal(period: str) -> int:
     return period_last_day(period).toordinal()
 
 
-@lru_cache(maxsize=8192)  # the days deals are booked on: a few thousand, each a shared object
+@lru_cache(maxsize=8192)  # the days deals are booked on: a few thousand distinct ones
 def _month_and_quarter(day: date) -> tuple[str, str]:
+    """One month and one quarter string per day, shared by every deal booked on it."""
     return period_of(day, "month"), period_of(day, "quarter")
 
 
+#: Payment events: the lines they change can fall on any later day (`_until`).
 _CASH_EVENTS = frozenset({ev.PaymentReceived, ev.PaymentReversed})
 #: Event types a state can be forked with (`LedgerState.fork`).
 _FORKABLE = (ev.PlanPublished, ev.PlanAssigned, ev.TargetSet)

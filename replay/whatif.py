@@ -102,9 +102,10 @@ def what_if(
     """Compare statements now and with the hypothetical events; nothing is stored. `workers`:
     processes sharing the rows (`replay.forked`), this one included.
 
-    Without the cyclic collector: the state's copy (`LedgerState.fork`) copies its top-level
-    tables, and every full collection while it lives walks their millions of entries (2 of 5 s
-    at a million events). The copy is freed by reference counting when it goes.
+    Without the cyclic collector: a what-if makes hundreds of thousands of lines, and the state's
+    copy (`LedgerState.fork`) holds copies of the tables its events write (the targets, say);
+    every full collection while they live would walk them all (2 of 5 s at a million events,
+    when the copy held every table). The copy is freed by reference counting when it goes.
     """
     fresh = log.check(envelopes)
     position = fresh[0].record.position - 1 if fresh else log.head
