@@ -25,27 +25,39 @@ def is_live(booked_on: date, cancelled_on: date | None, clawback_days: int | Non
     return (cancelled_on - booked_on).days > clawback_days
 
 
-def marginal(tiers: Sequence[Tier], target: Decimal | None, before: Decimal, credit: Decimal) -> tuple[
+#: A marginal plan's tiers against one target: (tier number, tier, lower bound, upper bound or None
+#: for the last) in ascending order. The same for every credit of a period, so made once per period.
+Bounds = tuple[tuple[int, Tier, Decimal, Decimal | None], ...]
+
+
+def tier_bounds(tiers: Sequence[Tier], target: Decimal) -> Bounds:
+    lows = [tier.from_ * target for tier in tiers]
+    return tuple(
+        (i + 1, tier, lows[i], lows[i + 1] if i + 1 < len(lows) else None) for i, tier in enumerate(tiers)
+    )
+
+
+def marginal(tiers: Sequence[Tier], bounds: Bounds | None, before: Decimal, credit: Decimal) -> tuple[
     Decimal, tuple[TierPortion, ...]
 ]:
-    """Commission of the amount range [before, before + credit), tier by tier."""
-    if not target:
+    """Commission of the amount range [before, before + credit), tier by tier. `bounds`: the tiers
+    against the period's target (`tier_bounds`); None without a target, when the whole credit
+    falls in the first tier."""
+    if bounds is None:
         first = tiers[0]
         return credit * first.rate, (TierPortion(1, first.from_, first.rate, before, None, credit),)
-    low, high = before, before + credit
+    high = before + credit
     portions = []
     exact = Decimal(0)
-    tier_high: Decimal | None = tiers[0].from_ * target
-    for i, tier in enumerate(tiers):
-        tier_low = tier_high
-        assert tier_low is not None
+    for number, tier, tier_low, tier_high in bounds:
         if tier_low >= high:
             break  # tiers ascend: nothing of the range is in this tier or any later one
-        tier_high = tiers[i + 1].from_ * target if i + 1 < len(tiers) else None
-        top = high if tier_high is None else min(high, tier_high)
-        overlap = top - max(low, tier_low)
+        # As min(high, tier_high) and max(before, tier_low) would choose (the first of equals:
+        # equal Decimals may differ in exponent, which the line shows).
+        top = tier_high if tier_high is not None and tier_high < high else high
+        overlap = top - (tier_low if tier_low > before else before)
         if overlap > 0:
-            portions.append(TierPortion(i + 1, tier.from_, tier.rate, tier_low, tier_high, overlap))
+            portions.append(TierPortion(number, tier.from_, tier.rate, tier_low, tier_high, overlap))
             exact += overlap * tier.rate
     return exact, tuple(portions)
 

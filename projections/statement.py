@@ -30,7 +30,7 @@ from ledger.values import (
     round_cents,
 )
 from projections import rules
-from projections.lines import Line
+from projections.lines import Kind, Line
 from projections.resolve import VARIES, Varies, plan_on, plan_through, team_on
 from projections.state import AmountEntry, Deal, LedgerState, PlanVersion, upto
 
@@ -213,6 +213,7 @@ class Engine:
         target_ids = (target_entry.event_id,) if target_entry is not None else ()
         before = Decimal(0)
         attainment = attainment_str(view.credited, target) or "null"  # shown on every retroactive line
+        terms: _PlanTerms | None = None  # of the last credit's plan, which most credits share
         for credit in group:
             plan = credit.plan
             if plan is None:
@@ -223,7 +224,9 @@ class Engine:
                 )
                 before += credit.amount
                 continue
-            line = _commission_line(credit, plan, period, target, target_ids, before, view.credited, attainment)
+            if terms is None or terms.plan is not plan:
+                terms = _terms_of(plan, target, view.credited, attainment)
+            line = _commission_line(credit, terms, period, target, target_ids, before)
             view.earned[credit.deal.deal_id] = line.amount
             view.lines.append(line)
             before += credit.amount
@@ -382,19 +385,28 @@ class Engine:
         amounts = _amounts(deal, at)
         credit = amounts[-1].amount * _share(deal, report_id)
         exact = credit * plan.rules.override_rate
-        return Line(
+        return Line(  # positional, as in `_commission_line`
             "override",
             round_cents(exact),
             period,
             (booked_on, deal.position, report_id),
             (*_event_ids(amounts), plan.event_id),
-            deal_id=deal.deal_id,
-            report_id=report_id,
-            credit=credit,
-            plan_id=plan.plan_id,
-            plan_version=plan.version,
-            rate=plan.rules.override_rate,
-            exact=exact,
+            deal.deal_id,
+            None,  # payment_id
+            report_id,
+            credit,
+            None,  # share
+            plan.plan_id,
+            plan.version,
+            plan.rules.override_rate,  # rate
+            None,  # tiers
+            None,  # tier_method
+            None,  # target
+            None,  # credited_before
+            exact,
+            None,  # for_period
+            None,  # reason
+            (),  # details
         )
 
     def _cap(self, participant_id: str, period: str, at: int, lines: list[Line]) -> Line | None:
@@ -441,43 +453,64 @@ def _booking_order(credit: CreditView) -> tuple[date, int]:
     return (deal.booked_on, deal.position)
 
 
+@dataclass(slots=True)
+class _PlanTerms:
+    """What every commission line of a period under one plan version shares: its tiers against the
+    period's target, made once per period rather than once per credit."""
+
+    plan: PlanVersion
+    kind: Kind
+    bounds: rules.Bounds | None  # marginal
+    rate: Decimal | None  # retroactive: the tier reached by the period's final attainment
+    details: tuple[tuple[str, str], ...]
+
+
+def _terms_of(plan: PlanVersion, target: Decimal | None, credited: Decimal, attainment: str) -> _PlanTerms:
+    plan_rules = plan.rules
+    tiers = plan_rules.tiers
+    kind: Kind = "commission" if plan_rules.basis == "booking" else "earned"
+    if plan_rules.tier_method == "marginal":
+        return _PlanTerms(plan, kind, rules.tier_bounds(tiers, target) if target else None, None, ())
+    index = rules.retroactive_tier(tiers, target, credited)
+    return _PlanTerms(plan, kind, None, tiers[index].rate, (("tier", str(index + 1)), ("attainment", attainment)))
+
+
 def _commission_line(
     credit: CreditView,
-    plan: PlanVersion,
+    terms: _PlanTerms,
     period: str,
     target: Decimal | None,
     target_ids: tuple[str, ...],
     before: Decimal,
-    credited: Decimal,
-    attainment: str,
 ) -> Line:
-    tiers = plan.rules.tiers
-    if plan.rules.tier_method == "marginal":
-        exact, portions = rules.marginal(tiers, target, before, credit.amount)
-        rate = None
-        extra: tuple[tuple[str, str], ...] = ()
+    plan = terms.plan
+    rate = terms.rate
+    if rate is None:
+        exact, portions = rules.marginal(plan.rules.tiers, terms.bounds, before, credit.amount)
     else:
-        index = rules.retroactive_tier(tiers, target, credited)
-        rate = tiers[index].rate
         exact, portions = credit.amount * rate, None
-        extra = (("tier", str(index + 1)), ("attainment", attainment))
+    # Positional (in `Line`'s field order): keywords cost twice the construction itself here, on
+    # hundreds of thousands of lines in a what-if.
     return Line(
-        "commission" if plan.rules.basis == "booking" else "earned",
+        terms.kind,
         round_cents(exact),
         period,
         credit.order,
         (*credit.deal_event_ids, plan.event_id, *target_ids),
-        deal_id=credit.deal.deal_id,
-        credit=credit.amount,
-        share=credit.share,
-        plan_id=plan.plan_id,
-        plan_version=plan.version,
-        tier_method=plan.rules.tier_method,
-        rate=rate,
-        tiers=portions,
-        target=target,
-        credited_before=before,
-        exact=exact,
-        details=extra,
+        credit.deal.deal_id,  # deal_id
+        None,  # payment_id
+        None,  # report_id
+        credit.amount,  # credit
+        credit.share,  # share
+        plan.plan_id,
+        plan.version,
+        rate,
+        portions,  # tiers
+        plan.rules.tier_method,
+        target,
+        before,  # credited_before
+        exact,
+        None,  # for_period
+        None,  # reason
+        terms.details,
     )
-
