@@ -98,9 +98,12 @@ def what_if(
     periods: Sequence[str],
     participant_ids: Sequence[str],
     workers: int = 1,
+    keep: list[object] | None = None,
 ) -> dict[str, Any]:
     """Compare statements now and with the hypothetical events; nothing is stored. `workers`:
-    processes sharing the rows (`replay.forked`), this one included.
+    processes sharing the rows (`replay.forked`), this one included. `keep`: gets the hypothetical
+    book, for the caller to drop once it has answered: freeing its lines takes 0.15-0.2 s at a
+    million events, which otherwise the answer waits for.
 
     Without the cyclic collector: a what-if makes hundreds of thousands of lines, and the state's
     copy (`LedgerState.fork`) holds copies of the tables its events write (the targets, say);
@@ -128,6 +131,8 @@ def what_if(
     rows_of = partial(_rows_of, now, with_, periods)
     answers = map_forked([participant_ids[i] for i in order], rows_of, workers)
     by_index = dict(zip(order, answers, strict=True))
+    if keep is not None:
+        keep.append(with_)
     return {"as_of_position": position, "rows": [row for i in range(len(order)) for row in by_index[i]]}
 
 

@@ -7,11 +7,14 @@ import hashlib
 import io
 import json
 import sqlite3
+import threading
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -21,6 +24,7 @@ from ledger.records import GENESIS_HASH, canonical_json
 from ledger.settings import parse_database_url
 from replay.bootstrap import Services
 from replay.chain import verify
+from replay.whatif import what_if
 from tests.support import Api, eager_forks
 
 
@@ -157,6 +161,44 @@ def test_what_if_workers_answer_as_one_process_would(api: Api, make_services: Ca
     assert shared.json() == one.json()
     assert [(row["participant_id"], row["total_with"]) for row in shared.json()["rows"]] == [
         ("r2", "120.00"), ("r2", "56.00"), ("r1", "200.00"), ("r1", "0.00")]
+
+
+def test_the_hypothetical_book_is_dropped_after_the_what_if_answer_is_sent(
+    api: Api, make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Freeing a large hypothetical book takes a while (decision 66): the answer does not wait for
+    it, the event loop that sent it does not free it, and it does not outlive the request."""
+    _small_ledger(api)
+    books: list[weakref.ref[object]] = []
+    alive_when_sent: list[bool] = []
+    threads = {}
+
+    def recording(*args: Any) -> dict[str, Any]:
+        answer = what_if(*args)
+        [book] = args[-1]  # what the route keeps for after the answer
+        books.append(weakref.ref(book, lambda _: threads.setdefault("freed", threading.current_thread())))
+        return answer
+
+    def watching(app: Any) -> Any:
+        async def asgi(scope: Any, receive: Any, send: Any) -> None:
+            async def watched(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.body" and not message.get("more_body") and books:
+                    alive_when_sent.append(books[0]() is not None)
+                    threads["sent"] = threading.current_thread()
+                await send(message)
+
+            await app(scope, receive, watched)
+
+        return asgi
+
+    monkeypatch.setattr("api.routes.whatif.what_if", recording)
+    with TestClient(watching(create_app(make_services()))) as client:
+        response = client.post("/v1/what-if", headers=api.headers, json={
+            "events": [], "periods": ["2026-01"], "participant_ids": ["r1"]})
+    assert response.status_code == 200, response.text
+    assert alive_when_sent == [True]
+    assert len(books) == 1 and books[0]() is None
+    assert threads["freed"] is not threads["sent"]
 
 
 def test_what_if_can_resolve_an_open_dispute(api: Api) -> None:

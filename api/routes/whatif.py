@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
+from starlette.background import BackgroundTask
 
 from api.body import read_json_object
 from api.deps import PrincipalDep, ServicesDep, checked_period
@@ -58,13 +59,22 @@ async def post_what_if(request: Request, svc: ServicesDep, who: PrincipalDep) ->
             parse_id(participant_id)
         except ValueError as error:
             raise BadRequest("participant_ids", str(error)) from None
-    return answer(await run_in_threadpool(_what_if, svc, who, events, periods, participant_ids))
+    # The hypothetical book is dropped after the answer is sent, in the thread pool (decision 66).
+    kept: list[object] = []
+    body = await run_in_threadpool(_what_if, svc, who, events, periods, participant_ids, kept)
+    return answer(body, background=BackgroundTask(kept.clear))
 
 
 def _what_if(
-    svc: ServicesDep, who: PrincipalDep, events: list[Any], periods: list[str], participant_ids: list[str]
+    svc: ServicesDep,
+    who: PrincipalDep,
+    events: list[Any],
+    periods: list[str],
+    participant_ids: list[str],
+    kept: list[object],
 ) -> dict[str, Any]:
     svc.log.catch_up()
     with svc.books.reading():
         check_what_if(svc.books.at(None), who, participant_ids, periods, events)
-        return what_if(svc.log, svc.books, events, periods, participant_ids, svc.settings.what_if_workers)
+        workers = svc.settings.what_if_workers
+        return what_if(svc.log, svc.books, events, periods, participant_ids, workers, kept)
