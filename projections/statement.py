@@ -485,7 +485,7 @@ def _commission_line(
 ) -> Line:
     plan = terms.plan
     rate = terms.rate
-    if rate is None:
+    if rate is None:  # marginal: each tier's part at its own rate
         exact, portions = rules.marginal(plan.rules.tiers, terms.bounds, before, credit.amount)
     else:
         exact, portions = credit.amount * rate, None

@@ -171,7 +171,7 @@ def test_the_hypothetical_book_is_dropped_after_the_what_if_answer_is_sent(
     _small_ledger(api)
     books: list[weakref.ref[object]] = []
     alive_when_sent: list[bool] = []
-    threads = {}
+    threads: dict[str, threading.Thread] = {}
 
     def recording(*args: Any) -> dict[str, Any]:
         answer = what_if(*args)

@@ -176,7 +176,8 @@ def test_a_backlog_drains_under_a_stream_within_the_followers_share_of_the_time(
     make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What an import left waiting is folded while a stream goes on, `_DUTY` of the time at a time
-    (at 2,000 events/s folding, 80 events a look): neither left for ever nor folded at once."""
+    (at 2,000 events/s folding and a look a second here, 200 events a look): neither left for ever
+    nor folded at once."""
     monkeypatch.setattr(Books, "fold_rate", property(lambda self: 2_000.0))
     monkeypatch.setattr("replay.asof._QUIET", _STALL)
     services = make_services()
