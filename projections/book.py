@@ -10,9 +10,11 @@ changes. The same events give the same answers byte for byte.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from ledger import events as ev
@@ -65,7 +67,14 @@ class Statement:
     total: Decimal
     warnings: tuple[str, ...]
     disputes: tuple[dict[str, Any], ...]
-    recomputed_total: Decimal | None = None
+    #: A closed statement's `recomputed_total`, computed when first asked for (under `Books.reading()`,
+    #: like the statement): it needs the period's own lines as of now, which what-ifs and payouts,
+    #: showing frozen totals only, never do.
+    recompute: Callable[[], Decimal] | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def recomputed_total(self) -> Decimal | None:
+        return None if self.recompute is None else self.recompute()
 
     def body(self, as_of_position: int) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -143,7 +152,10 @@ class BookView:
             return self._open(participant_id, period, self.position)
         frozen = self._open(participant_id, period, close - 1)
         frozen_adjustments = tuple(line for line in frozen.lines if line.kind == "adjustment")
-        recomputed = payable_total(self.own_payable(participant_id, period) + frozen_adjustments)
+
+        def recompute() -> Decimal:
+            return payable_total(self.own_payable(participant_id, period) + frozen_adjustments)
+
         return Statement(
             participant_id,
             period,
@@ -154,7 +166,7 @@ class BookView:
             frozen.total,
             frozen.warnings,
             self._disputes(participant_id, period),
-            recomputed,
+            recompute,
         )
 
     def _open(self, participant_id: str, period: str, at: int) -> Statement:

@@ -758,3 +758,24 @@ def test_rows_at_every_position_agree_with_summing_each_credit() -> None:
     assert january == {"a": Decimal("1100.000"), "b": Decimal("400.000"), "q": Decimal(0)}  # d4 came after the close
     quarter = {row.participant_id: row.credited for row in book.view().rows("2026-Q1")}
     assert quarter == {"a": Decimal(0), "b": Decimal(0), "q": Decimal("550.00")}  # only q's plan is quarterly
+
+
+def test_a_closed_statements_recomputed_total_is_computed_only_when_shown() -> None:
+    """Payouts and what-ifs show frozen totals: they must not pay for the period's own lines as of
+    now (one more period computation per participant). The body still shows the recomputed total."""
+    from replay.payouts import payout_rows
+
+    led = L()
+    led.person("r1")
+    led.plan("p", tiers=[("0", "0.1")])
+    led.assign("r1", "p")
+    led.deal("a", "2026-01-10", "1000", "r1")
+    led.add("PeriodClosed", period="2026-01")
+    led.deal("late", "2026-01-20", "500", "r1")  # changes January's own lines as of now
+    book = led.book()
+    now = ("own", "r1", "2026-01", book.position)
+    assert payout_rows(book.view(), "2026-01") == [{"participant_id": "r1", "team_id": "t", "total": "100.00"}]
+    assert now not in book.engine._memo
+    body = book.statement("r1", "2026-01").body(book.position)
+    assert (body["total"], body["frozen_total"], body["recomputed_total"]) == ("100.00", "100.00", "150.00")
+    assert now in book.engine._memo
