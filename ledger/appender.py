@@ -168,12 +168,14 @@ class LedgerLog:
     def head(self) -> int:
         return self._head
 
-    def catch_up(self, wait: bool = True, limit: int | None = None) -> int:
+    def catch_up(self, wait: bool = True, limit: int | None = None, read_ahead: bool = False) -> int:
         """Read what other processes appended since we last looked (at most `limit` events);
         returns how many were read.
 
         With `wait=False` (reads) a catch-up already under way in another
         thread is good enough: a reader never queues behind a long append.
+        `read_ahead`: the caller will ask for the next `limit` events next (start-up), which the
+        store reads meanwhile (`EventStore.read_stored`).
         """
         if not self._lock.acquire(blocking=wait):
             return 0
@@ -183,7 +185,7 @@ class LedgerLog:
                 page: list[Logged] = []
                 times: list[str] = []
                 body: dict[str, Any] | None = None
-                for stored in self.store.read_stored(self.head, upto):
+                for stored in self.store.read_stored(self.head, upto, ahead=read_ahead):
                     entry, body = logged_from(stored)
                     page.append(entry)
                     times.append(body["recorded_at"])

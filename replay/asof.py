@@ -237,7 +237,7 @@ class Books:
     def catch_up(self) -> None:
         """Read the whole stored log and fold it page by page (start-up): each page's parsed events
         are folded and dropped before the next is read, so they are never all in memory at once."""
-        while self.log.catch_up(limit=_PAGE):
+        while self.log.catch_up(limit=_PAGE, read_ahead=True):
             self._fold(None)
 
     def at(self, position: int | None) -> BookView:

@@ -33,7 +33,7 @@ class MemoryStore:
             self.stored.append(StoredEvent(LEDGER_STREAM, item.position, TOPIC_PREFIX + item.record.type,
                                            item.record.state))
 
-    def read_stored(self, after: int, upto: int | None = None) -> Iterator[StoredEvent]:
+    def read_stored(self, after: int, upto: int | None = None, ahead: bool = False) -> Iterator[StoredEvent]:
         return iter(self.stored[after:upto])
 
     def read_positions(self, positions: Sequence[int]) -> Iterator[StoredEvent]:
