@@ -138,7 +138,7 @@ def rebuild(
         with typer.progressbar(
             length=total, label="rebuilding", show_pos=True, item_show_func=lambda item: item
         ) as progress, no_cyclic_gc():
-            for record in store.read(0):
+            for record in store.read(0, ahead=True):
                 book.apply(record.position, record.event_id, decode_trusted(record.type, record.data))
                 done += 1
                 if done % 10_000 == 0:  # the bar costs more than a fold step: move it now and then

@@ -256,9 +256,9 @@ class EventStore:
         with a LIMIT the planner, misled by statistics older than a bulk load,
         sorted the whole rest of the log for every page (decision 33).
 
-        `ahead`: for a caller that reads page after page (start-up), the page after each full one
-        is read meanwhile, on PostgreSQL, and used by the next such call if it asks for that range
-        (decision 69).
+        `ahead`: for a caller that reads page after page (start-up, a rebuild, the chain's
+        verification), the page after each full one is read meanwhile, on PostgreSQL, and used by
+        the next page this or another such call asks for if it is that range (decision 69).
         """
         cursor = after
         while upto is None or cursor < upto:
@@ -328,8 +328,8 @@ class EventStore:
                 rows = [tuple(row) for row in curs.fetchall()]
         return [StoredEvent(LEDGER_STREAM, version, topic, state) for version, topic, state in rows]
 
-    def read(self, after: int, upto: int | None = None) -> Iterator[Record]:
-        for stored in self.read_stored(after, upto):
+    def read(self, after: int, upto: int | None = None, ahead: bool = False) -> Iterator[Record]:
+        for stored in self.read_stored(after, upto, ahead=ahead):
             yield decode_record(stored)
 
     # --- tokens ------------------------------------------------------------------------

@@ -29,7 +29,7 @@ class Verdict:
 def verify(store: EventStore) -> Verdict:
     previous = GENESIS_HASH
     checked = 0
-    for stored in store.read_stored(0):
+    for stored in store.read_stored(0, ahead=True):
         position = stored.originator_version
         try:
             record: Record = decode_record(stored)

@@ -42,7 +42,7 @@ class Projector:
 
     def _fold(self, after: int, upto: int | None) -> int:
         with HEAP.folding() as tally:
-            for record in self.store.read(after, upto):
+            for record in self.store.read(after, upto, ahead=True):
                 event = decode_trusted(record.type, record.data)
                 self.book.apply(record.position, record.event_id, event)
                 self.periods |= periods_of(event)
