@@ -1,4 +1,4 @@
-"""Start-up reads the next page of the log while it folds the one before (decision 69)."""
+"""Whole-log reads fetch the next page while they work on the one before (decision 69)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import replay.asof
 from ledger.store import EventStore
 from replay.bootstrap import Services
 from tests.support import Api
-from tests.test_audit import _delete
 
 
 def _small_log(api: Api) -> None:
@@ -58,11 +57,3 @@ def test_a_short_page_read_ahead_is_read_again(api: Api) -> None:
         api.target("r1", f"2026-0{n + 1}", "1000")
     assert [s.originator_version for s in store.read_stored(6, 12, page=6, ahead=True)] == list(range(7, 13))
 
-
-def test_a_missing_row_in_a_page_read_ahead_is_still_found(api: Api, database_url: str) -> None:
-    """The chain's verification reads ahead: a deleted row makes the page read ahead short, and
-    the reader reads it again and goes on past the gap, as without reading ahead."""
-    _small_log(api)
-    _delete(database_url, 5)
-    store = api.services.store
-    assert [s.originator_version for s in store.read_stored(0, page=3, ahead=True)] == [1, 2, 3, 4, 6, 7, 8]
