@@ -59,22 +59,28 @@ def map_forked(items: Sequence[T], work: Callable[[T], Any], workers: int) -> li
     takes the next item nobody has taken yet, so put costly items first. Answers must be JSON
     values (dicts, lists, strings, numbers, None); they come back in the items' order, those of
     the forked workers decoded from JSON. A worker that fails or hangs leaves its items to this
-    process: the answer is the same, only later."""
+    process: the answer is the same, only later.
+
+    The last item, presumably the cheapest, is done first, alone: if the others look like taking
+    `FORK_WORTH_S` even at its cost, the fork comes at once, not after the costliest item."""
     workers = min(workers, len(items), usable_cpus())
     if workers <= 1 or not can_fork():
         return [work(item) for item in items]
     context = multiprocessing.get_context("fork")
+    last = len(items) - 1
+    started = time.monotonic()
+    answers: dict[int, Any] = {last: work(items[last])}
+    forked = (time.monotonic() - started) * last >= FORK_WORTH_S
     taken = context.Value("q", 0)
     children: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
-    answers: dict[int, Any] = {}
-    started = time.monotonic()
-    forked = False
     try:
-        while (index := _take(taken)) < len(items):
+        if forked:
+            children = _fork_all(context, items[:last], work, taken, workers)
+        while (index := _take(taken)) < last:
             answers[index] = work(items[index])
-            if not forked and _worth_forking(time.monotonic() - started, len(answers), len(items) - taken.value):
+            if not forked and _worth_forking(time.monotonic() - started, len(answers), last - taken.value):
                 forked = True
-                children = [c for c in (_fork(context, items, work, taken) for _ in range(workers - 1)) if c]
+                children = _fork_all(context, items[:last], work, taken, workers)
         deadline = time.monotonic() + _PATIENCE_S + 2 * (time.monotonic() - started)
         for _, receive in children:
             answers.update(_collect(receive, deadline))
@@ -89,6 +95,11 @@ def map_forked(items: Sequence[T], work: Callable[[T], Any], workers: int) -> li
         _log.warning("a forked worker failed; items left to compute here: %d", len(missing))
         answers.update((i, work(items[i])) for i in missing)
     return [answers[i] for i in range(len(items))]
+
+
+def _fork_all(context: Any, items: Sequence[T], work: Callable[[T], Any], taken: Synchronized[int],
+              workers: int) -> list[tuple[multiprocessing.process.BaseProcess, Connection]]:
+    return [c for c in (_fork(context, items, work, taken) for _ in range(workers - 1)) if c]
 
 
 def _worth_forking(elapsed: float, done: int, left: int) -> bool:

@@ -140,3 +140,23 @@ def test_usable_cpus_respect_a_cgroup_quota(tmp_path: Path, cpu_max: str | None,
         (tmp_path / "cpu.max").write_text(cpu_max)
     cpus = len(os.sched_getaffinity(0))
     assert forked.usable_cpus(tmp_path) == (cpus if limit is None else min(cpus, limit))
+
+
+def test_the_last_item_is_done_first_and_a_costly_rest_forks_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Costly items come first: waiting for the first to finish before forking left the second CPU
+    idle meanwhile. The last (cheapest) item is a probe: at its cost, the others take long enough."""
+    monkeypatch.setattr(forked, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(forked, "FORK_AFTER_S", 3600.0)  # the check after each item never forks here
+    monkeypatch.setattr(forked, "FORK_WORTH_S", 0.1)  # 199 more items of 2 ms each: 0.4 s
+    parent = os.getpid()
+    done_here: list[int] = []
+
+    def work(n: int) -> list[int]:
+        if os.getpid() == parent:
+            done_here.append(n)
+        return _square(n)
+
+    answers = map_squares(work, 2)
+    assert done_here[0] == 199
+    assert len({pid for _, pid in answers}) == 2
+    assert not multiprocessing.active_children()
