@@ -236,7 +236,8 @@ class Books:
 
     def catch_up(self) -> None:
         """Read the whole stored log and fold it page by page (start-up): each page's parsed events
-        are folded and dropped before the next is read, so they are never all in memory at once."""
+        are folded and dropped before the next is parsed, so they are never all in memory at once
+        (the next page's raw rows are read meanwhile, decision 69)."""
         while self.log.catch_up(limit=_PAGE, read_ahead=True):
             self._fold(None)
 

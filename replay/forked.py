@@ -26,7 +26,8 @@ _log = logging.getLogger("ledger.forked")
 #: How long the parent waits for a worker after finishing its own share: a worker never takes
 #: this long unless something is wrong with it, and then the parent computes its share itself.
 _PATIENCE_S = 60.0
-#: Fork only after this long, and when the items left look like taking at least this long more.
+#: Fork at once if the items left, at the cost of the last (cheapest) item done first, take at
+#: least `FORK_WORTH_S`; else only after `FORK_AFTER_S`, when they look like taking that long more.
 FORK_AFTER_S = 0.25
 FORK_WORTH_S = 1.0
 #: How long anyone waits for the shared counter, which only a dead worker holds for long.
