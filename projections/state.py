@@ -146,6 +146,19 @@ class TargetEntry:
     event_id: str
 
 
+class Amount(Protocol):
+    """A deal's amount from a position on: its booking (the `Deal`) or an amendment (`AmountEntry`)."""
+
+    @property
+    def amount(self) -> Decimal: ...
+
+    @property
+    def position(self) -> int: ...
+
+    @property
+    def event_id(self) -> str: ...
+
+
 @immutable
 class AmountEntry:
     amount: Decimal
@@ -179,9 +192,13 @@ class Deal:
     credits: tuple[tuple[str, Decimal], ...]
     position: int
     event_id: str
-    #: Tuples, replaced when they grow: most deals have one amount and at most one payment, and a
-    #: tuple of one costs 40 bytes less than a list (an empty one nothing: it is shared).
-    amounts: tuple[AmountEntry, ...] = ()
+    #: The amount booked. With the booking's position and event id, the deal is its own first
+    #: amount entry (`Amount`): most deals are never amended, and an entry and its tuple for the
+    #: booked amount cost 104 bytes a deal.
+    amount: Decimal
+    #: Tuples, replaced when they grow: most deals are never amended and have at most one payment,
+    #: and a tuple of one costs 40 bytes less than a list (an empty one nothing: it is shared).
+    amendments: tuple[AmountEntry, ...] = ()
     cancellation: Cancellation | None = None
     cash: tuple[CashMove, ...] = ()
     quarter: str = ""  # of booked_on, once
@@ -242,6 +259,9 @@ class LedgerState:
         self.assignments: dict[str, list[Assignment]] = {}
         self.targets: dict[tuple[str, str], list[TargetEntry]] = {}
         self.deals: dict[str, Deal] = {}
+        #: (participant, share) -> the credits of a deal credited to that participant alone, shared by
+        #: all such deals: most deals have one credit, and a rep books many (112 bytes a deal)
+        self.sole_credits: dict[tuple[str, Decimal], tuple[tuple[str, Decimal], ...]] = {}
         #: participant -> month ("YYYY-MM" of booked_on) -> deals, in position order (the deals
         #: themselves, not their ids: rankings walk thousands per read)
         self.deals_by_month: dict[str, dict[str, list[Deal]]] = {}
@@ -536,15 +556,16 @@ class LedgerState:
                 # The path of most events: no throwaway containers (`setdefault`'s default) and one
                 # month string shared by every deal of the month.
                 given = event.credits
-                credits = (
-                    ((given[0].participant_id, given[0].share),)
-                    if len(given) == 1
-                    else tuple([(c.participant_id, c.share) for c in given])
-                )
+                if len(given) == 1:
+                    pair = (given[0].participant_id, given[0].share)
+                    credits = self.sole_credits.get(pair)
+                    if credits is None:
+                        credits = self.sole_credits[pair] = (pair,)
+                else:
+                    credits = tuple([(c.participant_id, c.share) for c in given])
                 booked_on, amount = event.booked_on, event.amount
-                deal = Deal(event.deal_id, booked_on, event.product, credits, position, event_id)
+                deal = Deal(event.deal_id, booked_on, event.product, credits, position, event_id, amount)
                 month, deal.quarter = _month_and_quarter(booked_on)
-                deal.amounts = (AmountEntry(amount, position, event_id),)
                 self.deals[event.deal_id] = deal
                 by_month, month_credit = self.deals_by_month, self.month_credit
                 for participant_id, share in credits:
@@ -608,7 +629,7 @@ class LedgerState:
                 )
             case ev.DealAmended():
                 deal = self.deals[event.deal_id]
-                deal.amounts = (*deal.amounts, AmountEntry(event.amount, position, event_id))
+                deal.amendments = (*deal.amendments, AmountEntry(event.amount, position, event_id))
                 self._unsum(self.deals[event.deal_id])
             case ev.DealCancelled():
                 self.deals[event.deal_id].cancellation = Cancellation(event.cancelled_on, position, event_id)

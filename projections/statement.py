@@ -32,11 +32,11 @@ from ledger.values import (
 from projections import rules
 from projections.lines import Kind, Line
 from projections.resolve import VARIES, Varies, plan_on, plan_through, team_on
-from projections.state import AmountEntry, Deal, LedgerState, PlanVersion, upto
+from projections.state import Amount, Deal, LedgerState, PlanVersion, upto
 
 T = TypeVar("T")
 #: What a credit of a deal is made of: share, amounts so far, plan, attainment period, live.
-_Terms = tuple[Decimal, Sequence[AmountEntry], PlanVersion | None, str, bool]
+_Terms = tuple[Decimal, Sequence[Amount], PlanVersion | None, str, bool]
 _MEMO_SIZE = 200_000  # entries; a manager's period view can hold thousands of lines
 
 
@@ -56,7 +56,7 @@ class CreditView:
     plan: PlanVersion | None
     period: str
     live: bool
-    amounts: Sequence[AmountEntry]
+    amounts: Sequence[Amount]
 
     @property
     def deal_event_ids(self) -> tuple[str, ...]:
@@ -436,13 +436,15 @@ def _share(deal: Deal, participant_id: str) -> Decimal:
     raise AssertionError(f"{participant_id} has no credit of deal {deal.deal_id}")
 
 
-def _amounts(deal: Deal, at: int) -> Sequence[AmountEntry]:
-    """The deal's amounts recorded by `at` (the last is its amount then)."""
-    amounts: Sequence[AmountEntry] = deal.amounts
+def _amounts(deal: Deal, at: int) -> Sequence[Amount]:
+    """The deal's amounts recorded by `at`, its booking first (the last is its amount then)."""
+    if not deal.amendments:  # most deals
+        return (deal,)
+    amounts: Sequence[Amount] = (deal, *deal.amendments)
     return upto(amounts, at) if amounts[-1].position > at else amounts
 
 
-def _event_ids(amounts: Sequence[AmountEntry]) -> tuple[str, ...]:
+def _event_ids(amounts: Sequence[Amount]) -> tuple[str, ...]:
     if len(amounts) == 1:  # most deals are never amended
         return (amounts[0].event_id,)
     return tuple(entry.event_id for entry in amounts)

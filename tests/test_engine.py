@@ -237,6 +237,34 @@ def test_an_amendment_replaces_the_amount_in_the_booking_period() -> None:
     led.oracle_agrees()
 
 
+def test_each_position_sees_the_amount_in_force_then_and_the_events_that_set_it() -> None:
+    """A deal is its own first amount (decision 71): as of its booking it has that amount and event
+    alone; each amendment adds its own. Deals credited to one person alone share their credits."""
+    led = L()
+    led.person("r")
+    plan = led.plan("p", [("0", "0.10")])
+    led.assign("r", "p")
+    booked = led.deal("k", "2026-03-05", "1000", {"r": "0.5"})
+    raised = led.amend("k", "3000", "2026-05-20")
+    lowered = led.amend("k", "2000.50", "2026-06-01")
+    led.deal("a", "2026-03-06", "10", "r")
+    led.deal("b", "2026-03-07", "20", "r")
+    book = led.book()
+    seen = []
+    for at in (booked, raised, lowered):
+        body = book.view(at).statement("r", "2026-03").body(at)
+        [line] = [line for line in body["lines"] if line["deal_id"] == "k"]
+        seen.append((body["credited"], line["amount"], line["event_ids"]))
+    assert seen == [
+        ("500.00", "50.00", [f"e{booked}", f"e{plan}"]),
+        ("1500.00", "150.00", [f"e{booked}", f"e{raised}", f"e{plan}"]),
+        ("1000.25", "100.03", [f"e{booked}", f"e{raised}", f"e{lowered}", f"e{plan}"]),
+    ]
+    deals = book.state.deals
+    assert deals["a"].credits is deals["b"].credits == (("r", Decimal(1)),)
+    led.oracle_agrees()
+
+
 def test_overlay_credit_shares_may_sum_past_one() -> None:
     led = L()
     led.person("a")
