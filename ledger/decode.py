@@ -65,8 +65,42 @@ def _from_wire(metadata: list[Any] | tuple[Any, ...]) -> Convert | None:
     return None
 
 
-def _interned(convert: Convert) -> Convert:
-    return lambda value: None if value is None else sys.intern(convert(value))
+def _interned(value: Any) -> Any:
+    return None if value is None else sys.intern(value)
+
+
+def _shared_instances(construct: Convert) -> Convert:
+    """`construct`, giving one shared instance per distinct stored object, for frozen models of
+    single values (a credit: a participant and a share): the same few thousand credits recur in
+    every deal, and building each took a third of a deal's decoding. Bounded like `_shared`."""
+    cache: dict[tuple[tuple[str, Any], ...], Any] = {}
+
+    def shared(data: dict[str, Any]) -> Any:
+        key = tuple(data.items())
+        found = cache.get(key)
+        if found is None:
+            if len(cache) >= _SHARED_MAX:
+                cache.clear()
+            found = cache[key] = construct(data)
+        return found
+
+    return shared
+
+
+def _of_single_values(model: type[BaseModel]) -> bool:
+    """Whether every field holds one value (no list, no nested model): then a stored object of the
+    model is hashable as it stands, and its instances can be shared."""
+    def single(annotation: Any) -> bool:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            return single(get_args(annotation)[0])
+        if origin in (Union, types.UnionType):
+            return all(single(a) for a in get_args(annotation))
+        if origin is not None:
+            return False
+        return not (isinstance(annotation, type) and issubclass(annotation, BaseModel))
+
+    return all(single(info.annotation) for info in model.model_fields.values())
 
 
 def _converter(annotation: Any, metadata: list[Any] | tuple[Any, ...] = ()) -> Convert:
@@ -84,7 +118,8 @@ def _converter(annotation: Any, metadata: list[Any] | tuple[Any, ...] = ()) -> C
         item = _converter(get_args(annotation)[0])
         return lambda values: [item(v) for v in values]
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return _constructor(annotation)
+        construct = _constructor(annotation)
+        return _shared_instances(construct) if _of_single_values(annotation) else construct
     return _identity
 
 
@@ -105,7 +140,7 @@ def _constructor(model: type[BaseModel]) -> Convert:
         default = None if info.is_required() else info.get_default(call_default_factory=True)
         convert = _converter(info.annotation, info.metadata)
         if name in _INTERNED and convert is _identity:
-            convert = _interned(convert)
+            convert = _interned
         fields.append((info.alias or name, name, None if convert is _identity else convert, default))
     aliases = {key: name for key, name, _, _ in fields}
     new = model.__new__

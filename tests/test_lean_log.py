@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 import ledger.appender
 from api.app import create_app
 from ledger.appender import EventIdReused
+from ledger.events import DealBooked
 from projections.book import Book
 from replay.asof import Books
 from replay.bootstrap import Services
@@ -81,15 +82,18 @@ def test_what_if_of_a_deal_folds_events_read_back_from_the_store(make_services: 
 
 def test_decoded_events_share_repeated_values_and_equal_validated_ones() -> None:
     """Shares, days and people's ids are one object each across decoded events (the state keeps them
-    per deal); amounts are not shared, and every decoded event equals the validated one."""
+    per deal), and so are equal credits (decision 72); amounts are not shared, and every decoded
+    event equals the validated one."""
     from ledger.decode import decode_trusted
     from ledger.validation import parse_envelope
 
     first, second = (decode_trusted("DealBooked", _deal(n)["data"]) for n in (1, 2))
-    one, two = first.credits[0], second.credits[0]  # type: ignore[attr-defined]
+    assert isinstance(first, DealBooked) and isinstance(second, DealBooked)
+    (one, other), (two, another) = first.credits, second.credits
     assert one.share is two.share and one.participant_id is two.participant_id
-    assert first.booked_on is second.booked_on  # type: ignore[attr-defined]
-    assert first.amount == second.amount and first.amount is not second.amount  # type: ignore[attr-defined]
+    assert one is two and other is another is not one
+    assert first.booked_on is second.booked_on
+    assert first.amount == second.amount and first.amount is not second.amount
     for n, event in ((1, first), (2, second)):
         validated = parse_envelope({"event_id": "x", "type": "DealBooked", "data": _deal(n)["data"]})
         assert not isinstance(validated, list)
