@@ -46,6 +46,13 @@ def _last_ordinal(period: str) -> int:
     return period_last_day(period).toordinal()
 
 
+@lru_cache(maxsize=4096)
+def _period_since(period: str) -> tuple[int, tuple[str, ...]]:
+    """A period's first day (ordinal) and the quarters of its first and last days (`_since`)."""
+    first, last = period_first_day(period), period_last_day(period)
+    return first.toordinal(), (period_of(first, "quarter"), period_of(last, "quarter"))
+
+
 @lru_cache(maxsize=8192)  # the days deals are booked on: a few thousand distinct ones
 def _month_and_quarter(day: date) -> tuple[str, str]:
     """One month and one quarter string per day, shared by every deal booked on it."""
@@ -412,8 +419,7 @@ class LedgerState:
 
     def apply(self, position: int, event_id: str, event: ev.EventData) -> None:
         self.position = position
-        self._fold(position, event_id, event)
-        deal = self._deal_of(event)
+        deal = self._fold(position, event_id, event)
         affected = self._affected(event, deal)
         if not affected:
             return
@@ -483,8 +489,7 @@ class LedgerState:
                 day = event.effective_from.toordinal()
                 return min([day, *(v for (p, _), v in self.cash_from.items() if p in affected)]), ()
             case ev.TargetSet() | ev.AdjustmentRecorded():
-                first, last = period_first_day(event.period), period_last_day(event.period)
-                return first.toordinal(), (period_of(first, "quarter"), period_of(last, "quarter"))
+                return _period_since(event.period)
             case _:
                 return 1, ()
 
@@ -550,7 +555,8 @@ class LedgerState:
             case _:
                 return set()
 
-    def _fold(self, position: int, event_id: str, event: ev.EventData) -> None:
+    def _fold(self, position: int, event_id: str, event: ev.EventData) -> Deal | None:
+        """Record the event's facts; the deal of a deal or payment event (`_deal_of`), else None."""
         match event:
             case ev.DealBooked():
                 # The path of most events: no throwaway containers (`setdefault`'s default) and one
@@ -583,10 +589,11 @@ class LedgerState:
                     before = sums.get(month, _ZERO)
                     if before is not None:
                         sums[month] = EXACT.add(before, EXACT.multiply(amount, share))
+                return deal
             case ev.PaymentReceived():
                 self.payments[event.payment_id] = (event.deal_id, event.amount)
                 move = CashMove(position, event_id, event.payment_id, event.amount, event.received_on)
-                self._cash(event.deal_id, move)
+                return self._cash(event.deal_id, move)
             case ev.ParticipantRegistered():
                 self.participants[event.participant_id] = Participant(
                     event.participant_id,
@@ -630,15 +637,18 @@ class LedgerState:
             case ev.DealAmended():
                 deal = self.deals[event.deal_id]
                 deal.amendments = (*deal.amendments, AmountEntry(event.amount, position, event_id))
-                self._unsum(self.deals[event.deal_id])
+                self._unsum(deal)
+                return deal
             case ev.DealCancelled():
-                self.deals[event.deal_id].cancellation = Cancellation(event.cancelled_on, position, event_id)
-                self._unsum(self.deals[event.deal_id])
-                for participant_id, _ in self.deals[event.deal_id].credits:
+                deal = self.deals[event.deal_id]
+                deal.cancellation = Cancellation(event.cancelled_on, position, event_id)
+                self._unsum(deal)
+                for participant_id, _ in deal.credits:
                     self.with_cancelled.setdefault(participant_id, position)
+                return deal
             case ev.PaymentReversed():
                 deal_id, amount = self.payments[event.payment_id]
-                self._cash(deal_id, CashMove(position, event_id, event.payment_id, -amount, event.reversed_on))
+                return self._cash(deal_id, CashMove(position, event_id, event.payment_id, -amount, event.reversed_on))
             case ev.AdjustmentRecorded():
                 self.adjustments.setdefault(event.participant_id, []).append(
                     Adjustment(event.adjustment_id, event.period, event.amount, event.reason, position, event_id)
@@ -663,16 +673,19 @@ class LedgerState:
                 self.disputes[event.dispute_id].resolution = Resolution(
                     event.resolution, event.note, position, event_id
                 )
+        return None
 
-    def _cash(self, deal_id: str, move: CashMove) -> None:
+    def _cash(self, deal_id: str, move: CashMove) -> Deal:
         deal = self.deals[deal_id]
         if not deal.cash:
             for participant_id, _ in deal.credits:
                 self.deals_with_cash.setdefault(participant_id, []).append(deal_id)
         deal.cash = (*deal.cash, move)
+        day = move.on.toordinal()
         for participant_id, _ in deal.credits:
             key = (participant_id, deal.quarter)
-            self.cash_from[key] = min(self.cash_from.get(key, move.on.toordinal()), move.on.toordinal())
+            self.cash_from[key] = min(self.cash_from.get(key, day), day)
+        return deal
 
     def _unsum(self, deal: Deal) -> None:
         """An amended or cancelled deal's month is summed the long way from now on (its credit
