@@ -24,14 +24,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
-
 from ledger.decode import decode_trusted
 from ledger.events import EventData
 from ledger.heap import HEAP, no_cyclic_gc
 from ledger.immutable import immutable
 from ledger.records import Record, format_time, seal
-from ledger.store import AppendStream, EventStore, PositionTaken, decode_record, parse_stored
+from ledger.store import AppendStream, EventStore, PositionTaken, decode_record, parse_state
 from ledger.validation import (
     Problem,
     ReferenceIndex,
@@ -80,10 +78,10 @@ class Sealed:
         return Logged(self.record.position, self.record.event_id, self.event)
 
 
-def logged_from(stored: StoredEvent) -> tuple[Logged, dict[str, Any]]:
+def logged_from(position: int, state: bytes) -> tuple[Logged, dict[str, Any]]:
     """A stored row as the projections consume it, with its decoded body."""
-    body = parse_stored(stored)
-    return Logged(stored.originator_version, body["event_id"], decode_trusted(body["type"], body["data"])), body
+    body = parse_state(state)
+    return Logged(position, body["event_id"], decode_trusted(body["type"], body["data"])), body
 
 
 @immutable
@@ -175,7 +173,7 @@ class LedgerLog:
         With `wait=False` (reads) a catch-up already under way in another
         thread is good enough: a reader never queues behind a long append.
         `read_ahead`: the caller will ask for the next `limit` events next (start-up), which the
-        store reads meanwhile (`EventStore.read_stored`).
+        store reads meanwhile (`EventStore.read_rows`).
         """
         if not self._lock.acquire(blocking=wait):
             return 0
@@ -185,8 +183,8 @@ class LedgerLog:
                 page: list[Logged] = []
                 times: list[str] = []
                 body: dict[str, Any] | None = None
-                for stored in self.store.read_stored(self.head, upto, ahead=read_ahead):
-                    entry, body = logged_from(stored)
+                for position, _, state in self.store.read_rows(self.head, upto, ahead=read_ahead):
+                    entry, body = logged_from(position, state)
                     page.append(entry)
                     times.append(body["recorded_at"])
                     if len(page) == _PAGE:
@@ -252,7 +250,7 @@ class LedgerLog:
             after = self._taken
             upto = min(self._accepted, after + (_PAGE if limit is None else min(limit, _PAGE)))
         # The books call this inside `HEAP.folding()`: the collector is paused while it decodes.
-        taken = [logged_from(stored)[0] for stored in self.store.read_stored(after, upto)]
+        taken = [logged_from(position, state)[0] for position, _, state in self.store.read_rows(after, upto)]
         assert len(taken) == upto - after, "the store holds every accepted position"
         with self._handover:
             self._taken = upto  # once it reaches `_accepted`, what is accepted next is queued again
@@ -265,7 +263,7 @@ class LedgerLog:
     def logged_at(self, positions: Iterable[int]) -> list[Logged]:
         """Accepted events at these positions, read back from the store (what-if folds them again)."""
         with no_cyclic_gc():
-            return [logged_from(stored)[0] for stored in self.store.read_positions(sorted(positions))]
+            return [logged_from(s.originator_version, s.state)[0] for s in self.store.read_positions(sorted(positions))]
 
     def record_of(self, event_id: str) -> Record | None:
         position = self.by_event_id.get(event_id)

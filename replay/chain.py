@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.records import GENESIS_HASH, Record, chain_hash
-from ledger.store import EventStore, decode_record
+from ledger.store import EventStore, record_from
 
 
 @dataclass(frozen=True)
@@ -29,15 +29,14 @@ class Verdict:
 def verify(store: EventStore) -> Verdict:
     previous = GENESIS_HASH
     checked = 0
-    for stored in store.read_stored(0, ahead=True):
-        position = stored.originator_version
+    for position, _, state in store.read_rows(0, ahead=True):
         try:
-            record: Record = decode_record(stored)
+            record: Record = record_from(position, state)
         except (ValueError, KeyError, TypeError, json.JSONDecodeError):
             return Verdict(False, checked, previous, position, "the stored event cannot be read")
         if position != checked + 1:
             return Verdict(False, checked, previous, position, f"expected position {checked + 1}")
-        body = json.loads(stored.state)
+        body = json.loads(state)
         if body.get("position") != position:
             return Verdict(False, checked, previous, position, "the stored position was changed")
         expected = chain_hash(previous, record.public())

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from ledger.appender import LedgerLog, Sealed
 from ledger.decode import decode_trusted
 from ledger.records import Record
-from ledger.store import LEDGER_STREAM, TOPIC_PREFIX, decode_record
+from ledger.store import LEDGER_STREAM, TOPIC_PREFIX, StoredRow, decode_record
 from replay.asof import Books, fold
 from replay.whatif import what_if
 from tests.support import eager_forks, rules
@@ -35,6 +35,9 @@ class MemoryStore:
 
     def read_stored(self, after: int, upto: int | None = None, ahead: bool = False) -> Iterator[StoredEvent]:
         return iter(self.stored[after:upto])
+
+    def read_rows(self, after: int, upto: int | None = None, ahead: bool = False) -> Iterator[StoredRow]:
+        return ((s.originator_version, s.topic, s.state) for s in self.read_stored(after, upto))
 
     def read_positions(self, positions: Sequence[int]) -> Iterator[StoredEvent]:
         return (self.stored[p - 1] for p in positions)
