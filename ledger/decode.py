@@ -69,6 +69,15 @@ def _interned(value: Any) -> Any:
     return None if value is None else sys.intern(value)
 
 
+def _not_none(annotation: Any) -> Any:
+    """`X` of `X | None`; anything else as it is."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        others = [a for a in get_args(annotation) if a is not type(None)]
+        if len(others) == 1:
+            return others[0]
+    return annotation
+
+
 def _shared_instances(construct: Convert) -> Convert:
     """`construct`, giving one shared instance per distinct stored object, for frozen models of
     single values (a credit: a participant and a share): the same few thousand credits recur in
@@ -139,8 +148,8 @@ def _constructor(model: type[BaseModel]) -> Convert:
         assert info.validation_alias in (None, info.alias), f"{model.__name__}.{name}"
         default = None if info.is_required() else info.get_default(call_default_factory=True)
         convert = _converter(info.annotation, info.metadata)
-        if name in _INTERNED and convert is _identity:
-            convert = _interned
+        if name in _INTERNED and _converter(_not_none(info.annotation), info.metadata) is _identity:
+            convert = _interned  # optional ones too (a product, a manager): a null stays None
         fields.append((info.alias or name, name, None if convert is _identity else convert, default))
     aliases = {key: name for key, name, _, _ in fields}
     new = model.__new__

@@ -93,6 +93,10 @@ def test_decoded_events_share_repeated_values_and_equal_validated_ones() -> None
     assert one.share is two.share and one.participant_id is two.participant_id
     assert one is two and other is another is not one
     assert first.booked_on is second.booked_on
+    # Optional ids are one object each too (decision 76); strings made at run time, as a parser's are.
+    made = [decode_trusted("DealBooked", {**_deal(n)["data"], "product": "".join(["widget", "-pro"])}) for n in (1, 2)]
+    assert isinstance(made[0], DealBooked) and isinstance(made[1], DealBooked)
+    assert made[0].product == "widget-pro" and made[0].product is made[1].product
     assert first.amount == second.amount and first.amount is not second.amount
     for n, event in ((1, first), (2, second)):
         validated = parse_envelope({"event_id": "x", "type": "DealBooked", "data": _deal(n)["data"]})
