@@ -294,7 +294,14 @@ class EventStore:
         return batch
 
     def _select_range_sqlite(self, stream: UUID, *, gt: int, lte: int) -> list[StoredRow]:
-        return [(s.originator_version, s.topic, s.state) for s in self._events.select_events(stream, gt=gt, lte=lte)]
+        """`_select_range` on SQLite: the library's `select_events` makes a `StoredEvent` per row."""
+        statement = (
+            f"SELECT originator_version, topic, state FROM {EVENTS_TABLE} WHERE originator_id = ?"  # noqa: S608
+            " AND originator_version > ? AND originator_version <= ? ORDER BY originator_version"
+        )
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, (stream.hex, gt, lte))
+            return [tuple(row) for row in curs.fetchall()]
 
     def _select_range(self, stream: UUID, *, gt: int, lte: int) -> list[StoredRow]:
         """The library's `select_events` on PostgreSQL, with tuple rows and binary transfer: the
