@@ -46,6 +46,12 @@ def _last_ordinal(period: str) -> int:
     return period_last_day(period).toordinal()
 
 
+def _same_figure(a: Decimal, b: Decimal) -> bool:
+    """Equal as written, not only in value: `Decimal("1") == Decimal("1.0")`, but lines show a share
+    as it was given. Decoded shares are shared objects (`ledger.decode`), so mostly `is` answers."""
+    return a is b or a.as_tuple() == b.as_tuple()
+
+
 @lru_cache(maxsize=4096)
 def _period_since(period: str) -> tuple[int, tuple[str, ...]]:
     """A period's first day (ordinal) and the quarters of its first and last days (`_since`)."""
@@ -199,9 +205,10 @@ class Deal:
     credits: tuple[tuple[str, Decimal], ...]
     position: int
     event_id: str
-    #: The amount booked. With the booking's position and event id, the deal is its own first
-    #: amount entry (`Amount`): most deals are never amended, and an entry and its tuple for the
-    #: booked amount cost 104 bytes a deal.
+    #: The amount booked, not the amount now: that is `amendments[-1]`'s if any (read amounts as
+    #: of a position with the engine's `_amounts`). With the booking's position and event id, the
+    #: deal is its own first amount entry (`Amount`): most deals are never amended, and an entry
+    #: and its tuple for the booked amount cost 104 bytes a deal.
     amount: Decimal
     #: Tuples, replaced when they grow: most deals are never amended and have at most one payment,
     #: and a tuple of one costs 40 bytes less than a list (an empty one nothing: it is shared).
@@ -567,6 +574,8 @@ class LedgerState:
                     credits = self.sole_credits.get(pair)
                     if credits is None:
                         credits = self.sole_credits[pair] = (pair,)
+                    elif credits[0][1] is not pair[1] and not _same_figure(credits[0][1], pair[1]):
+                        credits = (pair,)  # an equal share written otherwise ("1.0" for "1"): its own
                 else:
                     credits = tuple([(c.participant_id, c.share) for c in given])
                 booked_on, amount = event.booked_on, event.amount

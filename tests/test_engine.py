@@ -265,6 +265,24 @@ def test_each_position_sees_the_amount_in_force_then_and_the_events_that_set_it(
     led.oracle_agrees()
 
 
+def test_a_share_is_shown_as_it_was_given_after_an_equal_one_written_otherwise() -> None:
+    """Deals credited to one person alone share the first such deal's credits only when the share
+    is written alike (decision 71): "1.000" and "1" are equal, but each line shows its deal's own."""
+    led = L()
+    led.person("r")
+    led.plan("p", [("0", "0.10")])
+    led.assign("r", "p")
+    led.deal("a", "2026-03-05", "1000", {"r": "1.000"})
+    led.deal("b", "2026-03-06", "1000", {"r": "1"})
+    led.deal("c", "2026-03-07", "1000", {"r": "1.000"})
+    lines = led.statement("r", "2026-03")["lines"]
+    assert [(line["deal_id"], line["share"], line["credit"]) for line in lines] == [
+        ("a", "1.000", "1000.000"), ("b", "1", "1000"), ("c", "1.000", "1000.000")]
+    deals = led.book().state.deals
+    assert deals["a"].credits is deals["c"].credits is not deals["b"].credits
+    led.oracle_agrees()
+
+
 def test_overlay_credit_shares_may_sum_past_one() -> None:
     led = L()
     led.person("a")
