@@ -28,16 +28,17 @@ def _identity(value: Any) -> Any:
     return value
 
 
-def _shared(convert: Convert) -> Convert:
+def _shared(convert: Convert, limit: int | None = None) -> Convert:
     """`convert`, giving one shared (immutable) result per distinct input: a ledger's shares, rates
     and days repeat across millions of events, and each result kept by the state costs 32 to 104
-    bytes. Bounded: the cache starts again past `_SHARED_MAX` inputs."""
+    bytes. Bounded: the cache starts again past `limit` (`_SHARED_MAX`) inputs."""
     cache: dict[Any, Any] = {}
+    bound = _SHARED_MAX if limit is None else limit
 
     def shared(value: Any) -> Any:
         found = cache.get(value)
         if found is None:
-            if len(cache) >= _SHARED_MAX:
+            if len(cache) >= bound:
                 cache.clear()
             found = cache[value] = convert(value)
         return found
@@ -84,18 +85,8 @@ def _shared_instances(construct: Convert) -> Convert:
     single values (a credit: a participant and a share): the same few thousand credits recur in
     every deal, and building each took a third of a deal's decoding. Bounded, more tightly than
     `_shared`: an entry keeps about 500 bytes."""
-    cache: dict[tuple[tuple[str, Any], ...], Any] = {}
-
-    def shared(data: dict[str, Any]) -> Any:
-        key = tuple(data.items())
-        found = cache.get(key)
-        if found is None:
-            if len(cache) >= _SHARED_INSTANCES_MAX:
-                cache.clear()
-            found = cache[key] = construct(data)
-        return found
-
-    return shared
+    by_items = _shared(lambda items: construct(dict(items)), _SHARED_INSTANCES_MAX)
+    return lambda data: by_items(tuple(data.items()))
 
 
 def _of_single_values(model: type[BaseModel]) -> bool:
