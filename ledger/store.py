@@ -251,13 +251,6 @@ class EventStore:
         text = copy_sql.as_bytes(conn)
         return begin, text + b" (FORMAT BINARY)", text
 
-    def read_stored(
-        self, after: int, upto: int | None = None, page: int = 10_000, ahead: bool = False
-    ) -> Iterator[StoredEvent]:
-        """`read_rows` as the library's stored events."""
-        for position, topic, state in self.read_rows(after, upto, page, ahead):
-            yield StoredEvent(LEDGER_STREAM, position, topic, state)
-
     def read_rows(
         self, after: int, upto: int | None = None, page: int = 10_000, ahead: bool = False
     ) -> Iterator[StoredRow]:

@@ -106,7 +106,7 @@ def test_deleted_rows_are_detected_wherever_they_were(api: Api, database_url: st
     head = api.services.store.head()
     assert head >= 6
     _delete(database_url, 3)  # the last row of the first page of three
-    assert [s.originator_version for s in api.services.store.read_stored(0, page=3)] == [
+    assert [position for position, _, _ in api.services.store.read_rows(0, page=3)] == [
         1, 2, *range(4, head + 1)]
     verdict = verify(api.services.store)
     assert (verdict.ok, verdict.first_bad_position, verdict.problem) == (False, 4, "expected position 3")

@@ -49,11 +49,11 @@ def test_a_short_page_read_ahead_is_read_again(api: Api) -> None:
     """Read ahead before the log grew, it would look like the end of the log."""
     _small_log(api)
     store = api.services.store
-    assert [s.originator_version for s in store.read_stored(0, 6, page=6, ahead=True)] == list(range(1, 7))
+    assert [position for position, _, _ in store.read_rows(0, 6, page=6, ahead=True)] == list(range(1, 7))
     pending = store._read_ahead._pending
     if store.kind == "postgres":
         assert pending is not None and len(pending[2].result()) == 2  # positions 7 and 8 of (6, 12]
     for n in range(4):
         api.target("r1", f"2026-0{n + 1}", "1000")
-    assert [s.originator_version for s in store.read_stored(6, 12, page=6, ahead=True)] == list(range(7, 13))
+    assert [position for position, _, _ in store.read_rows(6, 12, page=6, ahead=True)] == list(range(7, 13))
 

@@ -79,7 +79,7 @@ def _postgres(services: Services) -> bool:
 
 
 def _stored(services: Services) -> list[tuple[int, str, bytes]]:
-    return [(s.originator_version, s.topic, s.state) for s in services.store.read_stored(0)]
+    return list(services.store.read_rows(0))
 
 
 def test_a_large_batch_is_stored_exactly_as_sealed(services: Services, spy: _Spy) -> None:
