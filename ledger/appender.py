@@ -335,7 +335,11 @@ class LedgerLog:
                     self._wake.clear()
             self._wake.wait()
             try:
-                with self._lock:
+                # Without the cycle collector: a group's checked envelopes, parsed events and
+                # records would be walked by its young collections while they are made, and most
+                # of them are dropped when the group is answered (decision 77). A group makes no
+                # reference cycle that could outlive the pause (a test holds it to that).
+                with self._lock, no_cyclic_gc():
                     self._commit_queued()
             except BaseException:
                 # The one committer must not die, or every later append would wait for ever: not even
@@ -379,7 +383,9 @@ class LedgerLog:
                             prepared = self._prepare(pending.envelopes, draft, pending.indexed, stream, stored)
                             outcomes.append((pending, prepared, None))
                         except (Rejected, EventIdReused) as rejected:
-                            outcomes.append((pending, None, rejected))
+                            # Without its traceback: through this frame, which holds `outcomes`,
+                            # it would be a reference cycle, left for a paused collector (below).
+                            outcomes.append((pending, None, rejected.with_traceback(None)))
                     failed = any(failure is not None for _, _, failure in outcomes)
                     if stream is not None and failed:
                         stream.abort()  # it holds what the rejected batch sent: store the rest anew
