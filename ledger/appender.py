@@ -449,25 +449,30 @@ class LedgerLog:
         `stream` if there is one: the database stores it while the rest are checked. A rejected
         batch's records go nowhere else (the caller abandons the stream)."""
         batch = indexed
-        replays: dict[int, Record] = {}
-        first_in_batch: dict[str, int] = {}
+        # Each envelope's event id, once (None where there is none to read): most batches are all
+        # new events, each once, and then nothing below looks an event up again.
+        ids: list[Any] = [envelope.get("event_id") if isinstance(envelope, dict) else None for envelope in envelopes]
         if stored is None:
             stored = self._stored_records([envelopes])
-        known_records = self._known(envelopes, draft, stored)
-        for i, envelope in enumerate(envelopes):
-            event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
+        known_records = self._known(ids, draft, stored) if stored or draft.staged else {}
+        replays: dict[int, Record] = {}
+        first_in_batch: dict[str, int] = {}
+        repeated = False
+        for i, event_id in enumerate(ids):
             if not isinstance(event_id, str):
                 continue
-            known = known_records.get(event_id)
+            known = known_records.get(event_id) if known_records else None
             if known is not None:
-                if not _same_event(known, envelope):
+                if not _same_event(known, envelopes[i]):
                     raise EventIdReused(i if batch else None, event_id)
                 replays[i] = known
             elif event_id in first_in_batch:
-                if not json_equal(envelopes[first_in_batch[event_id]], envelope):
+                if not json_equal(envelopes[first_in_batch[event_id]], envelopes[i]):
                     raise EventIdReused(i, event_id)
+                repeated = True
             else:
                 first_in_batch[event_id] = i
+        skipping = bool(replays) or repeated  # else every envelope is checked and sealed, in order
 
         refs = draft.refs.overlay()
         problems: list[Problem] = []
@@ -476,9 +481,10 @@ class LedgerLog:
         position = self.head + len(draft.fresh)
         sealed: list[Sealed] = []
         for i, envelope in enumerate(envelopes):
-            event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
-            if i in replays or (isinstance(event_id, str) and first_in_batch.get(event_id, i) != i):
-                continue
+            if skipping:
+                event_id = ids[i]
+                if i in replays or (isinstance(event_id, str) and first_in_batch.get(event_id, i) != i):
+                    continue
             checked = parse_envelope(envelope)
             if isinstance(checked, list):
                 problems += [p.at(i if batch else None) for p in checked]
@@ -499,26 +505,27 @@ class LedgerLog:
             raise Rejected(problems)
         refs.merge_into_parent()
         draft.fresh += sealed
+        staged = draft.staged
         for entry in sealed:
-            draft.staged[entry.record.event_id] = entry.record
+            staged[entry.record.event_id] = entry.record
 
+        if not skipping:
+            return [AppendResult(e.record.event_id, e.record.position, e.record.recorded_at, False) for e in sealed]
         results = []
-        for i, envelope in enumerate(envelopes):
+        for i, event_id in enumerate(ids):
             if i in replays:
                 rec, duplicate = replays[i], True
             else:
-                rec = draft.staged[envelope["event_id"]]
-                duplicate = first_in_batch[envelope["event_id"]] != i
+                rec = staged[event_id]
+                duplicate = first_in_batch[event_id] != i
             results.append(AppendResult(rec.event_id, rec.position, rec.recorded_at, duplicate))
         return results
 
-
-    def _known(self, envelopes: Sequence[Any], draft: _Draft, stored: dict[str, Record]) -> dict[str, Record]:
-        """The records of the event ids in these envelopes that the draft or the log already holds
-        (`stored`: the log's, from `_stored_records`)."""
+    def _known(self, ids: Sequence[Any], draft: _Draft, stored: dict[str, Record]) -> dict[str, Record]:
+        """The records of these event ids that the draft or the log already holds (`stored`: the
+        log's, from `_stored_records`)."""
         found: dict[str, Record] = {}
-        for envelope in envelopes:
-            event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
+        for event_id in ids:
             if not isinstance(event_id, str):
                 continue
             record = draft.staged.get(event_id) or stored.get(event_id)
