@@ -22,22 +22,48 @@ from contextlib import contextmanager
 SETTLE_EVERY = 10_000
 
 
+class _Pauses:
+    """The pauses under way in any thread. The collector's switch is one per process: a pause that
+    read it and then set it in two steps could read "off" during another thread's pause, have that
+    pause end and turn it on, turn it off, and leave it off for good (decision 80)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+        self._resume = False  # whether the collector was on when the first of them began
+
+    def begin(self) -> None:
+        with self._lock:
+            if self._count == 0:
+                self._resume = gc.isenabled()
+                gc.disable()
+            self._count += 1
+
+    def end(self) -> None:
+        with self._lock:
+            self._count -= 1
+            if self._count == 0 and self._resume:
+                gc.enable()
+
+
+_PAUSES = _Pauses()
+
+
 @contextmanager
 def no_cyclic_gc(settling: bool = False) -> Iterator[None]:
-    """Pause the cyclic collector around a fold (reference counting still frees everything else).
+    """Pause the cyclic collector around a fold (reference counting still frees everything else);
+    it resumes when the last pause under way in any thread ends.
 
     `settling`: settle the heap before the collector resumes, for work that leaves many objects
     alive (memoised lines, a large answer): the collector's first young collection after it
     resumes would walk them all (0.2 s after a what-if over 1,000 participants)."""
-    enabled = gc.isenabled()
-    gc.disable()
+    _PAUSES.begin()
     try:
         yield
     finally:
         if settling:
             settle()
-        if enabled:
-            gc.enable()
+        _PAUSES.end()
 
 
 def settle() -> None:
