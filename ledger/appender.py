@@ -29,7 +29,7 @@ from ledger.events import EventData
 from ledger.heap import HEAP, no_cyclic_gc
 from ledger.immutable import immutable
 from ledger.records import Record, format_time, seal
-from ledger.store import AppendStream, EventStore, PositionTaken, decode_record, parse_state
+from ledger.store import AppendStream, EventStore, PositionTaken, StoreUnavailable, decode_record, parse_state
 from ledger.validation import (
     Problem,
     ReferenceIndex,
@@ -384,7 +384,7 @@ class LedgerLog:
                             outcomes.append((pending, prepared, None))
                         except (Rejected, EventIdReused) as rejected:
                             # Without its traceback: through this frame, which holds `outcomes`,
-                            # it would be a reference cycle, left for a paused collector (below).
+                            # it would be a reference cycle, left for the paused collector.
                             outcomes.append((pending, None, rejected.with_traceback(None)))
                     failed = any(failure is not None for _, _, failure in outcomes)
                     if stream is not None and failed:
@@ -417,9 +417,16 @@ class LedgerLog:
                 return
             raise PositionTaken("too many concurrent writers; try again")
         except BaseException as error:
+            handed: Exception = PositionTaken("interrupted")
+            if isinstance(error, Exception):
+                if not isinstance(error, (StoreUnavailable, PositionTaken)):
+                    log.exception("group commit failed")  # a bug: its stack is here, not in the answer
+                # Without its traceback, as a rejection: through this frame, which holds the group,
+                # it would be a reference cycle holding every envelope of it (decision 77).
+                handed = error.with_traceback(None)
             for pending in group:
                 if not pending.finished:
-                    pending.finish(None, error if isinstance(error, Exception) else PositionTaken("interrupted"))
+                    pending.finish(None, handed)
             if not isinstance(error, Exception):
                 raise
         finally:

@@ -86,12 +86,13 @@ _STREAM_TEXT = str(LEDGER_STREAM).encode("ascii")  # every row's originator id (
 def _text_row(record: Record) -> bytes:
     """`_row` as a line of COPY's text format. Only the state needs escaping (it is any JSON, so
     never a raw control character): ASCII in bytea's escape form, each backslash doubled for bytea
-    and again for COPY (half the bytes of the hex form, made in less than half the time); anything else in
-    the hex form, after an escaped backslash, as no text conversion by the server's encoding
-    can then reach its bytes. The id is a UUID, the position digits, and topics the contract's
-    type names."""
+    and again for COPY, so that nothing in it reads as an escape or as the hex form's leading
+    backslash (half the bytes of the hex form, escaped in less than half the time `hexlify`
+    takes); anything else in the hex form, after an escaped backslash, as no text conversion by
+    the server's encoding can then reach its bytes. The id is a UUID, the position digits, and
+    topics the contract's type names."""
     _, position, topic, state = _row(record)
-    if state.isascii():  # it starts with "{", never with the hex form's "\x"
+    if state.isascii():
         return b"%s\t%d\t%s\t%s\n" % (_STREAM_TEXT, position, topic.encode("ascii"), state.replace(b"\\", b"\\\\\\\\"))
     return b"%s\t%d\t%s\t\\\\x%s\n" % (_STREAM_TEXT, position, topic.encode("ascii"), binascii.hexlify(state))
 

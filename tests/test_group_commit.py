@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import threading
+import traceback
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from ledger.appender import EventIdReused, PositionTaken, Rejected
+from ledger.store import StoreUnavailable
 from replay.bootstrap import Services
 from replay.chain import verify
 
@@ -136,10 +139,17 @@ def test_an_interrupted_group_commit_leaves_the_committer_alive(make_services: C
     assert [r.event_id for r in services.store.read(0)] == ["reg", "e-2", "e-3"]
 
 
-def test_group_commits_make_no_garbage_cycles(make_services: Callable[..., Services]) -> None:
+def _unreachable_store(records: Any) -> None:
+    raise StoreUnavailable("the database is unreachable (OperationalError)")
+
+
+def test_group_commits_make_no_garbage_cycles(
+    make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The committer pauses the cycle collector while it works on a group, and the heap is frozen
     every 10,000 events (`ledger.heap`): a reference cycle made by an append could be frozen
-    before it is collected, and never freed. Accepted, resent and rejected batches make none."""
+    before it is collected, and never freed. Accepted, resent and rejected batches make none, nor
+    does a group the database could not store."""
     services = make_services()
     log = services.log
     log.append([{"event_id": "reg", "type": "ParticipantRegistered",
@@ -155,9 +165,33 @@ def test_group_commits_make_no_garbage_cycles(make_services: Callable[..., Servi
             log.append([_deal("x-1", "d-x1"), _deal("x-2", "d-x2", participant="nobody")])
         with pytest.raises(EventIdReused):
             log.append([_deal("e-1", "d-other")])
+        with monkeypatch.context() as patch:
+            patch.setattr(services.store, "append", _unreachable_store)  # a small group is not streamed
+            with pytest.raises(StoreUnavailable):
+                log.append([_deal("f-1", "d-f1")])
         unreachable = gc.collect()
     finally:
         gc.enable()
     assert [r.position for r in accepted] == list(range(3, 303))
     assert all(r.duplicate for r in resent)
     assert unreachable == 0
+
+
+def test_a_group_that_fails_unexpectedly_is_logged_with_the_committers_stack(
+    make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its callers get the error without the committer's traceback (decision 77), so the log keeps it."""
+    services = make_services()
+    services.log.append([{"event_id": "reg", "type": "ParticipantRegistered",
+                          "data": {"participant_id": "r1", "name": "R", "team_id": "t", "start_date": "2020-01-01"}}])
+
+    def broken(records: Any) -> None:
+        raise RuntimeError("a bug in the store")
+
+    monkeypatch.setattr(services.store, "append", broken)
+    with caplog.at_level(logging.ERROR, logger="ledger.appender"), pytest.raises(RuntimeError, match="a bug"):
+        services.log.append([_deal("e-1", "d-1")])
+    [logged] = [r for r in caplog.records if r.name == "ledger.appender"]
+    assert logged.exc_info is not None and str(logged.exc_info[1]) == "a bug in the store"
+    frames = [frame.name for frame in traceback.extract_tb(logged.exc_info[2])]
+    assert frames[0] == "_commit_queued" and frames[-1] == "broken"
