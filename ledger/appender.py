@@ -385,7 +385,7 @@ class LedgerLog:
                         except (Rejected, EventIdReused) as rejected:
                             # Without its traceback: through this frame, which holds `outcomes`,
                             # it would be a reference cycle, left for the paused collector.
-                            outcomes.append((pending, None, rejected.with_traceback(None)))
+                            outcomes.append((pending, None, _bare(rejected)))
                     failed = any(failure is not None for _, _, failure in outcomes)
                     if stream is not None and failed:
                         stream.abort()  # it holds what the rejected batch sent: store the rest anew
@@ -421,9 +421,9 @@ class LedgerLog:
             if isinstance(error, Exception):
                 if not isinstance(error, (StoreUnavailable, PositionTaken)):
                     log.exception("group commit failed")  # a bug: its stack is here, not in the answer
-                # Without its traceback, as a rejection: through this frame, which holds the group,
-                # it would be a reference cycle holding every envelope of it (decision 77).
-                handed = error.with_traceback(None)
+                # Without tracebacks, as a rejection: through this frame, which holds the group,
+                # they would be a reference cycle holding every envelope of it (decision 77).
+                handed = _bare(error)
             for pending in group:
                 if not pending.finished:
                     pending.finish(None, handed)
@@ -568,6 +568,20 @@ class _Draft:
     refs: ReferenceIndex
     staged: dict[str, Record] = field(default_factory=dict)
     fresh: list[Sealed] = field(default_factory=list)
+
+
+def _bare(error: Exception) -> Exception:
+    """`error` without its traceback, nor those of the errors it was raised from or while handling
+    (a store's error is raised from the driver's, whose traceback reaches the committer's frame)."""
+    seen: set[int] = set()
+    chain: list[BaseException] = [error]
+    while chain:
+        link = chain.pop()
+        if id(link) not in seen:
+            seen.add(id(link))
+            link.__traceback__ = None
+            chain += [linked for linked in (link.__cause__, link.__context__) if linked is not None]
+    return error
 
 
 def _without_state(record: Record) -> Record:

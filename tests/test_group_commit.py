@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from eventsourcing.persistence import OperationalError
 
 from ledger.appender import EventIdReused, PositionTaken, Rejected
 from ledger.store import StoreUnavailable
@@ -140,7 +141,12 @@ def test_an_interrupted_group_commit_leaves_the_committer_alive(make_services: C
 
 
 def _unreachable_store(records: Any) -> None:
-    raise StoreUnavailable("the database is unreachable (OperationalError)")
+    """As `EventStore.append` answers a lost connection: from the driver's error, whose traceback
+    reaches back to the committer's frame."""
+    try:
+        raise OperationalError("connection refused")
+    except OperationalError as error:
+        raise StoreUnavailable("the database is unreachable (OperationalError)") from error
 
 
 def test_group_commits_make_no_garbage_cycles(

@@ -45,8 +45,9 @@ def switch(monkeypatch: pytest.MonkeyPatch) -> _Switch:
 
 
 def test_pauses_overlapping_in_two_threads_leave_the_collector_on(switch: _Switch) -> None:
-    """A fold ends in another thread while the committer begins its pause (here: while it reads the
-    switch). The collector stays off until the last pause ends, and then it is on again."""
+    """A fold ends in another thread while the committer begins its pause (where the two-step code
+    read the switch; the counting code does not read it then, and the fold's end is forced after
+    the second pause began). The collector stays off until the last pause ends, then is on again."""
     first, second = no_cyclic_gc(), no_cyclic_gc()
     first.__enter__()
     ended = threading.Thread(target=first.__exit__, args=(None, None, None))
