@@ -67,6 +67,17 @@ def _shape(container: Any, depth: int) -> bool:
     return floats
 
 
+def _exact_int(text: str) -> int | Decimal:
+    """A JSON integer; past the interpreter's limit on the digits `int` reads (a guard against its
+    quadratic conversion), the same number as a Decimal. Such a body is valid JSON, so it is not a
+    body error: the contract's value rules refuse the number where it stands (422, naming its
+    field), and a resent event id is still checked first."""
+    try:
+        return int(text)
+    except ValueError:
+        return Decimal(text)
+
+
 def parse_json(raw: bytes) -> Any:
     """orjson for speed; the standard library, with numbers as Decimal, for anything else.
 
@@ -89,7 +100,7 @@ def parse_json(raw: bytes) -> Any:
     except UnicodeDecodeError:
         raise BodyError(400, "the body is not UTF-8") from None
     try:
-        value = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        value = json.loads(text, parse_float=Decimal, parse_int=_exact_int, parse_constant=_reject_constant)
     except RecursionError:
         raise BodyError(400, f"the JSON nests deeper than {MAX_DEPTH} levels") from None
     except ValueError as error:

@@ -31,6 +31,14 @@ def test_json_floats_are_read_exactly_with_or_without_escapes() -> None:
     assert parse_json(b"1.25") == Decimal("1.25")
 
 
+def test_integers_of_any_length_are_read_exactly() -> None:
+    """Past 64 bits orjson refuses them; past 4,300 digits Python's `int` does: a Decimal then."""
+    assert parse_json(b'{"a": 18446744073709551616}') == {"a": 18446744073709551616}
+    long = "-" + "7" * 5000
+    value = parse_json(f'{{"a": [{long}]}}'.encode())["a"][0]
+    assert isinstance(value, Decimal) and value == Decimal(long)
+
+
 def test_nul_and_lone_surrogates_come_only_from_escapes_and_are_refused() -> None:
     for raw in (b'{"a": "x\\u0000"}', b'{"a\\ud800": 1}', b'[["\\udc00"]]'):
         with pytest.raises(BodyError, match="NUL character or a lone surrogate"):

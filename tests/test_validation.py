@@ -1018,6 +1018,34 @@ def test_a_hostile_body_is_400_or_422_and_stores_nothing(api: Api, path: str) ->
     assert snapshot(api) == before
 
 
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (_in_amount("9" * 5000), "data.amount"),
+        (_in_amount("-" + "1" * 4301), "data.amount"),
+        (_in_clawback("9" * 5000), "data.rules.clawback_days"),
+    ],
+)
+def test_an_integer_too_long_for_python_is_a_bad_value_not_bad_json(api: Api, raw: bytes, field: str) -> None:
+    """Valid JSON (the interpreter's 4,300-digit guard is not the contract's): 422 naming the field."""
+    before = load_world(api)
+    status, body = _post_raw(api, "/v1/events", raw)
+    assert status == 422, body
+    assert [problem["field"] for problem in body["problems"]] == [field]
+    assert snapshot(api) == before
+
+
+def test_a_stored_event_id_resent_with_an_overlong_integer_is_a_conflict(api: Api) -> None:
+    """The event id is checked before anything else, whatever the number's length."""
+    load_world(api)
+    stored = json.loads(_in_amount('"100.00"'))
+    assert api.client.post("/v1/events", json=stored, headers=api.headers).status_code == 201
+    status, body = _post_raw(api, "/v1/events", _in_amount("1" * 5000))
+    assert (status, body["error"]) == (409, "event_id_reused"), body
+    status, body = _post_raw(api, "/v1/events/batch", b'{"events": [' + _in_amount("1" * 5000) + b"]}")
+    assert status == 409, body
+
+
 WRONG_CONTENT_TYPES = ["text/plain", "application/x-www-form-urlencoded", "application/xml",
                        "multipart/form-data; boundary=x", "application/octet-stream", "text/json"]
 
