@@ -67,15 +67,41 @@ def _shape(container: Any, depth: int) -> bool:
     return floats
 
 
-def _exact_int(text: str) -> int | Decimal:
+def _long_int(text: str) -> int | Decimal:
     """A JSON integer; past the interpreter's limit on the digits `int` reads (a guard against its
     quadratic conversion), the same number as a Decimal. Such a body is valid JSON, so it is not a
     body error: the contract's value rules refuse the number where it stands (422, naming its
-    field), and a resent event id is still checked first."""
+    field), and a resent event id is still checked first (decision 81)."""
     try:
         return int(text)
     except ValueError:
         return Decimal(text)
+
+
+def _exact_number(text: str) -> Decimal:
+    """A JSON number with a fraction or an exponent, exactly. One whose exponent is beyond any
+    Decimal's (more than 18 digits) is read as the nearest a Decimal holds, an infinity or a zero
+    of its sign: valid JSON again, and no field takes a JSON number of either kind (decision 81)."""
+    try:
+        return Decimal(text)
+    except ArithmeticError:  # decimal.InvalidOperation
+        sign = "-" if text.startswith("-") else ""
+        return Decimal(sign + ("0" if _NEGATIVE_EXPONENT.search(text) else "Infinity"))
+
+
+_NEGATIVE_EXPONENT = re.compile(r"[eE]-")
+
+
+def _load_exact(text: str) -> Any:
+    """The standard library's reading, numbers exact. Integers are read by `int` unless one is
+    longer than it reads (a `ValueError` that is no syntax error): then the text is read again with
+    `_long_int` (a call into Python for every integer would double a large body's parse)."""
+    try:
+        return json.loads(text, parse_float=_exact_number, parse_constant=_reject_constant)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # too long for `int`, or a constant refused (refused again below)
+        return json.loads(text, parse_float=_exact_number, parse_int=_long_int, parse_constant=_reject_constant)
 
 
 def parse_json(raw: bytes) -> Any:
@@ -100,7 +126,7 @@ def parse_json(raw: bytes) -> Any:
     except UnicodeDecodeError:
         raise BodyError(400, "the body is not UTF-8") from None
     try:
-        value = json.loads(text, parse_float=Decimal, parse_int=_exact_int, parse_constant=_reject_constant)
+        value = _load_exact(text)
     except RecursionError:
         raise BodyError(400, f"the JSON nests deeper than {MAX_DEPTH} levels") from None
     except ValueError as error:

@@ -37,6 +37,14 @@ def test_integers_of_any_length_are_read_exactly() -> None:
     long = "-" + "7" * 5000
     value = parse_json(f'{{"a": [{long}]}}'.encode())["a"][0]
     assert isinstance(value, Decimal) and value == Decimal(long)
+    # Read again for the long integer, a constant is still refused.
+    with pytest.raises(BodyError, match="NaN is not valid JSON"):
+        parse_json(b"[" + b"7" * 4301 + b", NaN]")
+
+
+def test_exponents_beyond_any_decimal_are_read_as_the_nearest_it_holds() -> None:
+    raw = b"[1e9999999999999999999, -2E+9999999999999999999, 3e-9999999999999999999, -4.5e-9999999999999999999]"
+    assert [str(number) for number in parse_json(raw)] == ["Infinity", "-Infinity", "0", "-0"]
 
 
 def test_nul_and_lone_surrogates_come_only_from_escapes_and_are_refused() -> None:

@@ -986,6 +986,8 @@ HOSTILE: list[tuple[str, bytes]] = [
     ("big-integer-clawback", _in_clawback("1" + "0" * 40)),
     ("huge-exponent-amount", _in_amount("1e999999999")),
     ("huge-exponent-clawback", _in_clawback("1e999999999")),
+    ("exponent-beyond-decimal-amount", _in_amount("1e9999999999999999999")),
+    ("exponent-beyond-decimal-clawback", _in_clawback("-1e-9999999999999999999")),
     ("tiny-exponent-clawback", _in_clawback("1e-999999999")),
     ("long-fraction-amount", _in_amount("0." + "1" * 100_000)),
     ("negative-zero-float-clawback", _in_clawback("-0.0")),
@@ -1024,10 +1026,14 @@ def test_a_hostile_body_is_400_or_422_and_stores_nothing(api: Api, path: str) ->
         (_in_amount("9" * 5000), "data.amount"),
         (_in_amount("-" + "1" * 4301), "data.amount"),
         (_in_clawback("9" * 5000), "data.rules.clawback_days"),
+        (_in_amount("1e9999999999999999999"), "data.amount"),
+        (_in_amount("-1.5E-9999999999999999999"), "data.amount"),
+        (_in_clawback("1e+9999999999999999999"), "data.rules.clawback_days"),
     ],
 )
-def test_an_integer_too_long_for_python_is_a_bad_value_not_bad_json(api: Api, raw: bytes, field: str) -> None:
-    """Valid JSON (the interpreter's 4,300-digit guard is not the contract's): 422 naming the field."""
+def test_a_number_too_long_for_python_is_a_bad_value_not_bad_json(api: Api, raw: bytes, field: str) -> None:
+    """Valid JSON (integers past the interpreter's 4,300-digit guard, exponents past any Decimal's):
+    422 naming the field, never a 400 or a 500."""
     before = load_world(api)
     status, body = _post_raw(api, "/v1/events", raw)
     assert status == 422, body
@@ -1044,6 +1050,13 @@ def test_a_stored_event_id_resent_with_an_overlong_integer_is_a_conflict(api: Ap
     assert (status, body["error"]) == (409, "event_id_reused"), body
     status, body = _post_raw(api, "/v1/events/batch", b'{"events": [' + _in_amount("1" * 5000) + b"]}")
     assert status == 409, body
+
+
+@pytest.mark.parametrize("path", ["/v1/events/batch", "/v1/what-if", "/v1/tokens"])
+def test_a_number_beyond_any_decimal_anywhere_in_a_body_is_422(api: Api, path: str) -> None:
+    for number in ("1e9999999999999999999", "-1e-9999999999999999999", "1" * 5000):
+        status, body = _post_raw(api, path, f'{{"x": {number}}}'.encode())
+        assert status == 422, (number[:25], body)
 
 
 WRONG_CONTENT_TYPES = ["text/plain", "application/x-www-form-urlencoded", "application/xml",
