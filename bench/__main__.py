@@ -44,6 +44,14 @@ def _free_port() -> int:
 
 @contextmanager
 def server(database_url: str) -> Iterator[str]:
+    """`ledger serve` on a free port for the benchmark's clients; its base URL."""
+    with service(database_url) as (url, _):
+        yield url
+
+
+@contextmanager
+def service(database_url: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`server`, with the process (for figures read from `/proc`, as `bench.whatif` does)."""
     port = _free_port()
     env = {**os.environ, "LEDGER_DATABASE_URL": database_url, "LEDGER_ADMIN_TOKEN": TOKEN}
     process = subprocess.Popen(
@@ -60,7 +68,7 @@ def server(database_url: str) -> Iterator[str]:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        yield url
+        yield url, process
     finally:
         process.terminate()
         process.wait(30)
@@ -369,6 +377,18 @@ def read_your_writes(url: str, participants: int, samples: int) -> float:
     return p99(latencies) * 1000
 
 
+def what_if_question(participants: int) -> dict[str, Any]:
+    """The benchmark's what-if (decision 54): a retroactive version of plan `ae` from January, for
+    the first 1,000 participants' June and December statements."""
+    people = [f"p{i:05d}" for i in range(1, min(participants, 1001))]
+    return {"events": [{"event_id": "wi", "type": "PlanPublished", "data": {
+        "plan_id": "ae", "effective_from": "2026-01-01", "rules": {
+            "period": "month", "basis": "booking", "tier_method": "retroactive",
+            "tiers": [{"from": "0", "rate": "0.05"}, {"from": "1.0", "rate": "0.1"}], "cap": None,
+            "spiffs": [], "clawback_days": None, "override_rate": "0"}}}],
+        "periods": ["2026-06", "2026-12"], "participant_ids": people}
+
+
 def reads(url: str, participants: int, head: int, samples: int) -> dict[str, float]:
     headers = {"Authorization": f"Bearer {TOKEN}"}
     rng = random.Random(1)
@@ -388,13 +408,7 @@ def reads(url: str, participants: int, head: int, samples: int) -> dict[str, flo
                 response = client.get(path, params=params)
                 out[kind].append(time.perf_counter() - started)
                 assert response.status_code == 200, response.text[:300]
-        people = [f"p{i:05d}" for i in range(1, min(participants, 1001))]
-        body = {"events": [{"event_id": "wi", "type": "PlanPublished", "data": {
-            "plan_id": "ae", "effective_from": "2026-01-01", "rules": {
-                "period": "month", "basis": "booking", "tier_method": "retroactive",
-                "tiers": [{"from": "0", "rate": "0.05"}, {"from": "1.0", "rate": "0.1"}], "cap": None,
-                "spiffs": [], "clawback_days": None, "override_rate": "0"}}}],
-                "periods": ["2026-06", "2026-12"], "participant_ids": people}
+        body = what_if_question(participants)
         started = time.perf_counter()
         response = client.post("/v1/what-if", json=body)
         whatif = time.perf_counter() - started
