@@ -35,6 +35,7 @@ from ledger.validation import (
     ReferenceIndex,
     check_references,
     parse_envelope,
+    references_beside,
 )
 
 log = logging.getLogger("ledger.appender")
@@ -494,6 +495,7 @@ class LedgerLog:
                     continue
             checked = parse_envelope(envelope)
             if isinstance(checked, list):
+                checked += references_beside(envelope, checked, refs, self.currency)
                 problems += [p.at(i if batch else None) for p in checked]
                 continue
             found = check_references(checked.event, refs, self.currency)

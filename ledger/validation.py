@@ -8,6 +8,7 @@ the real index untouched.
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections import ChainMap
 from collections.abc import Callable, MutableMapping
@@ -99,14 +100,16 @@ def parse_envelope(obj: Any) -> Envelope | list[Problem]:
     data = obj.get("data")
     if "data" in obj and not isinstance(data, dict):
         problems.append(Problem("data", "must be a JSON object"))
+    valid: ev.EventData | None = None
+    if model is not None and isinstance(data, dict):  # its problems too, beside the envelope's
+        try:
+            valid = model.model_validate(data)
+        except ValidationError as error:
+            problems += _pydantic_problems(error, "data")
     if problems:
         return problems
-    assert model is not None and isinstance(data, dict)
-    try:
-        event = model.model_validate(data)
-    except ValidationError as error:
-        return _pydantic_problems(error, "data")
-    return Envelope(obj["event_id"], type_, data, event)  # type: ignore[arg-type]
+    assert valid is not None and isinstance(data, dict)
+    return Envelope(obj["event_id"], type_, data, valid)  # type: ignore[arg-type]
 
 
 @immutable
@@ -190,6 +193,53 @@ class ReferenceIndex:
                 self.disputes[event.dispute_id] = False
             case _:
                 pass
+
+
+#: A valid value for each required field of the events, standing in for one that failed its own
+#: checks while the event's other fields are checked against the ledger (`references_beside`).
+_STAND_INS: dict[str, Any] = {
+    **dict.fromkeys(
+        ("participant_id", "team_id", "plan_id", "deal_id", "payment_id", "adjustment_id", "dispute_id"), "x"
+    ),
+    **dict.fromkeys(("name", "reason", "note"), "x"),
+    **dict.fromkeys(
+        ("start_date", "effective_date", "effective_from", "booked_on", "amended_on", "cancelled_on",
+         "received_on", "reversed_on"),
+        "2000-01-01",
+    ),
+    "period": "2000-01",
+    "amount": "1",
+    "credits": [{"participant_id": "x", "share": "1"}],
+    "resolution": "upheld",
+    "rules": {
+        "period": "month", "basis": "booking", "tier_method": "marginal", "tiers": [{"from": "0", "rate": "0"}],
+        "cap": None, "spiffs": [], "clawback_days": None, "override_rate": "0",
+    },
+}
+
+
+def references_beside(obj: Any, problems: list[Problem], refs: ReferenceIndex, currency: str) -> list[Problem]:
+    """The ledger's rules for the fields of an invalid event that passed their own checks: §3's
+    422 "names each problem", so an unknown reference is named beside a bad value. The fields
+    that failed (and extra ones) are stood in for by valid values, or left out if optional, and
+    what the rules find about them is dropped. If the event still does not validate (a rule
+    across its fields failed), its own problems are all that is named."""
+    if type(obj) is not dict or type(obj.get("data")) is not dict or any(p.field == "data" for p in problems):
+        return []
+    model = ev.EVENT_TYPES.get(obj["type"]) if type(obj.get("type")) is str else None
+    if model is None:
+        return []
+    failed = {p.field.split(".")[1] for p in problems if p.field.startswith("data.")}
+    data = {key: value for key, value in obj["data"].items() if key not in failed}
+    for name in failed:
+        field = model.model_fields.get(name)
+        if field is not None and field.is_required():
+            data[name] = currency if name == "currency" else copy.deepcopy(_STAND_INS[name])
+    try:
+        event = model.model_validate(data)
+    except ValidationError:
+        return []
+    return [p for p in check_references(event, refs, currency) if p.field.split(".")[1] not in failed]
 
 
 def check_references(event: ev.EventData, refs: ReferenceIndex, currency: str) -> list[Problem]:

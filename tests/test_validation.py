@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from ledger import events as ev
+from ledger.validation import _STAND_INS
 from tests.support import Api
 
 # --- the ledger every case starts from ----------------------------------------------------------
@@ -637,6 +639,73 @@ def test_several_field_problems_of_one_event_are_all_named(api: Api) -> None:
     found = problems(send(api, envelope("DealBooked", data)))
     for field in ("data.amount", "data.booked_on", "data.currency", "data.credits.1.share", "data.colour"):
         assert names(found, (field,)), (field, found)
+    assert snapshot(api) == before
+
+
+def _fields(found: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    return sorted((p["field"], p.get("index")) for p in found)
+
+
+@pytest.mark.parametrize(
+    ("type_", "data", "expected"),
+    [
+        # a bad value beside an unknown participant in the credits, and a deal id already booked
+        ("DealBooked", patched("DealBooked", {"deal_id": "d1", "amount": "0", "credits.1.participant_id": "ghost"}),
+         ["data.amount", "data.credits.1.participant_id", "data.deal_id"]),
+        # a payment id already received, an unknown deal, a bad amount
+        ("PaymentReceived", {"payment_id": "pay1", "deal_id": "zz", "amount": "0", "received_on": "2026-03-15"},
+         ["data.amount", "data.deal_id", "data.payment_id"]),
+        # a note too long beside an unknown dispute
+        ("DisputeResolved", {"dispute_id": "nope", "resolution": "upheld", "note": "x" * 201},
+         ["data.dispute_id", "data.note"]),
+        # a missing field and an extra one beside an unknown participant and a closed period
+        ("AdjustmentRecorded", {"adjustment_id": "a9", "participant_id": "ghost", "period": "2026-01",
+                                "amount": "5.00", "colour": "red"},
+         ["data.colour", "data.participant_id", "data.period", "data.reason"]),
+    ],
+)
+def test_an_unknown_reference_is_named_beside_a_bad_value(
+    api: Api, type_: str, data: dict[str, Any], expected: list[str]
+) -> None:
+    """§3: a 422 names each problem, those the ledger finds beside those of the values."""
+    before = load_world(api)
+    assert _fields(problems(send(api, envelope(type_, data)))) == [(field, None) for field in expected]
+    batch = api.batch([envelope("TargetSet", VALID["TargetSet"], "fine"), envelope(type_, data, "bad")])
+    assert _fields(problems(batch)) == [(field, 1) for field in expected]
+    assert snapshot(api) == before
+
+
+@pytest.mark.parametrize(
+    ("type_", "patch", "field"),
+    [
+        ("DealCancelled", {"deal_id": "not an id!"}, "data.deal_id"),
+        ("DealCancelled", {"cancelled_on": "2026-02-30"}, "data.cancelled_on"),
+        ("ParticipantTransferred", {"effective_date": "soon"}, "data.effective_date"),
+        ("PeriodClosed", {"period": "2026-13"}, "data.period"),
+        ("DealBooked", {"currency": 5, "credits": []}, "data.credits"),
+    ],
+)
+def test_a_bad_value_is_named_alone_when_the_rest_of_its_event_is_fine(
+    api: Api, type_: str, patch: dict[str, Any], field: str
+) -> None:
+    """What stands in for a bad value while the rest is checked against the ledger is never named."""
+    load_world(api)
+    found = problems(send(api, envelope(type_, patched(type_, patch))))
+    assert all(p["field"].startswith(tuple(f"data.{name}" for name in patch)) for p in found), found
+    assert names(found, (field,)), found
+
+
+def test_every_required_field_has_a_valid_stand_in() -> None:
+    """A required field without one would leave its event's other problems unnamed."""
+    for name, model in ev.EVENT_TYPES.items():
+        required = [field for field, info in model.model_fields.items() if info.is_required()]
+        assert model.model_validate({f: "USD" if f == "currency" else _STAND_INS[f] for f in required}), name
+
+
+def test_a_bad_envelope_and_a_bad_value_are_both_named(api: Api) -> None:
+    before = load_world(api)
+    body = {**envelope("TargetSet", patched("TargetSet", {"amount": "-1"}), "bad id!"), "source": "crm"}
+    assert _fields(problems(send(api, body))) == [("data.amount", None), ("event_id", None), ("source", None)]
     assert snapshot(api) == before
 
 
