@@ -495,7 +495,7 @@ class LedgerLog:
                     continue
             checked = parse_envelope(envelope)
             if isinstance(checked, list):
-                checked += references_beside(envelope, checked, refs, self.currency)
+                checked += references_beside(envelope, refs, self.currency)
                 problems += [p.at(i if batch else None) for p in checked]
                 continue
             found = check_references(checked.event, refs, self.currency)

@@ -218,28 +218,43 @@ _STAND_INS: dict[str, Any] = {
 }
 
 
-def references_beside(obj: Any, problems: list[Problem], refs: ReferenceIndex, currency: str) -> list[Problem]:
+#: The ledger's rules that judge one field by what another names (the participant's start date,
+#: the deal's booking day): with the other stood in for, they would judge it by someone else's.
+_JUDGED_BY = {"effective_date": "participant_id", "cancelled_on": "deal_id"}
+
+
+def references_beside(obj: Any, refs: ReferenceIndex, currency: str) -> list[Problem]:
     """The ledger's rules for the fields of an invalid event that passed their own checks: §3's
-    422 "names each problem", so an unknown reference is named beside a bad value. The fields
-    that failed (and extra ones) are stood in for by valid values, or left out if optional, and
-    what the rules find about them is dropped. If the event still does not validate (a rule
-    across its fields failed), its own problems are all that is named."""
-    if type(obj) is not dict or type(obj.get("data")) is not dict or any(p.field == "data" for p in problems):
-        return []
-    model = ev.EVENT_TYPES.get(obj["type"]) if type(obj.get("type")) is str else None
+    422 "names each problem", so an unknown reference is named beside a bad value. The data's
+    fields that failed (and extra ones) are stood in for by valid values, or left out if optional,
+    and what the rules find about them, or judge by them, is dropped. If the event still does not
+    validate (a rule across its fields failed), its own problems are all that is named."""
+    data = obj.get("data") if type(obj) is dict else None
+    model = ev.EVENT_TYPES.get(obj["type"]) if type(data) is dict and type(obj.get("type")) is str else None
     if model is None:
         return []
-    failed = {p.field.split(".")[1] for p in problems if p.field.startswith("data.")}
-    data = {key: value for key, value in obj["data"].items() if key not in failed}
+    assert isinstance(data, dict)
+    try:
+        model.model_validate(data)
+        failed: set[str] = set()
+    except ValidationError as error:
+        fields = [p.field for p in _pydantic_problems(error, "data")]
+        if "data" in fields:  # a rule of the whole event, named on none of its fields
+            return []
+        failed = {field.split(".")[1] for field in fields}
+    stood_in = {key: value for key, value in data.items() if key not in failed}
     for name in failed:
         field = model.model_fields.get(name)
         if field is not None and field.is_required():
-            data[name] = currency if name == "currency" else copy.deepcopy(_STAND_INS[name])
+            stood_in[name] = currency if name == "currency" else copy.deepcopy(_STAND_INS[name])
     try:
-        event = model.model_validate(data)
+        event = model.model_validate(stood_in)
     except ValidationError:
         return []
-    return [p for p in check_references(event, refs, currency) if p.field.split(".")[1] not in failed]
+    return [
+        p for p in check_references(event, refs, currency)
+        if (name := p.field.split(".")[1]) not in failed and _JUDGED_BY.get(name) not in failed
+    ]
 
 
 def check_references(event: ev.EventData, refs: ReferenceIndex, currency: str) -> list[Problem]:

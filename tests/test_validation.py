@@ -702,6 +702,36 @@ def test_every_required_field_has_a_valid_stand_in() -> None:
         assert model.model_validate({f: "USD" if f == "currency" else _STAND_INS[f] for f in required}), name
 
 
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [
+        (envelope("ParticipantRegistered", {"participant_id": "x", "name": "X", "team_id": "t1",
+                                            "start_date": "2026-03-01"}, "e1"),
+         envelope("ParticipantTransferred", {"participant_id": "not an id!", "team_id": "t1",
+                                             "effective_date": "2025-06-01"}, "e2")),
+        (envelope("DealBooked", {"deal_id": "x", "booked_on": "2026-06-01", "amount": "5.00", "currency": "USD",
+                                 "credits": [{"participant_id": "r1", "share": "1"}]}, "e1"),
+         envelope("DealCancelled", {"deal_id": "not an id!", "cancelled_on": "2026-01-15"}, "e2")),
+    ],
+)
+def test_a_field_is_not_judged_by_what_stands_in_for_another(
+    api: Api, first: dict[str, Any], then: dict[str, Any]
+) -> None:
+    """A date checked against the participant's or deal's own is not checked against whoever has
+    the stand-in's id."""
+    load_world(api)
+    bad = next(key for key, value in then["data"].items() if value == "not an id!")
+    assert _fields(problems(api.batch([first, then]))) == [(f"data.{bad}", 1)]
+
+
+def test_an_envelope_key_spelt_like_a_data_field_hides_no_problem_of_that_field(api: Api) -> None:
+    load_world(api)
+    body = {**envelope("PaymentReceived", {"payment_id": "p9", "deal_id": "nope", "amount": "1.00",
+                                           "received_on": "2026-03-15"}), "data.deal_id": 1}
+    found = problems(send(api, body))
+    assert sorted(p["problem"] for p in found) == ["unexpected field", "unknown deal 'nope'"], found
+
+
 def test_a_bad_envelope_and_a_bad_value_are_both_named(api: Api) -> None:
     before = load_world(api)
     body = {**envelope("TargetSet", patched("TargetSet", {"amount": "-1"}), "bad id!"), "source": "crm"}
