@@ -322,6 +322,39 @@ def test_read_your_writes_across_processes(api: Api, make_services: Any) -> None
     assert response.json()["problems"][0]["field"] == "min_position"
 
 
+@pytest.mark.parametrize("ask", ["as_of_position", "as_of"])
+def test_a_read_as_of_what_another_process_stored_waits_while_an_append_holds_the_log(
+    api: Api, make_services: Any, ask: str
+) -> None:
+    """A read as of a position beyond this process's head, or a time no earlier than its newest
+    event's, reads the store first, even while one of its own appends is reading it: it answered
+    422 (a position), or too early a position (a time), from the stale head."""
+    _small_ledger(api)
+    services = make_services()  # a second service process
+    other = Api(TestClient(create_app(services)), api.services)
+    other.statement("r2", "2026-01")  # it has read the log so far
+    position = api.deal("elsewhere", "2026-01-20", "2000", "r2")
+    recorded_at = api.get("/v1/events", after=position - 1, limit=1).json()["events"][0]["recorded_at"]
+    held, done = threading.Event(), threading.Event()
+
+    def append_reading_the_store() -> None:
+        with services.log._lock:  # as the committer holds it while it catches up and commits
+            held.set()
+            done.wait(0.3)
+
+    holder = threading.Thread(target=append_reading_the_store)
+    holder.start()
+    held.wait()
+    try:
+        params = {"as_of_position": position} if ask == "as_of_position" else {"as_of": recorded_at}
+        statement = other.statement("r2", "2026-01", **params)
+    finally:
+        done.set()
+        holder.join()
+    assert statement["as_of_position"] == position
+    assert any(line.get("deal_id") == "elsewhere" for line in statement["lines"])
+
+
 def test_rebuild_folds_the_whole_stored_log(api: Api, database_url: str) -> None:
     _small_ledger(api)
     result = CliRunner().invoke(cli_app, ["rebuild"], env={"LEDGER_DATABASE_URL": database_url})
