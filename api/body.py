@@ -78,6 +78,9 @@ def _long_int(text: str) -> int | Decimal:
         return Decimal(text)
 
 
+_NEGATIVE_EXPONENT = re.compile(r"[eE]-")
+
+
 def _exact_number(text: str) -> Decimal:
     """A JSON number with a fraction or an exponent, exactly. One whose exponent is beyond any
     Decimal's (more than 18 digits) is read as the nearest a Decimal holds, an infinity or a zero
@@ -87,9 +90,6 @@ def _exact_number(text: str) -> Decimal:
     except ArithmeticError:  # decimal.InvalidOperation
         sign = "-" if text.startswith("-") else ""
         return Decimal(sign + ("0" if _NEGATIVE_EXPONENT.search(text) else "Infinity"))
-
-
-_NEGATIVE_EXPONENT = re.compile(r"[eE]-")
 
 
 def _load_exact(text: str) -> Any:

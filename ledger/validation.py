@@ -220,6 +220,7 @@ _STAND_INS: dict[str, Any] = {
 
 #: The ledger's rules that judge one field by what another names (the participant's start date,
 #: the deal's booking day): with the other stood in for, they would judge it by someone else's.
+#: A new rule of that kind in `check_references` must be listed here.
 _JUDGED_BY = {"effective_date": "participant_id", "cancelled_on": "deal_id"}
 
 
@@ -310,7 +311,7 @@ def check_references(event: ev.EventData, refs: ReferenceIndex, currency: str) -
         case ev.ParticipantTransferred():
             registered("participant_id", event.participant_id)
             registered("manager_id", event.manager_id)
-            start = refs.participants.get(event.participant_id)
+            start = refs.participants.get(event.participant_id)  # judged by another field: see _JUDGED_BY
             if start is not None:
                 need(
                     event.effective_date >= start,
@@ -327,7 +328,7 @@ def check_references(event: ev.EventData, refs: ReferenceIndex, currency: str) -
             need(deal is not None, "deal_id", "unknown deal '{}'", event.deal_id)
             if deal is not None:
                 need(not deal.cancelled, "deal_id", "deal '{}' is cancelled", event.deal_id)
-                if isinstance(event, ev.DealCancelled):
+                if isinstance(event, ev.DealCancelled):  # judged by another field: see _JUDGED_BY
                     need(
                         event.cancelled_on >= deal.booked_on,
                         "cancelled_on",
