@@ -155,7 +155,8 @@ def _rebuild_view(store: EventStore, restart: bool, batch: int, total: int, rate
     from ledger.settings import parse_database_url
     from replay.projector import projector_for
 
-    projector = projector_for(store, parse_database_url(Settings().database_url), batch)
+    settings = Settings()
+    projector = projector_for(store, parse_database_url(settings.database_url), batch, settings.memo_lines)
     if not projector.election.try_lead():
         typer.echo("a `ledger project` worker leads the projection; stop it first", err=True)
         raise typer.Exit(3)
@@ -196,12 +197,13 @@ def project(
     from replay.projector import projector_for
 
     configure_logging()
-    database = parse_database_url(Settings().database_url)
+    settings = Settings()
+    database = parse_database_url(settings.database_url)
     store = EventStore(database)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    projector_for(store, database, batch).run(stop, poll)
+    projector_for(store, database, batch, settings.memo_lines).run(stop, poll)
     store.close()
 
 

@@ -9,6 +9,10 @@ from urllib.parse import parse_qs, unquote, urlparse
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: Lines the statement engine's memo of computed results may hold (decision 84): about 400 bytes
+#: each as measured, so about 400 MB.
+MEMO_LINES = 1_000_000
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore")
@@ -21,6 +25,8 @@ class Settings(BaseSettings):
     #: Processes that share a what-if's rows, the service's own included (`replay.forked`): each
     #: other one may copy up to the books' size in memory while it runs. 1: none is forked.
     what_if_workers: int = Field(default=2, ge=1, le=64)
+    #: Lines a process keeps of computed statements (`ledger serve` and `ledger project` each).
+    memo_lines: int = Field(default=MEMO_LINES, ge=0)
 
 
 @dataclass(frozen=True)

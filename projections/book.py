@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import Any
 
 from ledger import events as ev
+from ledger.settings import MEMO_LINES
 from ledger.values import attainment_str, money_str, next_period, period_first_day, period_last_day, period_length
 from projections.lines import Line, payable_total, same_lines
 from projections.ordering import Shape, precision_for, ratio_key, ratio_shape
@@ -98,11 +99,14 @@ class Statement:
 
 
 class Book:
-    def __init__(self, state: LedgerState | None = None, forked_from: Book | None = None) -> None:
+    def __init__(
+        self, state: LedgerState | None = None, forked_from: Book | None = None, memo_lines: int = MEMO_LINES
+    ) -> None:
         """`forked_from`: the book whose state `state` was forked from at its head; reads as of
-        positions up to that head share its memo (`Engine`)."""
+        positions up to that head share its memo (`Engine`), and its memo's size holds here too."""
         self.state = state if state is not None else LedgerState()
-        self.engine: Engine = Engine(self.state, forked_from.engine if forked_from is not None else None)
+        shares = forked_from.engine if forked_from is not None else None
+        self.engine: Engine = Engine(self.state, shares, shares.memo_lines if shares is not None else memo_lines)
 
     @property
     def position(self) -> int:

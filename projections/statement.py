@@ -17,6 +17,7 @@ from decimal import Decimal, localcontext
 from functools import partial
 from typing import TypeVar
 
+from ledger.settings import MEMO_LINES
 from ledger.values import (
     EXACT,
     EXACT_PRECISION,
@@ -37,7 +38,6 @@ from projections.state import Amount, Deal, LedgerState, PlanVersion, upto
 T = TypeVar("T")
 #: What a credit of a deal is made of: share, amounts so far, plan, attainment period, live.
 _Terms = tuple[Decimal, Sequence[Amount], PlanVersion | None, str, bool]
-_MEMO_SIZE = 200_000  # entries; a manager's period view can hold thousands of lines
 
 
 @dataclass(slots=True)
@@ -79,12 +79,18 @@ class PeriodView:
 class Engine:
     """The statement engine over one state, with a bounded memo keyed by position."""
 
-    def __init__(self, state: LedgerState, shares: Engine | None = None) -> None:
+    def __init__(self, state: LedgerState, shares: Engine | None = None, memo_lines: int = MEMO_LINES) -> None:
         """`shares`: the engine of the state this one was forked from (`LedgerState.fork`). The two
         states agree up to the fork's base, the shared engine's position then, so results as of a
         position up to it are read from and kept in the shared engine's memo."""
         self.state = state
-        self._memo: OrderedDict[Hashable, object] = OrderedDict()
+        self._memo: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
+        #: The memo's weight (`_weight` of its values: one per entry plus the lines it holds), kept
+        #: within `memo_lines` by evicting the least recently used. Bounded by size, not entries: a
+        #: projector reads each statement at every new head, and a manager's view can hold tens of
+        #: thousands of lines (decision 84).
+        self.weight = 0
+        self.memo_lines = memo_lines
         #: Entries ever memoised: how much long-lived data reads have made (see `replay.asof`).
         self.computed = 0
         self._shares = shares
@@ -103,17 +109,20 @@ class Engine:
         if (at if reach is None else reach) <= self._base:
             assert self._shares is not None
             return self._shares._cached(key, at, compute, reach)
-        found = self._memo.get(key)
+        memo = self._memo
+        found = memo.get(key)
         if found is not None:
-            self._memo.move_to_end(key)
-            return found  # type: ignore[return-value]
+            memo.move_to_end(key)
+            return found[0]  # type: ignore[return-value]
         with localcontext() as ctx:
             ctx.prec = EXACT_PRECISION
             value = compute()
-        self._memo[key] = value
+        weight = _weight(value)
+        memo[key] = (value, weight)
+        self.weight += weight
         self.computed += 1
-        if len(self._memo) > _MEMO_SIZE:
-            self._memo.popitem(last=False)
+        while self.weight > self.memo_lines:
+            self.weight -= memo.popitem(last=False)[1][1]
         return value
 
     # --- credits -----------------------------------------------------------------------
@@ -448,6 +457,15 @@ def _event_ids(amounts: Sequence[Amount]) -> tuple[str, ...]:
     if len(amounts) == 1:  # most deals are never amended
         return (amounts[0].event_id,)
     return tuple(entry.event_id for entry in amounts)
+
+
+def _weight(value: object) -> int:
+    """An entry's share of the memo: one, plus the lines it holds (views, override lines)."""
+    if isinstance(value, PeriodView):
+        return 1 + len(value.lines)
+    if isinstance(value, list):
+        return 1 + len(value)
+    return 1
 
 
 def _booking_order(credit: CreditView) -> tuple[date, int]:

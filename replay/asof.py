@@ -23,6 +23,7 @@ from ledger.appender import LedgerLog
 from ledger.events import EventData
 from ledger.heap import HEAP, settle
 from ledger.records import format_time
+from ledger.settings import MEMO_LINES
 from ledger.store import StoreUnavailable
 from projections.book import Book, BookView
 
@@ -94,9 +95,9 @@ _PAGE = 10_000  # events read and folded at a time at start-up
 
 
 class Books:
-    def __init__(self, log: LedgerLog) -> None:
+    def __init__(self, log: LedgerLog, memo_lines: int = MEMO_LINES) -> None:
         self.log = log
-        self._head = Book()
+        self._head = Book(memo_lines=memo_lines)
         self._lock = threading.RLock()
         self._closing = threading.Event()
         self._follower: threading.Thread | None = None

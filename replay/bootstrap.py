@@ -32,7 +32,7 @@ def build(settings: Settings | None = None) -> Services:
     settings = settings or Settings()
     store = EventStore(parse_database_url(settings.database_url))
     log = LedgerLog(store, settings.currency)
-    books = Books(log)
+    books = Books(log, settings.memo_lines)
     books.catch_up()
     books.follow()
     tokens = TokenRegistry(store, settings.admin_token)

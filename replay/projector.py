@@ -18,7 +18,7 @@ import threading
 from ledger.decode import decode_trusted
 from ledger.election import Election, election_for
 from ledger.heap import HEAP
-from ledger.settings import Database
+from ledger.settings import MEMO_LINES, Database
 from ledger.store import EventStore
 from ledger.views import StatementView, open_view
 from projections.book import Book
@@ -29,14 +29,21 @@ log = logging.getLogger("ledger.projector")
 
 class Projector:
     def __init__(
-        self, store: EventStore, view: StatementView, election: Election, worker: str, batch: int = 10_000
+        self,
+        store: EventStore,
+        view: StatementView,
+        election: Election,
+        worker: str,
+        batch: int = 10_000,
+        memo_lines: int = MEMO_LINES,
     ) -> None:
         self.store = store
         self.view = view
         self.election = election
         self.worker = worker
         self.batch = batch
-        self.book = Book()
+        self.memo_lines = memo_lines
+        self.book = Book(memo_lines=memo_lines)
         self.periods: set[str] = set()
         self.written: set[tuple[str, str]] = set()
 
@@ -52,7 +59,7 @@ class Projector:
     def activate(self) -> int:
         """Rebuild the book up to the view's tracked position; returns that position."""
         tracked = self.view.position()
-        self.book, self.periods = Book(), set()
+        self.book, self.periods = Book(memo_lines=self.memo_lines), set()
         self._fold(0, tracked)
         self.written = {(row.participant_id, row.period) for row in self.view.rows()}
         return tracked
@@ -109,8 +116,11 @@ class Projector:
                 self.election.resign()
 
 
-def projector_for(store: EventStore, database: Database, batch: int = 10_000) -> Projector:
+def projector_for(
+    store: EventStore, database: Database, batch: int = 10_000, memo_lines: int = MEMO_LINES
+) -> Projector:
     """A projector on the store's database, with its election, named after this host and process."""
     pool = getattr(store.datastore, "pool", None)  # PostgreSQL: the election connects like the pool
     election = election_for(database, getattr(pool, "kwargs", None))
-    return Projector(store, open_view(store), election, f"{socket.gethostname()}:{os.getpid()}", batch)
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    return Projector(store, open_view(store), election, worker, batch, memo_lines)

@@ -825,3 +825,39 @@ def test_a_closed_statements_recomputed_total_is_computed_only_when_shown() -> N
     body = book.statement("r1", "2026-01").body(book.position)
     assert (body["total"], body["frozen_total"], body["recomputed_total"]) == ("100.00", "100.00", "150.00")
     assert now in book.engine._memo
+
+
+@pytest.mark.parametrize("bound", [0, 30])
+def test_the_memo_stays_within_its_lines_and_answers_the_same_after_evicting(bound: int) -> None:
+    """A projector reads statements at every new head, and a manager's views hold a line per
+    report's deal: the memo is bounded by the lines it holds, not by its entries (decision 84), and a
+    result it evicted is recomputed the same. Reads here go as a projector's do: each statement at
+    each position, in position order; with the whole ledger's results kept, the memo would hold
+    several times the bound."""
+    led = L()
+    led.plan("mgr", [("0", "0")], override_rate="0.01")
+    led.plan("p", [("0", "0.05"), ("1", "0.08")])
+    led.person("m")
+    led.assign("m", "mgr")
+    reps = [f"r{i}" for i in range(4)]
+    for rep in reps:
+        led.person(rep, manager="m")
+        led.assign(rep, "p")
+        led.target(rep, "2026-01", "1500")
+    for i in range(40):
+        led.deal(f"d{i}", f"2026-{1 + i % 2:02d}-{10 + i % 15}", f"{100 + i}", reps[i % 4])
+    led.cancel("d4", "2026-01-30")
+    kept, bounded = led.book(), led.book()
+    bounded.engine.memo_lines = bound
+    first = led.envelopes.index(next(e for e in led.envelopes if e["type"] == "DealBooked")) + 1
+    for position in range(first, kept.position + 1):
+        for person in ["m", *reps]:
+            for period in ("2026-01", "2026-02", "2026-Q1"):
+                expected = kept.view(position).statement(person, period).body(position)
+                assert bounded.view(position).statement(person, period).body(position) == expected
+                assert bounded.engine.weight == sum(weight for _, weight in bounded.engine._memo.values())
+                assert bounded.engine.weight <= bound
+    assert kept.engine.weight > 300  # without the bound, the reads would have kept it all
+    # m's January: 1% of the reports' live January credits, 2,380 (d0, d2, ..., d38) less d4's 104
+    assert kept.statement("m", "2026-01").body(kept.position)["total"] == "22.76"
+    assert bounded.engine.computed > kept.engine.computed  # evicted results were recomputed

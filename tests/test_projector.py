@@ -25,8 +25,10 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
-from ledger.settings import parse_database_url
+from api.app import create_app
+from ledger.settings import MEMO_LINES, parse_database_url
 from ledger.view_rows import ViewRow
 from ledger.views import StatementView, ViewMoved, open_view
 from replay.bootstrap import Services
@@ -39,8 +41,11 @@ MONTHS = [f"2026-{m:02d}" for m in range(1, 13)]
 PERIODS = MONTHS + [f"2026-Q{q}" for q in range(1, 5)]
 
 
-def _projector(services: Services, worker: str = "test", batch: int = 10_000) -> Projector:
-    projector = projector_for(services.store, parse_database_url(services.settings.database_url), batch)
+def _projector(
+    services: Services, worker: str = "test", batch: int = 10_000, memo_lines: int = MEMO_LINES
+) -> Projector:
+    database = parse_database_url(services.settings.database_url)
+    projector = projector_for(services.store, database, batch, memo_lines)
     projector.worker = worker
     return projector
 
@@ -306,3 +311,38 @@ def test_rebuild_of_the_view_resumes_from_its_tracked_position(database_url: str
     assert again.returncode == 0, again.stderr
     assert [(b.first_position, b.last_position) for b in view.batches()] == [(1, head)]
     assert view.rows() == expected
+
+
+def test_a_projector_on_a_small_memo_writes_the_same_rows_within_it(api: Api) -> None:
+    """The projector reads every changed statement at each new head; its memo keeps within its
+    lines (decision 84: it grew by every batch's views before) and the rows are still the API's."""
+    load_demo(api.services.log)
+    projector = _projector(api.services, batch=25, memo_lines=40)
+    assert projector.election.try_lead()
+    projector.activate()
+    heaviest = 0
+    while projector.step():
+        heaviest = max(heaviest, projector.book.engine.weight)
+    assert 0 < heaviest <= 40
+    assert projector.view.rows() == _expected(api, _participants(api))
+    projector.election.resign()
+
+
+def test_a_service_keeps_ledger_memo_lines_and_answers_the_same(make_services: Callable[..., Services]) -> None:
+    """`LEDGER_MEMO_LINES` bounds what a serving process keeps of computed statements (decision 84);
+    statements read through a small memo are those of the default one."""
+    roomy = make_services()
+    load_demo(roomy.log)
+    small = make_services(memo_lines=30)
+    with TestClient(create_app(roomy)) as client_a, TestClient(create_app(small)) as client_b:
+        a, b = Api(client_a, roomy), Api(client_b, small)
+        participants = sorted(roomy.books.head.state.participants)
+        for _ in range(2):  # the second pass reads what the small memo evicted
+            for participant_id in participants:
+                for period in PERIODS:
+                    path = f"/v1/statements/{participant_id}/{period}"
+                    expected = a.get(path)
+                    assert expected.status_code == 200, expected.text
+                    assert b.get(path).json() == expected.json()
+                    assert small.books.head.engine.weight <= 30
+    assert roomy.books.head.engine.weight > 10 * 30
