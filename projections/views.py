@@ -3,17 +3,22 @@
 The view keeps a row per participant and period whose statement has anything
 on it, with the figures `GET /v1/statements` shows. After a batch of events,
 only the participants the batch may have changed are recomputed (the book's
-per-participant position index, a superset), over every period in play: each
+per-participant position index, a superset), over the periods in play (each
 month and quarter of a transaction date, and every target, adjustment and
-closed period with the one after it (where adjustments land).
+closed period with the one after it, where adjustments land) that the batch
+may have changed for them: those holding a day their events reach (the same
+index's spans of days), and where adjustments land now. A close changes
+every statement of its period and where adjustments land: after one, every
+period of everyone is recomputed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from decimal import Decimal
 
 from ledger import events as ev
-from ledger.values import attainment_str, money_str, next_period, period_of
+from ledger.values import attainment_str, money_str, next_period, period_first_day, period_last_day, period_of
 from ledger.view_rows import ViewRow
 from projections.book import BookView
 from projections.state import LedgerState
@@ -43,6 +48,29 @@ def changed_since(state: LedgerState, after: int) -> set[str]:
     if state.closes and state.closes[-1].position > after:  # closes are in position order
         return set(state.participants)
     return {pid for pid, positions in state.touched.items() if positions and positions[-1] > after}
+
+
+def view_changes(
+    view: BookView, after: int, periods: Collection[str], written: Collection[tuple[str, str]]
+) -> tuple[list[ViewRow], list[tuple[str, str]]]:
+    """The rows to write, and the (participant, period) rows to delete, once the view moves from
+    position `after` to `view.position`. `periods`: those in play; `written`: the rows it holds."""
+    state, at = view.state, view.position
+    closed = bool(state.closes) and state.closes[-1].position > after
+    landing = {next_period(close.period) for length in ("month", "quarter") if (close := state.last_close(length, at))}
+    spans = [(period, period_first_day(period), period_last_day(period)) for period in sorted(periods)]
+    upserts, deletes = [], []
+    for participant_id in sorted(changed_since(state, after)):
+        touched = None if closed else state.touched_days(participant_id, after, at)
+        for period, first, last in spans:
+            if touched is not None and period not in landing and not touched.reach(first, last):
+                continue  # nothing since `after` can have changed this statement
+            row = statement_row(view, participant_id, period)
+            if row is not None:
+                upserts.append(row)
+            elif (participant_id, period) in written:
+                deletes.append((participant_id, period))
+    return upserts, deletes
 
 
 def statement_row(view: BookView, participant_id: str, period: str) -> ViewRow | None:

@@ -22,7 +22,7 @@ from ledger.settings import MEMO_LINES, Database
 from ledger.store import EventStore
 from ledger.views import StatementView, open_view
 from projections.book import Book
-from projections.views import changed_since, periods_of, statement_row
+from projections.views import periods_of, view_changes
 
 log = logging.getLogger("ledger.projector")
 
@@ -69,15 +69,7 @@ class Projector:
         before = self.book.position
         if not self._fold(before, before + self.batch):
             return 0
-        head = self.book.view()
-        upserts, deletes = [], []
-        for participant_id in sorted(changed_since(self.book.state, before)):
-            for period in sorted(self.periods):
-                row = statement_row(head, participant_id, period)
-                if row is not None:
-                    upserts.append(row)
-                elif (participant_id, period) in self.written:
-                    deletes.append((participant_id, period))
+        upserts, deletes = view_changes(self.book.view(), before, self.periods, self.written)
         self.view.record(upserts, deletes, before + 1, self.book.position, self.worker)
         self.written |= {(row.participant_id, row.period) for row in upserts}
         self.written -= set(deletes)

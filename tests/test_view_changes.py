@@ -1,0 +1,113 @@
+"""The projector's incremental rows (`projections.views.view_changes`) over random ledgers.
+
+Pure: events fold straight into a book, cut into batches at random. After
+every batch, the view kept by applying only the changed rows must equal the
+view recomputed from scratch: every participant's statement in every period
+in play. This is what lets the projector skip the periods a batch cannot have
+changed (their days out of its events' reach, and no close among them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ledger.view_rows import ViewRow
+from projections.book import Book, BookView
+from projections.views import periods_of, statement_row, view_changes
+from tests import test_close_properties as closes
+from tests import test_properties as engine
+
+
+def _from_scratch(view: BookView, periods: set[str]) -> dict[tuple[str, str], ViewRow]:
+    rows = {}
+    for participant_id in view.state.participants:
+        for period in periods:
+            row = statement_row(view, participant_id, period)
+            if row is not None:
+                rows[(participant_id, period)] = row
+    return rows
+
+
+def _check_in_batches(entries: list[Any], cuts: list[int]) -> int:
+    """Fold `entries` in batches ending at `cuts` (and the end); returns the rows the view held."""
+    book = Book()
+    periods: set[str] = set()
+    rows: dict[tuple[str, str], ViewRow] = {}
+    for end in [*sorted(set(cuts)), len(entries)]:
+        before = book.position
+        if end <= before:
+            continue
+        for entry in entries[before:end]:
+            book.apply(entry.position, entry.event_id, entry.event)
+            periods |= periods_of(entry.event)
+        upserts, deletes = view_changes(book.view(), before, periods, rows.keys())
+        for key in deletes:
+            del rows[key]
+        rows.update({(row.participant_id, row.period): row for row in upserts})
+        assert rows == _from_scratch(book.view(), periods), (before, end)
+    return len(rows)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(closes.ledgers(), st.lists(st.integers(0, 60), max_size=12))
+def test_rows_kept_batch_by_batch_are_the_rows_from_scratch_with_closes(
+    envelopes: list[dict[str, Any]], cuts: list[int]
+) -> None:
+    """Monthly and quarterly plans and closes, payments before and after bookings, late changes
+    to closed periods, transfers and a report registered late."""
+    _check_in_batches(closes._logged(envelopes), cuts)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(engine.ledgers(max_ops=35), st.lists(st.integers(0, 80), max_size=12))
+def test_rows_kept_batch_by_batch_are_the_rows_from_scratch(led: engine.Ledger, cuts: list[int]) -> None:
+    """Plan versions and assignments of any date, amendments, cancellations within and past a
+    clawback window, payments and reversals, adjustments and targets of any period."""
+    _check_in_batches(closes._logged(led.envelopes), cuts)
+
+
+def _deal(deal_id: str, booked_on: str, participant_id: str = "r1") -> dict[str, Any]:
+    return {"event_id": deal_id, "type": "DealBooked",
+            "data": {"deal_id": deal_id, "booked_on": booked_on, "amount": "1000.00", "currency": "USD",
+                     "credits": [{"participant_id": participant_id, "share": "1"}]}}
+
+
+def test_a_batch_recomputes_only_the_periods_its_events_reach_until_a_close() -> None:
+    """What the skipping buys: after a batch of April deals, March's rows are not recomputed (they
+    are the same), April's are; after a close, every period of everyone is (statuses change)."""
+    def event(event_id: str, type_: str, **data: Any) -> dict[str, Any]:
+        return {"event_id": event_id, "type": type_, "data": data}
+
+    envelopes = [
+        event("m", "ParticipantRegistered", participant_id="m", name="M", team_id="t", start_date="2020-01-01"),
+        event("r1", "ParticipantRegistered", participant_id="r1", name="R", team_id="t", manager_id="m",
+              start_date="2020-01-01"),
+        event("p", "PlanPublished", plan_id="p", effective_from="2020-01-01", rules=closes.rules([("0", "0.1")])),
+        event("mp", "PlanPublished", plan_id="mp", effective_from="2020-01-01",
+              rules=closes.rules([("0", "0")], override_rate="0.02")),
+        event("a1", "PlanAssigned", participant_id="r1", plan_id="p", effective_from="2020-01-01"),
+        event("a2", "PlanAssigned", participant_id="m", plan_id="mp", effective_from="2020-01-01"),
+        _deal("d1", "2026-03-10"),
+        _deal("d2", "2026-04-02"),
+        event("close", "PeriodClosed", period="2026-03"),
+    ]
+    entries = closes._logged(envelopes)
+    book, periods = Book(), set()
+
+    def fold_to(end: int) -> set[tuple[str, str]]:
+        before = book.position
+        for entry in entries[before:end]:
+            book.apply(entry.position, entry.event_id, entry.event)
+            periods.update(periods_of(entry.event))
+        upserts, deletes = view_changes(book.view(), before, periods, set())
+        assert deletes == []
+        return {(row.participant_id, row.period) for row in upserts}
+
+    assert fold_to(7) == {("r1", "2026-03"), ("m", "2026-03")}
+    assert fold_to(8) == {("r1", "2026-04"), ("m", "2026-04")}  # March's rows are left as they are
+    assert fold_to(9) == {("r1", "2026-03"), ("m", "2026-03"), ("r1", "2026-04"), ("m", "2026-04")}
+    assert book.statement("r1", "2026-03").status == "closed"
+    assert _check_in_batches(entries, [7, 8]) == 4
