@@ -14,6 +14,7 @@ from api.errors import BadRequest, Unauthorized
 from ledger.tokens import Principal
 from ledger.values import parse_period
 from replay.bootstrap import Services
+from replay.positions import PositionOutOfRange, read_position
 
 
 async def services(request: Request) -> Services:
@@ -94,15 +95,8 @@ def parse_rfc3339(text: str, field: str = "as_of") -> datetime:
 
 
 def resolve_position(svc: Services, at: ReadAt) -> int:
-    """Resolve `as_of_position` / `as_of` (§6) to a position. Call after the permission checks.
-
-    Without them a read answers at the newest position this process has; with
-    `min_position=N` it first waits for the store, so a client that appended at
-    N (possibly through another process) sees its event. So does a read as of a
-    position beyond this process's head, or as of a time no earlier than its
-    newest event's: another process may have stored what it names (a reader
-    that found an append reading the store would else answer from a stale head).
-    """
+    """Resolve `as_of_position` / `as_of` / `min_position` (§6) to a position
+    (`replay.positions`). Call after the permission checks."""
     as_of_position, as_of = at.as_of_position, at.as_of
     if as_of_position is not None and as_of is not None:
         raise BadRequest("as_of", "give as_of_position or as_of, not both")
@@ -112,23 +106,8 @@ def resolve_position(svc: Services, at: ReadAt) -> int:
         try:
             moment = moment.astimezone(UTC)
         except OverflowError:  # before 0001-01-01 or after 9999-12-31 in UTC (was a 500)
-            if moment.year == 1:
-                return 0
-            moment = datetime.max.replace(tzinfo=UTC)
-    head, last = svc.log.head, svc.log.last
-    svc.log.catch_up(
-        wait=(at.min_position or 0) > head
-        or (as_of_position or 0) > head
-        or (moment is not None and (last is None or moment >= datetime.fromisoformat(last.recorded_at)))
-    )
-    head = svc.log.head
-    if at.min_position is not None and at.min_position > head:
-        raise BadRequest("min_position", f"is beyond the stored head position {head}")
-    if as_of_position is not None:
-        if not 0 <= as_of_position <= head:
-            raise BadRequest("as_of_position", f"must be between 0 and the head position {head}")
-        return as_of_position
-    if moment is not None:
-        return svc.books.position_at_time(moment)
-    return head
-
+            moment = (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=UTC)
+    try:
+        return read_position(svc.log, svc.books, as_of_position, moment, at.min_position)
+    except PositionOutOfRange as exc:
+        raise BadRequest(exc.field, exc.problem) from None

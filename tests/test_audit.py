@@ -304,6 +304,13 @@ def test_as_of_time_and_parameter_rules(api: Api) -> None:
     assert (r1_then["as_of_position"], r1_then["total"]) == (6, "50.00")
     page = api.get("/v1/events", after=2, limit=2, as_of_position=3).json()
     assert [e["position"] for e in page["events"]] == [3]
+    # times beyond what UTC can hold: before the first event and after the last
+    first_moment = api.get("/v1/attainment", period="2026-01", as_of="0001-01-01T00:00:00+14:00")
+    assert first_moment.json()["as_of_position"] == 0
+    last_moment = api.get("/v1/attainment", period="2026-01", as_of="9999-12-31T23:59:59-14:00")
+    assert last_moment.json()["as_of_position"] == len(events)
+    beyond = api.get("/v1/attainment", period="2026-01", as_of="0001-01-01T00:00:00+14:00", min_position=99)
+    assert (beyond.status_code, beyond.json()["problems"][0]["field"]) == (422, "min_position")
 
 
 def test_read_your_writes_across_processes(api: Api, make_services: Any) -> None:
