@@ -91,7 +91,8 @@ class Engine:
         #: thousands of lines (decision 84).
         self.weight = 0
         self.memo_lines = memo_lines
-        #: Entries ever memoised: how much long-lived data reads have made (see `replay.asof`).
+        #: Entries ever memoised (evicted ones recomputed count again): how many long-lived objects
+        #: reads have made, for settling the heap (see `replay.asof`).
         self.computed = 0
         self._shares = shares
         self._base = shares.state.position if shares is not None else -1
@@ -292,6 +293,9 @@ class Engine:
         if not with_cash or self.state.collection_members.get(participant_id, at + 1) > at:
             return out  # releases are lines of collection-basis plans, which they had none of by `at`
         first, last = period_first_day(period), period_last_day(period)
+        #: Each booking period's earned lines, once: a memo smaller than one of them evicts it at
+        #: once, and asking it per deal made a statement's releases quadratic in its deals.
+        earned_in: dict[str, dict[str, Decimal]] = {}
         for deal_id in with_cash:
             deal = self.state.deals[deal_id]
             if deal.position > at or deal.cash[0].position > at:
@@ -302,7 +306,10 @@ class Engine:
             plan = credit.plan
             if plan is None or plan.rules.basis != "collection":
                 continue
-            earned = self.group(participant_id, credit.period, at).earned.get(deal_id, Decimal(0))
+            earned_by_deal = earned_in.get(credit.period)
+            if earned_by_deal is None:
+                earned_by_deal = earned_in[credit.period] = self.group(participant_id, credit.period, at).earned
+            earned = earned_by_deal.get(deal_id, Decimal(0))
             k = earned if credit.live else Decimal(0)
             for move, delta in rules.releases(k, credit.deal_amount, upto(deal.cash, at)):
                 if period_of(move.on, plan.rules.period) != period:
@@ -460,9 +467,10 @@ def _event_ids(amounts: Sequence[Amount]) -> tuple[str, ...]:
 
 
 def _weight(value: object) -> int:
-    """An entry's share of the memo: one, plus the lines it holds (views, override lines)."""
+    """An entry's share of the memo: one, plus the lines (and warnings) it holds (views, override
+    lines). A line a view shares with another entry counts in both."""
     if isinstance(value, PeriodView):
-        return 1 + len(value.lines)
+        return 1 + len(value.lines) + len(value.warnings)
     if isinstance(value, list):
         return 1 + len(value)
     return 1

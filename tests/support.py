@@ -154,3 +154,13 @@ def eager_forks() -> Iterator[MagicMock]:
             patch.object(forked, "_log") as log, patch.object(forked, "_fork", side_effect=fork_and_wait) as spy:
         yield spy
     assert not log.warning.called, log.warning.call_args  # every worker answered for what it took
+
+
+def memo_held(engine: Any) -> int:
+    """What a statement engine's memo holds, counted from its values (not by the engine's own
+    measure): one per entry, plus each line and warning it holds."""
+    total = 0
+    for value, _ in engine._memo.values():
+        lines = value if isinstance(value, list) else getattr(value, "lines", ())
+        total += 1 + len(lines) + len(getattr(value, "warnings", ()))
+    return total

@@ -15,6 +15,7 @@ import pytest
 
 from projections.book import Book
 from tests.oracle import Oracle
+from tests.support import memo_held
 from tests.test_properties import compare_with_oracle, fold
 
 
@@ -855,9 +856,30 @@ def test_the_memo_stays_within_its_lines_and_answers_the_same_after_evicting(bou
             for period in ("2026-01", "2026-02", "2026-Q1"):
                 expected = kept.view(position).statement(person, period).body(position)
                 assert bounded.view(position).statement(person, period).body(position) == expected
-                assert bounded.engine.weight == sum(weight for _, weight in bounded.engine._memo.values())
-                assert bounded.engine.weight <= bound
-    assert kept.engine.weight > 300  # without the bound, the reads would have kept it all
+                assert memo_held(bounded.engine) <= bound
+                assert bounded.engine.weight == memo_held(bounded.engine)
+    assert memo_held(kept.engine) > 300  # without the bound, the reads would have kept it all
     # m's January: 1% of the reports' live January credits, 2,380 (d0, d2, ..., d38) less d4's 104
     assert kept.statement("m", "2026-01").body(kept.position)["total"] == "22.76"
     assert bounded.engine.computed > kept.engine.computed  # evicted results were recomputed
+
+
+def test_releases_ask_for_each_booking_periods_earned_lines_once_whatever_the_memo() -> None:
+    """A memo too small to keep a period's view (here none at all) must not make a statement's
+    releases recompute the booking period once per deal (quadratic: minutes for 2,000 deals)."""
+    led = L()
+    led.person("r1")
+    led.plan("c", [("0", "0.1")], basis="collection")
+    led.assign("r1", "c")
+    for i in range(50):
+        led.deal(f"d{i}", f"2026-01-{1 + i % 28:02d}", "100", "r1")
+    for i in range(50):
+        led.pay(f"p{i}", f"d{i}", "100", "2026-02-05")
+    book = fold(led.envelopes)
+    book.engine.memo_lines = 0
+    body = book.statement("r1", "2026-02").body(book.position)
+    # each deal earned 10.00 in January (no target: the first tier), all released by February's payments
+    assert [line["kind"] for line in body["lines"]] == ["release"] * 50
+    assert body["total"] == "500.00"
+    assert book.engine.computed == 3  # February's own view, and February's and January's earned lines
+    assert book.engine.weight == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -69,6 +70,10 @@ def test_rows_kept_batch_by_batch_are_the_rows_from_scratch(led: engine.Ledger, 
     _check_in_batches(closes._logged(led.envelopes), cuts)
 
 
+def _event(event_id: str, type_: str, **data: Any) -> dict[str, Any]:
+    return {"event_id": event_id, "type": type_, "data": data}
+
+
 def _deal(deal_id: str, booked_on: str, participant_id: str = "r1") -> dict[str, Any]:
     return {"event_id": deal_id, "type": "DealBooked",
             "data": {"deal_id": deal_id, "booked_on": booked_on, "amount": "1000.00", "currency": "USD",
@@ -78,22 +83,8 @@ def _deal(deal_id: str, booked_on: str, participant_id: str = "r1") -> dict[str,
 def test_a_batch_recomputes_only_the_periods_its_events_reach_until_a_close() -> None:
     """What the skipping buys: after a batch of April deals, March's rows are not recomputed (they
     are the same), April's are; after a close, every period of everyone is (statuses change)."""
-    def event(event_id: str, type_: str, **data: Any) -> dict[str, Any]:
-        return {"event_id": event_id, "type": type_, "data": data}
-
-    envelopes = [
-        event("m", "ParticipantRegistered", participant_id="m", name="M", team_id="t", start_date="2020-01-01"),
-        event("r1", "ParticipantRegistered", participant_id="r1", name="R", team_id="t", manager_id="m",
-              start_date="2020-01-01"),
-        event("p", "PlanPublished", plan_id="p", effective_from="2020-01-01", rules=closes.rules([("0", "0.1")])),
-        event("mp", "PlanPublished", plan_id="mp", effective_from="2020-01-01",
-              rules=closes.rules([("0", "0")], override_rate="0.02")),
-        event("a1", "PlanAssigned", participant_id="r1", plan_id="p", effective_from="2020-01-01"),
-        event("a2", "PlanAssigned", participant_id="m", plan_id="mp", effective_from="2020-01-01"),
-        _deal("d1", "2026-03-10"),
-        _deal("d2", "2026-04-02"),
-        event("close", "PeriodClosed", period="2026-03"),
-    ]
+    envelopes = [*_team("month"), _deal("d1", "2026-03-10"), _deal("d2", "2026-04-02"),
+                 _event("close", "PeriodClosed", period="2026-03")]
     entries = closes._logged(envelopes)
     book, periods = Book(), set()
 
@@ -111,3 +102,42 @@ def test_a_batch_recomputes_only_the_periods_its_events_reach_until_a_close() ->
     assert fold_to(9) == {("r1", "2026-03"), ("m", "2026-03"), ("r1", "2026-04"), ("m", "2026-04")}
     assert book.statement("r1", "2026-03").status == "closed"
     assert _check_in_batches(entries, [7, 8]) == 4
+
+
+def _team(period: str) -> list[dict[str, Any]]:
+    """A manager with an override and one report, both on plans of this length."""
+    return [
+        _event("m", "ParticipantRegistered", participant_id="m", name="M", team_id="t", start_date="2020-01-01"),
+        _event("r1", "ParticipantRegistered", participant_id="r1", name="R", team_id="t", manager_id="m",
+               start_date="2020-01-01"),
+        _event("p", "PlanPublished", plan_id="p", effective_from="2020-01-01",
+               rules=closes.rules([("0", "0.1")], period=period)),
+        _event("mp", "PlanPublished", plan_id="mp", effective_from="2020-01-01",
+               rules=closes.rules([("0", "0")], override_rate="0.02", period=period)),
+        _event("a1", "PlanAssigned", participant_id="r1", plan_id="p", effective_from="2020-01-01"),
+        _event("a2", "PlanAssigned", participant_id="m", plan_id="mp", effective_from="2020-01-01"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("length", "closes_", "late_on", "landing"),
+    [
+        ("quarter", ["2026-Q1"], "2026-02-11", "2026-Q2"),  # the deal's days end with Q1
+        ("month", ["2026-01", "2026-02", "2026-03"], "2026-03-11", "2026-04"),  # ... with March
+    ],
+)
+def test_a_late_deal_in_a_closed_period_rewrites_the_period_where_its_adjustment_lands(
+    length: str, closes_: list[str], late_on: str, landing: str
+) -> None:
+    """The late deal's days are all in the closed period; its adjustment lands in the next one,
+    which no day of the batch reaches (found by a review: the random ledgers rarely made this)."""
+    envelopes = [*_team(length), _deal("d1", late_on.replace("-11", "-10"))]
+    envelopes += [_event(f"c{i}", "PeriodClosed", period=period) for i, period in enumerate(closes_)]
+    envelopes.append(_deal("d2", late_on))
+    entries = closes._logged(envelopes)
+    assert _check_in_batches(entries, [len(entries) - 1]) >= 3
+    book = Book()
+    for entry in entries:
+        book.apply(entry.position, entry.event_id, entry.event)
+    lines = book.statement("r1", landing).body(book.position)["lines"]
+    assert [(line["kind"], line["amount"]) for line in lines] == [("adjustment", "100.00")]
