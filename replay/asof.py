@@ -57,8 +57,8 @@ class BooksBroken(Exception):
         self.cause = cause
 
 
-def fold(entries: Iterable[Foldable]) -> Book:
-    book = Book()
+def fold(entries: Iterable[Foldable], memo_lines: int = MEMO_LINES) -> Book:
+    book = Book(memo_lines=memo_lines)
     for entry in entries:
         book.apply(entry.position, entry.event_id, entry.event)
     return book

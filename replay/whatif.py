@@ -15,7 +15,7 @@ from ledger.heap import no_cyclic_gc
 from ledger.values import money_str
 from projections.book import Book, BookView
 from projections.lines import Line, same_lines
-from replay.asof import Books, fold
+from replay.asof import Books, Foldable, fold
 from replay.forked import map_forked
 
 
@@ -120,7 +120,8 @@ def what_if(
     if forked is not None and now.position == now.state.position:
         with_ = Book(forked, forked_from=now.book).view()
     else:
-        with_ = fold([*_relevant(log, now, _people(now, participant_ids, fresh)), *fresh]).view()
+        relevant: list[Foldable] = [*_relevant(log, now, _people(now, participant_ids, fresh)), *fresh]
+        with_ = fold(relevant, now.engine.memo_lines).view()
     unknown = tuple(p for p in participant_ids if not with_.has_participant(p))
     if unknown:
         raise UnknownParticipants(unknown)

@@ -346,3 +346,40 @@ def test_a_service_keeps_ledger_memo_lines_and_answers_the_same(make_services: C
                     assert b.get(path).json() == expected.json()
                     assert memo_held(small.books.head.engine) <= 30
     assert memo_held(roomy.books.head.engine) > 10 * 30
+
+
+def test_a_what_if_of_a_deal_folds_its_book_with_the_services_memo_lines(
+    make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hypothetical deal is folded into a fresh book for the what-if: its memo keeps to
+    `LEDGER_MEMO_LINES` too (the README sizes a process by it), and answers as a roomy one does."""
+    import replay.whatif
+
+    made: list[int] = []
+    fold = replay.whatif.fold
+
+    def watched(entries: Any, memo_lines: int = MEMO_LINES) -> Any:
+        book = fold(entries, memo_lines)
+        made.append(book.engine.memo_lines)
+        return book
+
+    monkeypatch.setattr(replay.whatif, "fold", watched)
+    roomy = make_services()
+    load_demo(roomy.log)
+    small = make_services(memo_lines=30)
+    deal = {"event_id": "wi-deal", "type": "DealBooked", "data": {
+        "deal_id": "wi-deal", "booked_on": "2026-08-12", "amount": "25000.00", "currency": "USD",
+        "credits": [{"participant_id": "rep-alba", "share": "1"}]}}
+    body = {"events": [deal], "periods": ["2026-08"], "participant_ids": ["rep-alba"]}
+    answers = []
+    for services in (roomy, small):
+        with TestClient(create_app(services)) as client:
+            response = client.post("/v1/what-if", json=body, headers=Api(client, services).headers)
+            assert response.status_code == 200, response.text
+            answers.append(response.json())
+    assert made == [MEMO_LINES, 30]
+    assert answers[0] == answers[1]
+    row = answers[1]["rows"][0]
+    assert Decimal(row["difference"]) > 0 and row["difference"] == str(
+        Decimal(row["total_with"]) - Decimal(row["total_now"])
+    )
