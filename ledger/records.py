@@ -18,7 +18,7 @@ import orjson
 from ledger.immutable import immutable
 
 GENESIS_HASH = "0" * 64
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_TIME_FORMAT = "-%m-%dT%H:%M:%S.%fZ"  # after the year, which `format_time` pads itself
 
 
 def canonical_json(obj: Any) -> str:
@@ -37,7 +37,10 @@ def canonical_bytes(obj: Any) -> bytes:
 
 
 def format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
+    """Four digits of year, always: `%Y` gives years before 1000 unpadded here, and times are
+    compared as text (an `as_of` in year 500 sorted after every recorded time)."""
+    utc = moment.astimezone(UTC)
+    return f"{utc.year:04d}{utc.strftime(_TIME_FORMAT)}"
 
 
 @immutable

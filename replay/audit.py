@@ -35,7 +35,7 @@ def replay_closes(store: EventStore, head: Book) -> tuple[int, list[Difference]]
     checked = 0
     differences = []
     for close in head.state.closes:
-        before = fold(entries[: close.position - 1]).view()
+        before = fold(entries[: close.position - 1], head.engine.memo_lines).view()
         for participant_id in sorted(before.state.participants_at(before.position)):
             frozen = current.statement(participant_id, close.period).body(0)
             recomputed = before.statement(participant_id, close.period).body(0)

@@ -307,6 +307,8 @@ def test_as_of_time_and_parameter_rules(api: Api) -> None:
     # times beyond what UTC can hold: before the first event and after the last
     first_moment = api.get("/v1/attainment", period="2026-01", as_of="0001-01-01T00:00:00+14:00")
     assert first_moment.json()["as_of_position"] == 0
+    for early_year in ("0500-01-01T00:00:00Z", "0999-06-01T12:00:00+02:00"):  # compared as text, padded
+        assert api.get("/v1/attainment", period="2026-01", as_of=early_year).json()["as_of_position"] == 0
     last_moment = api.get("/v1/attainment", period="2026-01", as_of="9999-12-31T23:59:59-14:00")
     assert last_moment.json()["as_of_position"] == len(events)
     beyond = api.get("/v1/attainment", period="2026-01", as_of="0001-01-01T00:00:00+14:00", min_position=99)

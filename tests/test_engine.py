@@ -848,11 +848,16 @@ def test_the_memo_stays_within_its_lines_and_answers_the_same_after_evicting(bou
     for i in range(40):
         led.deal(f"d{i}", f"2026-{1 + i % 2:02d}-{10 + i % 15}", f"{100 + i}", reps[i % 4])
     led.cancel("d4", "2026-01-30")
+    led.person("x")  # no plan: each credit of theirs is a warning on the statement, weighed too
+    for i in range(12):
+        led.deal(f"x{i}", f"2026-01-{10 + i}", "50", "x")
     kept, bounded = led.book(), led.book()
     bounded.engine.memo_lines = bound
     first = led.envelopes.index(next(e for e in led.envelopes if e["type"] == "DealBooked")) + 1
     for position in range(first, kept.position + 1):
-        for person in ["m", *reps]:
+        for person in ["m", *reps, "x"]:
+            if not kept.view(position).has_participant(person):
+                continue
             for period in ("2026-01", "2026-02", "2026-Q1"):
                 expected = kept.view(position).statement(person, period).body(position)
                 assert bounded.view(position).statement(person, period).body(position) == expected
@@ -883,3 +888,18 @@ def test_releases_ask_for_each_booking_periods_earned_lines_once_whatever_the_me
     assert body["total"] == "500.00"
     assert book.engine.computed == 3  # February's own view, and February's and January's earned lines
     assert book.engine.weight == 0
+
+
+def test_releases_of_deals_booked_in_two_periods_take_each_periods_earned_line() -> None:
+    """March pays a January and a February deal: each release is 10 % of its own deal (the earned
+    lines of each booking period, read once per period)."""
+    led = L()
+    led.person("r1")
+    led.plan("c", [("0", "0.1")], basis="collection")
+    led.assign("r1", "c")
+    led.deal("d1", "2026-01-10", "100", "r1")
+    led.deal("d2", "2026-02-10", "200", "r1")
+    led.pay("p1", "d1", "100", "2026-03-05")
+    led.pay("p2", "d2", "200", "2026-03-06")
+    assert led.lines("r1", "2026-03") == [("release", "10.00"), ("release", "20.00")]
+    led.oracle_agrees()
