@@ -265,6 +265,32 @@ def test_replay_audit_finds_no_difference_on_a_healthy_ledger(api: Api, database
     assert "differences: 0" in result.output
 
 
+def test_the_replay_audit_folds_its_books_with_the_services_memo_lines(
+    make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The book the audit folds for each close keeps to `LEDGER_MEMO_LINES` too (decision 84), and
+    a small memo finds what a roomy one does."""
+    import replay.audit
+
+    made: list[int] = []
+    fold = replay.audit.fold
+
+    def watched(entries: Any, memo_lines: int) -> Any:
+        made.append(memo_lines)
+        return fold(entries, memo_lines)
+
+    monkeypatch.setattr(replay.audit, "fold", watched)
+    services = make_services(memo_lines=5)
+    with TestClient(create_app(services)) as client:
+        api = Api(client, services)
+        _small_ledger(api)
+        api.close("2026-01")
+        api.deal("late", "2026-01-30", "1000", "r1")
+        body = api.client.post("/v1/audit/replay", headers=api.headers).json()
+    assert (body["ok"], body["statements_checked"]) == (True, 2)
+    assert made == [5]
+
+
 def test_disputes_are_listed_on_statements_and_by_query(api: Api) -> None:
     _small_ledger(api)
     api.add("DisputeOpened", dispute_id="d1", participant_id="r1", period="2026-01", deal_id="b",
