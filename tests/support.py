@@ -164,3 +164,17 @@ def memo_held(engine: Any) -> int:
         lines = value if isinstance(value, list) else getattr(value, "lines", ())
         total += 1 + len(lines) + len(getattr(value, "warnings", ()))
     return total
+
+
+def watch_folds(monkeypatch: Any, module: Any) -> list[int]:
+    """The memo bound of every book that `module.fold` folds from now on (what-if, audit)."""
+    bounds: list[int] = []
+    fold = module.fold
+
+    def watched(entries: Any, memo_lines: int) -> Any:
+        book = fold(entries, memo_lines)
+        bounds.append(book.engine.memo_lines)
+        return book
+
+    monkeypatch.setattr(module, "fold", watched)
+    return bounds

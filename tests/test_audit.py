@@ -25,7 +25,7 @@ from ledger.settings import parse_database_url
 from replay.bootstrap import Services
 from replay.chain import verify
 from replay.whatif import what_if
-from tests.support import Api, eager_forks
+from tests.support import Api, eager_forks, watch_folds
 
 
 def _small_ledger(api: Api) -> None:
@@ -272,14 +272,7 @@ def test_the_replay_audit_folds_its_books_with_the_services_memo_lines(
     a small memo finds what a roomy one does."""
     import replay.audit
 
-    made: list[int] = []
-    fold = replay.audit.fold
-
-    def watched(entries: Any, memo_lines: int) -> Any:
-        made.append(memo_lines)
-        return fold(entries, memo_lines)
-
-    monkeypatch.setattr(replay.audit, "fold", watched)
+    made = watch_folds(monkeypatch, replay.audit)
     services = make_services(memo_lines=5)
     with TestClient(create_app(services)) as client:
         api = Api(client, services)

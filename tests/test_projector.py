@@ -35,7 +35,7 @@ from replay.bootstrap import Services
 from replay.demo import load_demo
 from replay.projector import Projector, projector_for
 from tests.processes import ADMIN, AUTH, REPO, Server
-from tests.support import Api, memo_held, rules
+from tests.support import Api, memo_held, rules, watch_folds
 
 MONTHS = [f"2026-{m:02d}" for m in range(1, 13)]
 PERIODS = MONTHS + [f"2026-Q{q}" for q in range(1, 5)]
@@ -355,15 +355,7 @@ def test_a_what_if_of_a_deal_folds_its_book_with_the_services_memo_lines(
     `LEDGER_MEMO_LINES` too (the README sizes a process by it), and answers as a roomy one does."""
     import replay.whatif
 
-    made: list[int] = []
-    fold = replay.whatif.fold
-
-    def watched(entries: Any, memo_lines: int = MEMO_LINES) -> Any:
-        book = fold(entries, memo_lines)
-        made.append(book.engine.memo_lines)
-        return book
-
-    monkeypatch.setattr(replay.whatif, "fold", watched)
+    made = watch_folds(monkeypatch, replay.whatif)
     roomy = make_services()
     load_demo(roomy.log)
     small = make_services(memo_lines=30)
