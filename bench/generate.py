@@ -23,21 +23,26 @@ def _rules(basis: str, method: str, override: str = "0", cap: str | None = None)
     }
 
 
-def events(participants: int, total: int, seed: int = 42) -> Iterator[dict[str, Any]]:
-    """About `total` events for `participants` people over the months of 2026."""
+def events(
+    participants: int, total: int, seed: int = 42, years: int = 1, disputes: float = 0.0
+) -> Iterator[dict[str, Any]]:
+    """About `total` events for `participants` people over the months of `years` years ending with
+    2026 (every month closed but the last), with a dispute opened about one deal in `1 / disputes`
+    (`bench.history`). The defaults give the benchmark's ledger, as before these options."""
     rng = random.Random(seed)
     n = 0
+    first_day = f"{2027 - years}-01-01"
 
     def env(type_: str, data: dict[str, Any]) -> dict[str, Any]:
         nonlocal n
         n += 1
         return {"event_id": f"b-{n}", "type": type_, "data": data}
 
-    yield env("PlanPublished", {"plan_id": "ae", "effective_from": "2026-01-01",
+    yield env("PlanPublished", {"plan_id": "ae", "effective_from": first_day,
                                 "rules": _rules("booking", "marginal", cap="50000.00")})
-    yield env("PlanPublished", {"plan_id": "ae-coll", "effective_from": "2026-01-01",
+    yield env("PlanPublished", {"plan_id": "ae-coll", "effective_from": first_day,
                                 "rules": _rules("collection", "retroactive")})
-    yield env("PlanPublished", {"plan_id": "mgr", "effective_from": "2026-01-01",
+    yield env("PlanPublished", {"plan_id": "mgr", "effective_from": first_day,
                                 "rules": {**_rules("booking", "marginal", override="0.01"),
                                           "tiers": [{"from": "0", "rate": "0"}]}})
     people = [f"p{i:05d}" for i in range(participants)]
@@ -48,24 +53,24 @@ def events(participants: int, total: int, seed: int = 42) -> Iterator[dict[str, 
         if is_manager:
             managers[team] = person
         data: dict[str, Any] = {"participant_id": person, "name": f"Person {i}", "team_id": f"team-{team}",
-                                "start_date": "2025-01-01"}
+                                "start_date": f"{2026 - years}-01-01"}
         if not is_manager:
             data["manager_id"] = managers[team]
         yield env("ParticipantRegistered", data)
         plan = "mgr" if is_manager else ("ae-coll" if team % 4 == 3 else "ae")
-        yield env("PlanAssigned", {"participant_id": person, "plan_id": plan, "effective_from": "2026-01-01"})
-    months = [f"2026-{m:02d}" for m in range(1, 13)]
+        yield env("PlanAssigned", {"participant_id": person, "plan_id": plan, "effective_from": first_day})
+    months = [f"{year}-{m:02d}" for year in range(2027 - years, 2027) for m in range(1, 13)]
     for month in months:
         for person in people:
             yield env("TargetSet", {"participant_id": person, "period": month,
                                     "amount": f"{rng.randrange(50, 150) * 1000}.00"})
     remaining = max(total - n, 0)
-    deals_per_month = remaining // 12 * 4 // 5
+    deals_per_month = remaining // len(months) * 4 // 5
     deal = 0
     payment = 0
-    start = date(2026, 1, 1)
+    dispute = 0
     for m, month in enumerate(months):
-        first = start.replace(month=m + 1)
+        first = date(int(month[:4]), int(month[5:]), 1)
         for _ in range(deals_per_month):
             deal += 1
             rep = people[rng.randrange(participants)]
@@ -84,5 +89,9 @@ def events(participants: int, total: int, seed: int = 42) -> Iterator[dict[str, 
                 yield env("PaymentReceived", {"payment_id": f"pay{payment}", "deal_id": f"d{deal}",
                                               "amount": f"{amount}.00",
                                               "received_on": (booked + timedelta(days=20)).isoformat()})
-        if m < 11:
+            if disputes and rng.random() < disputes:
+                dispute += 1
+                yield env("DisputeOpened", {"dispute_id": f"dsp{dispute}", "participant_id": rep, "period": month,
+                                            "deal_id": f"d{deal}", "reason": "credit split"})
+        if m < len(months) - 1:
             yield env("PeriodClosed", {"period": month})

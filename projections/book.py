@@ -10,7 +10,7 @@ changes. The same events give the same answers byte for byte.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -23,7 +23,7 @@ from ledger.values import attainment_str, money_str, next_period, period_first_d
 from projections.lines import Line, payable_total, same_lines
 from projections.ordering import Shape, precision_for, ratio_key, ratio_shape
 from projections.resolve import team_on
-from projections.state import LedgerState
+from projections.state import Dispute, LedgerState
 from projections.statement import Engine, PeriodView
 
 _ZERO = Decimal(0)
@@ -225,7 +225,11 @@ class BookView:
     ) -> list[dict[str, Any]]:
         """Disputes opened by this position, with their status as of it, in opening order."""
         out = []
-        for dispute in self.state.disputes.values():
+        if participant_id is not None and period is not None:
+            candidates: Iterable[Dispute] = self.state.statement_disputes.get((participant_id, period), ())
+        else:
+            candidates = self.state.disputes.values()
+        for dispute in candidates:
             if dispute.position > self.position:
                 continue
             resolution = dispute.resolution

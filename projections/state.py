@@ -285,12 +285,17 @@ class LedgerState:
         #: closed period -> (its close's position, participant -> `month_credit` over its months
         #: as they stood at the close): rankings of a closed period read it as of its close.
         self.closed_credit: dict[str, tuple[int, dict[str, Decimal | None]]] = {}
-        #: participant -> deal ids that have had cash (for collection releases)
-        self.deals_with_cash: dict[str, list[str]] = {}
+        #: participant -> month -> ids of the deals credited to them with cash dated in that month,
+        #: each once, in the order of their first cash of the month: a statement's releases look at
+        #: its own months only, not at every deal ever paid (decision 87)
+        self.cash_deals: dict[str, dict[str, list[str]]] = {}
         self.payments: dict[str, tuple[str, Decimal]] = {}
         self.adjustments: dict[str, list[Adjustment]] = {}
         self.reports: dict[str, list[Reporting]] = {}
         self.disputes: dict[str, Dispute] = {}
+        #: (participant, period) -> its disputes in opening order: a statement shows its own, and
+        #: finding them among every dispute ever opened made each read cost more every year (decision 87)
+        self.statement_disputes: dict[tuple[str, str], list[Dispute]] = {}
         self.closes: list[Close] = []
         self.closed_at: dict[str, int] = {}
         #: participant -> positions of the events that can change their own lines,
@@ -669,7 +674,7 @@ class LedgerState:
                 self.closed_credit[event.period] = (position, snapshot)
                 self.global_positions.append(position)
             case ev.DisputeOpened():
-                self.disputes[event.dispute_id] = Dispute(
+                dispute = self.disputes[event.dispute_id] = Dispute(
                     event.dispute_id,
                     event.participant_id,
                     event.period,
@@ -678,6 +683,7 @@ class LedgerState:
                     position,
                     event_id,
                 )
+                self.statement_disputes.setdefault((event.participant_id, event.period), []).append(dispute)
             case ev.DisputeResolved():
                 self.disputes[event.dispute_id].resolution = Resolution(
                     event.resolution, event.note, position, event_id
@@ -686,9 +692,10 @@ class LedgerState:
 
     def _cash(self, deal_id: str, move: CashMove) -> Deal:
         deal = self.deals[deal_id]
-        if not deal.cash:
+        month = period_of(move.on, "month")
+        if not any(period_of(earlier.on, "month") == month for earlier in deal.cash):  # a deal's cash is short
             for participant_id, _ in deal.credits:
-                self.deals_with_cash.setdefault(participant_id, []).append(deal_id)
+                self.cash_deals.setdefault(participant_id, {}).setdefault(month, []).append(deal_id)
         deal.cash = (*deal.cash, move)
         day = move.on.toordinal()
         for participant_id, _ in deal.credits:

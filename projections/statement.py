@@ -289,9 +289,11 @@ class Engine:
 
     def _releases(self, participant_id: str, period: str, at: int) -> list[Line]:
         out: list[Line] = []
-        with_cash = self.state.deals_with_cash.get(participant_id)
-        if not with_cash or self.state.collection_members.get(participant_id, at + 1) > at:
+        cash_by_month = self.state.cash_deals.get(participant_id)
+        if not cash_by_month or self.state.collection_members.get(participant_id, at + 1) > at:
             return out  # releases are lines of collection-basis plans, which they had none of by `at`
+        # A release is dated by its payment or reversal: only deals with cash in the period's months.
+        with_cash = dict.fromkeys(deal_id for month in months_of(period) for deal_id in cash_by_month.get(month, ()))
         first, last = period_first_day(period), period_last_day(period)
         #: Each booking period's earned lines, once: a memo smaller than one of them evicts it at
         #: once, and asking it per deal made a statement's releases quadratic in its deals.

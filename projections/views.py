@@ -8,8 +8,10 @@ month and quarter of a transaction date, and every target, adjustment and
 closed period with the one after it, where adjustments land) that the batch
 may have changed for them: those holding a day their events reach (the same
 index's spans of days), and where adjustments land now. A close changes
-every statement of its period and where adjustments land: after one, every
-period of everyone is recomputed.
+everyone's statements of its period (open to closed) and of where adjustments
+landed before it and land after it, and nothing else (§5.10: the lines of
+every other period are as they were): after one, those periods of everyone
+are recomputed, not every period (decision 86).
 """
 
 from __future__ import annotations
@@ -45,9 +47,24 @@ def changed_since(state: LedgerState, after: int) -> set[str]:
     A close changes everyone's statements of that period (open to closed) and
     where later adjustments land, so it brings in every participant.
     """
-    if state.closes and state.closes[-1].position > after:  # closes are in position order
+    if _closed_since(state, after):
         return set(state.participants)
     return {pid for pid, positions in state.touched.items() if positions and positions[-1] > after}
+
+
+def _closed_since(state: LedgerState, after: int) -> list[str]:
+    """The periods closed after position `after` (closes are in position order)."""
+    closed = []
+    for close in reversed(state.closes):
+        if close.position <= after:
+            break
+        closed.append(close.period)
+    return closed
+
+
+def _landing(state: LedgerState, at: int) -> set[str]:
+    """Where adjustments land as of a position: the period after the latest close of each length."""
+    return {next_period(close.period) for length in ("month", "quarter") if (close := state.last_close(length, at))}
 
 
 def view_changes(
@@ -56,14 +73,16 @@ def view_changes(
     """The rows to write, and the (participant, period) rows to delete, once the view moves from
     position `after` to `view.position`. `periods`: those in play; `written`: the rows it holds."""
     state, at = view.state, view.position
-    closed = bool(state.closes) and state.closes[-1].position > after
-    landing = {next_period(close.period) for length in ("month", "quarter") if (close := state.last_close(length, at))}
+    closed = _closed_since(state, after)
+    # Recomputed for everyone changed: where adjustments land, and the periods closed since
+    # `after` (where adjustments landed before them: periods of a length close in calendar order).
+    everyone = _landing(state, at) | set(closed)
     spans = [(period, period_first_day(period), period_last_day(period)) for period in sorted(periods)]
     upserts, deletes = [], []
     for participant_id in sorted(changed_since(state, after)):
-        touched = None if closed else state.touched_days(participant_id, after, at)
+        touched = state.touched_days(participant_id, after, at)  # None: no event of theirs since `after`
         for period, first, last in spans:
-            if touched is not None and period not in landing and not touched.reach(first, last):
+            if period not in everyone and (touched is None or not touched.reach(first, last)):
                 continue  # nothing since `after` can have changed this statement
             row = statement_row(view, participant_id, period)
             if row is not None:

@@ -903,3 +903,63 @@ def test_releases_of_deals_booked_in_two_periods_take_each_periods_earned_line()
     led.pay("p2", "d2", "200", "2026-03-06")
     assert led.lines("r1", "2026-03") == [("release", "10.00"), ("release", "20.00")]
     led.oracle_agrees()
+
+
+def test_releases_of_a_deal_paid_and_reversed_within_one_month_and_across_a_quarter() -> None:
+    """A statement's releases come from the deals with cash in its own months (decision 87): a deal
+    paid twice and reversed once in February, and paid again in March, has each release once.
+    Quarterly plan, no target (first tier, 10 %): d1 earned 100.00 in Q1 on 1,000.00.
+    Released to date = round(100 x paid / 1,000): Feb 5 pays 400 -> 40.00; Feb 12 pays 200 -> 60.00
+    (+20.00); Feb 20 reverses the 200 -> 40.00 (-20.00); Mar 3 pays 400 -> 80.00 (+40.00). A monthly
+    partner d2 (paid in February only) is not released in January or March."""
+    led = L()
+    led.person("r1")
+    led.plan("q", [("0", "0.1")], basis="collection", period="quarter")
+    led.assign("r1", "q")
+    led.deal("d1", "2026-01-10", "1000", "r1")
+    led.deal("d2", "2026-01-11", "500", "r1")
+    led.pay("p1", "d1", "400", "2026-02-05")
+    led.pay("p2", "d1", "200", "2026-02-12")
+    led.pay("p3", "d2", "500", "2026-02-13")
+    led.reverse("p2", "2026-02-20")
+    led.pay("p4", "d1", "400", "2026-03-03")
+    body = led.statement("r1", "2026-Q1")
+    releases = [(line["deal_id"], line.get("payment_id"), line["amount"])
+                for line in body["lines"] if line["kind"] == "release"]
+    assert releases == [("d1", "p1", "40.00"), ("d1", "p2", "20.00"), ("d2", "p3", "50.00"),
+                        ("d1", "p2", "-20.00"), ("d1", "p4", "40.00")]
+    assert body["total"] == "130.00"
+    for month in ("2026-01", "2026-02", "2026-03"):  # a quarterly plan releases in quarters only
+        assert led.lines("r1", month) == []
+    led.oracle_agrees()
+
+
+def test_a_statement_shows_its_own_disputes_as_of_its_position() -> None:
+    """Disputes of other people and other periods are not shown; one opened or resolved after the
+    position read is shown as it stood then (decision 87: found by participant and period)."""
+    led = L()
+    led.person("r1")
+    led.person("r2")
+    led.plan("p", [("0", "0.1")])
+    led.assign("r1", "p")
+    led.deal("d1", "2026-01-10", "100", "r1")
+    opened = led.add("DisputeOpened", dispute_id="x1", participant_id="r1", period="2026-01", deal_id="d1",
+                     reason="split")
+    led.add("DisputeOpened", dispute_id="x2", participant_id="r2", period="2026-01", reason="target")
+    led.add("DisputeOpened", dispute_id="x3", participant_id="r1", period="2026-02", reason="missing deal")
+    led.add("DisputeOpened", dispute_id="x4", participant_id="r1", period="2026-01", reason="rate")
+    resolved = led.add("DisputeResolved", dispute_id="x1", resolution="rejected", note="as booked")
+    book = led.book()
+
+    def shown(at: int) -> list[tuple[str, str]]:
+        return [(d["dispute_id"], d["status"]) for d in book.view(at).statement("r1", "2026-01").disputes]
+
+    assert shown(opened - 1) == []
+    assert shown(opened) == [("x1", "open")]
+    assert shown(resolved - 1) == [("x1", "open"), ("x4", "open")]
+    assert shown(resolved) == [("x1", "rejected"), ("x4", "open")]
+    listed = book.view().disputes()  # the listing of every dispute, filtered here
+    assert [d for d in listed if (d["participant_id"], d["period"]) == ("r1", "2026-01")] == list(
+        book.statement("r1", "2026-01").disputes)
+    assert [d["dispute_id"] for d in book.view().disputes(participant_id="r1")] == ["x1", "x3", "x4"]
+    assert [d["dispute_id"] for d in book.view().disputes(period="2026-01", status="open")] == ["x2", "x4"]

@@ -80,11 +80,13 @@ def _deal(deal_id: str, booked_on: str, participant_id: str = "r1") -> dict[str,
                      "credits": [{"participant_id": participant_id, "share": "1"}]}}
 
 
-def test_a_batch_recomputes_only_the_periods_its_events_reach_until_a_close() -> None:
+def test_a_batch_recomputes_only_the_periods_its_events_reach_or_a_close_changes() -> None:
     """What the skipping buys: after a batch of April deals, March's rows are not recomputed (they
-    are the same), April's are; after a close, every period of everyone is (statuses change)."""
-    envelopes = [*_team("month"), _deal("d1", "2026-03-10"), _deal("d2", "2026-04-02"),
-                 _event("close", "PeriodClosed", period="2026-03")]
+    are the same), April's are; after a close, only the closed period's rows and those where
+    adjustments now land are (decision 86): a year's close does not rewrite every earlier year."""
+    envelopes = [*_team("month"), _deal("d0", "2026-01-20"), _deal("d1", "2026-03-10"),
+                 _deal("d2", "2026-04-02")]
+    envelopes += [_event(f"close-{month}", "PeriodClosed", period=f"2026-{month}") for month in ("01", "02", "03")]
     entries = closes._logged(envelopes)
     book, periods = Book(), set()
 
@@ -97,11 +99,16 @@ def test_a_batch_recomputes_only_the_periods_its_events_reach_until_a_close() ->
         assert deletes == []
         return {(row.participant_id, row.period) for row in upserts}
 
-    assert fold_to(7) == {("r1", "2026-03"), ("m", "2026-03")}
-    assert fold_to(8) == {("r1", "2026-04"), ("m", "2026-04")}  # March's rows are left as they are
-    assert fold_to(9) == {("r1", "2026-03"), ("m", "2026-03"), ("r1", "2026-04"), ("m", "2026-04")}
+    def both(*months: str) -> set[tuple[str, str]]:
+        return {(person, f"2026-{month}") for person in ("r1", "m") for month in months}
+
+    assert fold_to(8) == both("01", "03")
+    assert fold_to(9) == both("04")  # January's and March's rows are left as they are
+    assert fold_to(10) == both("01")  # closed; February, where adjustments land, has no statement
+    assert fold_to(11) == both("03")  # February closed (empty), March is where adjustments land
+    assert fold_to(12) == both("03", "04")  # March closed, April is where adjustments land
     assert book.statement("r1", "2026-03").status == "closed"
-    assert _check_in_batches(entries, [7, 8]) == 4
+    assert _check_in_batches(entries, [8, 9, 10, 11]) == 6
 
 
 def _team(period: str) -> list[dict[str, Any]]:

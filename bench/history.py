@@ -1,0 +1,95 @@
+"""`python -m bench.history [--participants N] [--events-per-year E] [--years 1 5]`: what history costs.
+
+A ledger keeps every year it has recorded, so what a read of this month costs should not grow with
+the years before it. For each number of years, builds the benchmark's kind of ledger over that many
+years (`bench.generate.events`: every month closed but the last, a dispute about one deal in 100),
+folds it into a book in this process (no database, no service), and measures at its end:
+
+- cold and warm statements of the last month, for every participant (mean and p99, ms);
+- the projector's step after the last close (`projections.views.view_changes` over the batch
+  holding only that close, from a view and memo current just before it): rows recomputed, seconds.
+
+Prints a table and one JSON line. In-process figures of the pure statement engine, for comparing
+two versions of it on one machine; not the HTTP targets of `python -m bench`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from typing import Any
+
+from bench.generate import events
+from ledger.validation import Envelope, parse_envelope
+from projections.book import Book
+from projections.views import periods_of, view_changes
+
+
+def _parsed(envelopes: list[dict[str, Any]]) -> list[Envelope]:
+    out = []
+    for envelope in envelopes:
+        parsed = parse_envelope(envelope)
+        assert isinstance(parsed, Envelope), parsed
+        out.append(parsed)
+    return out
+
+
+def _ms(seconds: list[float]) -> tuple[float, float]:
+    ordered = sorted(seconds)
+    return statistics.fmean(ordered) * 1000, ordered[int(len(ordered) * 0.99)] * 1000
+
+
+def measure(participants: int, per_year: int, years: int) -> dict[str, float]:
+    parsed = _parsed(list(events(participants, per_year * years, years=years, disputes=0.01)))
+    last_close = max(i for i, e in enumerate(parsed) if e.type == "PeriodClosed")
+    book, periods = Book(), set()
+    started = time.perf_counter()
+    for position, envelope in enumerate(parsed[:last_close], start=1):
+        book.apply(position, envelope.event_id, envelope.event)
+        periods |= periods_of(envelope.event)
+    folded = time.perf_counter() - started
+    upserts, _ = view_changes(book.view(), 0, periods, set())  # the view (and memo) before the close
+    written = {(row.participant_id, row.period) for row in upserts}
+    close = parsed[last_close]
+    book.apply(last_close + 1, close.event_id, close.event)
+    periods |= periods_of(close.event)
+    started = time.perf_counter()
+    upserts, _ = view_changes(book.view(), last_close, periods, written)
+    step = time.perf_counter() - started
+    for position, envelope in enumerate(parsed[last_close + 1 :], start=last_close + 2):
+        book.apply(position, envelope.event_id, envelope.event)
+    people = sorted(book.state.participants)
+    month = max(p for p in periods if len(p) == 7)
+    figures: dict[str, float] = {"years": years, "events": len(parsed), "fold_s": folded}
+    for kind in ("cold", "warm"):
+        times = []
+        for person in people:
+            view = book.view()
+            began = time.perf_counter()
+            view.statement(person, month)
+            times.append(time.perf_counter() - began)
+        figures[f"{kind}_mean_ms"], figures[f"{kind}_p99_ms"] = _ms(times)
+    figures["close_step_rows"] = len(upserts)
+    figures["close_step_s"] = step
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.history")
+    parser.add_argument("--participants", type=int, default=500)
+    parser.add_argument("--events-per-year", type=int, default=200_000)
+    parser.add_argument("--years", type=int, nargs="+", default=[1, 5])
+    args = parser.parse_args()
+    rows = [measure(args.participants, args.events_per_year, years) for years in args.years]
+    keys = list(rows[0])
+    print(" ".join(f"{key:>16}" for key in keys))
+    for row in rows:
+        print(" ".join(f"{row[key]:>16,.2f}" for key in keys), flush=True)
+    print(json.dumps({"participants": args.participants, "events_per_year": args.events_per_year, "runs": [
+        {key: round(value, 3) for key, value in row.items()} for row in rows]}))
+
+
+if __name__ == "__main__":
+    main()
