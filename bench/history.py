@@ -5,9 +5,13 @@ the years before it. For each number of years, builds the benchmark's kind of le
 years (`bench.generate.events`: every month closed but the last, a dispute about one deal in 100),
 folds it into a book in this process (no database, no service), and measures at its end:
 
-- cold and warm statements of the last month, for every participant (mean and p99, ms);
+- statements of the last month for every participant, cold (an empty memo, as after a restart)
+  and warm (mean and p99, ms);
 - the projector's step after the last close (`projections.views.view_changes` over the batch
-  holding only that close, from a view and memo current just before it): rows recomputed, seconds.
+  holding only that close, from a view and memo current just before it): rows recomputed, seconds;
+- then, with the view current again: the projector's step after a new version of the reps' plan
+  from the last month on (rows, seconds), and after a new hire under the first team's manager,
+  that manager's statement of the last month (ms).
 
 Prints a table and one JSON line. In-process figures of the pure statement engine, for comparing
 two versions of it on one machine; not the HTTP targets of `python -m bench`.
@@ -24,6 +28,7 @@ from typing import Any
 from bench.generate import events
 from ledger.validation import Envelope, parse_envelope
 from projections.book import Book
+from projections.statement import Engine
 from projections.views import periods_of, view_changes
 
 
@@ -58,11 +63,15 @@ def measure(participants: int, per_year: int, years: int) -> dict[str, float]:
     started = time.perf_counter()
     upserts, _ = view_changes(book.view(), last_close, periods, written)
     step = time.perf_counter() - started
+    written |= {(row.participant_id, row.period) for row in upserts}
     for position, envelope in enumerate(parsed[last_close + 1 :], start=last_close + 2):
         book.apply(position, envelope.event_id, envelope.event)
     people = sorted(book.state.participants)
-    month = max(p for p in periods if len(p) == 7)
+    month = max(p for p in periods if "Q" not in p)  # the last month ("YYYY-Qn" sorts after it)
     figures: dict[str, float] = {"years": years, "events": len(parsed), "fold_s": folded}
+    figures["close_step_rows"] = len(upserts)
+    figures["close_step_s"] = step
+    book.engine = Engine(book.state, memo_lines=book.engine.memo_lines)  # as after a restart
     for kind in ("cold", "warm"):
         times = []
         for person in people:
@@ -71,8 +80,27 @@ def measure(participants: int, per_year: int, years: int) -> dict[str, float]:
             view.statement(person, month)
             times.append(time.perf_counter() - began)
         figures[f"{kind}_mean_ms"], figures[f"{kind}_p99_ms"] = _ms(times)
-    figures["close_step_rows"] = len(upserts)
-    figures["close_step_s"] = step
+    upserts, _ = view_changes(book.view(), last_close + 1, periods, written)  # the last month's events
+    written |= {(row.participant_id, row.period) for row in upserts}
+    version = parse_envelope({"event_id": "history-v2", "type": "PlanPublished", "data": {
+        "plan_id": "ae", "effective_from": f"{month}-01", "rules": {
+            "period": "month", "basis": "booking", "tier_method": "marginal", "tiers": [{"from": "0", "rate": "0.05"}],
+            "cap": None, "spiffs": [], "clawback_days": None, "override_rate": "0"}}})
+    assert isinstance(version, Envelope)
+    before = book.position
+    book.apply(before + 1, version.event_id, version.event)
+    started = time.perf_counter()
+    upserts, _ = view_changes(book.view(), before, periods, written)
+    figures["plan_step_s"] = time.perf_counter() - started
+    figures["plan_step_rows"] = len(upserts)
+    hire = parse_envelope({"event_id": "history-hire", "type": "ParticipantRegistered", "data": {
+        "participant_id": "new-hire", "name": "New", "team_id": "team-0", "manager_id": people[0],
+        "start_date": f"{month}-01"}})
+    assert isinstance(hire, Envelope)
+    book.apply(book.position + 1, hire.event_id, hire.event)
+    started = time.perf_counter()
+    book.view().statement(people[0], month)
+    figures["hire_manager_ms"] = (time.perf_counter() - started) * 1000
     return figures
 
 

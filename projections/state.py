@@ -53,10 +53,10 @@ def _same_figure(a: Decimal, b: Decimal) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def _period_since(period: str) -> tuple[int, tuple[str, ...]]:
+def _period_since(period: str) -> tuple[int, tuple[str, ...], None]:
     """A period's first day (ordinal) and the quarters of its first and last days (`_since`)."""
     first, last = period_first_day(period), period_last_day(period)
-    return first.toordinal(), (period_of(first, "quarter"), period_of(last, "quarter"))
+    return first.toordinal(), (period_of(first, "quarter"), period_of(last, "quarter")), None
 
 
 @lru_cache(maxsize=8192)  # the days deals are booked on: a few thousand distinct ones
@@ -308,8 +308,8 @@ class LedgerState:
         #: participant -> for each position in `touched`, the latest day whose lines that event may
         #: change (as an ordinal; `_OPEN` if none): closed periods that start after it need none either
         self.touched_until: dict[str, array[int]] = {}
-        #: (participant, quarter of booking) -> earliest cash day (ordinal) of those deals, for releases
-        self.cash_from: dict[tuple[str, str], int] = {}
+        #: participant -> quarter of booking -> earliest cash day (ordinal) of those deals, for releases
+        self.cash_from: dict[str, dict[str, int]] = {}
         #: participants who have been assigned a plan with a collection-basis version (value: the
         #: position that made them so). Only their lines can fall on cash days: for anyone else a
         #: deal, payment or target changes nothing before the days it is about. (A dict, not a set:
@@ -435,13 +435,13 @@ class LedgerState:
         affected = self._affected(event, deal)
         if not affected:
             return
-        base, quarters = self._since(event, affected, deal)
+        base, quarters, later = self._since(event, deal)
         reach = self._until(event, deal)
         touched, touched_from, touched_until = self.touched, self.touched_from, self.touched_until
         collection = self.collection_members
         for participant_id in affected:
             if participant_id in collection:
-                since = self._since_for(participant_id, base, quarters) if quarters else base
+                since = self._since_for(participant_id, base, quarters, later) if quarters or later else base
                 until = _OPEN
             else:  # booking basis so far: no line of theirs falls on a cash day
                 since, until = base, reach
@@ -478,9 +478,10 @@ class LedgerState:
             case _:
                 return None
 
-    def _since(self, event: ev.EventData, affected: set[str], deal: Deal | None) -> tuple[int, tuple[str, ...]]:
+    def _since(self, event: ev.EventData, deal: Deal | None) -> tuple[int, tuple[str, ...], str | None]:
         """A lower bound (day ordinal) of the days whose lines this event may change, for everyone
-        affected, and the quarters whose cash days lower it for collection members.
+        affected; the quarters whose cash days lower it for collection members; and the quarter
+        from which every later one's do too, if any.
 
         Lines of a period depend on events dated in it, except collection releases,
         which land on cash days of deals booked in the period: those can come
@@ -488,22 +489,25 @@ class LedgerState:
         for each participant who has had a collection-basis plan (`collection_members`):
         a split deal's collection-basis partner does not drag everyone's bound back.
         Whoever joins them later does so by a plan publish or assignment, whose own
-        bound counts every cash day of everyone it affects.
+        bound counts the cash days of every deal it can govern: those booked from its
+        `effective_from` on, so in its quarter or later (decision 88).
         """
         if deal is not None:  # a deal or payment event (`_deal_of`)
             return self._deal_since(deal)
         match event:
             case ev.ParticipantRegistered():
-                return 1, ()  # a new report can change a manager's lines of any day
+                # A new person has no deals yet, so no one's lines change: their manager's override
+                # lines come from their deals, each of which touches the manager (decision 88).
+                return event.start_date.toordinal(), (), None
             case ev.ParticipantTransferred():
-                return event.effective_date.toordinal(), ()
+                return event.effective_date.toordinal(), (), None
             case ev.PlanPublished() | ev.PlanAssigned():
-                day = event.effective_from.toordinal()
-                return min([day, *(v for (p, _), v in self.cash_from.items() if p in affected)]), ()
+                day = event.effective_from
+                return day.toordinal(), (), period_of(day, "quarter")
             case ev.TargetSet() | ev.AdjustmentRecorded():
                 return _period_since(event.period)
             case _:
-                return 1, ()
+                return 1, (), None
 
     def _until(self, event: ev.EventData, deal: Deal | None) -> int:
         """An upper bound (day ordinal) of the days whose lines this event may change, for everyone
@@ -519,19 +523,27 @@ class LedgerState:
                 return _OPEN
 
     @staticmethod
-    def _deal_since(deal: Deal) -> tuple[int, tuple[str, ...]]:
+    def _deal_since(deal: Deal) -> tuple[int, tuple[str, ...], str | None]:
         """The deal's own cash days are among its booking quarter's (`cash_from`, kept per credited participant)."""
         since = deal.booked_on.toordinal()
         if deal.cancellation is not None:
             since = min(since, deal.cancellation.cancelled_on.toordinal())
-        return since, (deal.quarter,)
+        return since, (deal.quarter,), None
 
-    def _since_for(self, participant_id: str, since: int, quarters: tuple[str, ...]) -> int:
-        """`since`, lowered to the earliest cash day of these quarters for a collection member."""
+    def _since_for(self, participant_id: str, since: int, quarters: tuple[str, ...], later: str | None) -> int:
+        """`since`, lowered to the earliest cash day of a collection member's deals booked in these
+        quarters, or in `later` or after it."""
+        cash = self.cash_from.get(participant_id)
+        if not cash:
+            return since
         for quarter in quarters:
-            found = self.cash_from.get((participant_id, quarter))
+            found = cash.get(quarter)
             if found is not None and found < since:
                 since = found
+        if later is not None:
+            for quarter, found in cash.items():  # a few a year
+                if found < since and quarter >= later:  # "YYYY-Qn" sorts as time does
+                    since = found
         return since
 
     def _with_managers(self, participant_ids: Iterable[str]) -> set[str]:
@@ -699,8 +711,10 @@ class LedgerState:
         deal.cash = (*deal.cash, move)
         day = move.on.toordinal()
         for participant_id, _ in deal.credits:
-            key = (participant_id, deal.quarter)
-            self.cash_from[key] = min(self.cash_from.get(key, day), day)
+            quarters = self.cash_from.get(participant_id)
+            if quarters is None:
+                quarters = self.cash_from[participant_id] = {}
+            quarters[deal.quarter] = min(quarters.get(deal.quarter, day), day)
         return deal
 
     def _unsum(self, deal: Deal) -> None:

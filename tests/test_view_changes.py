@@ -148,3 +148,53 @@ def test_a_late_deal_in_a_closed_period_rewrites_the_period_where_its_adjustment
         book.apply(entry.position, entry.event_id, entry.event)
     lines = book.statement("r1", landing).body(book.position)["lines"]
     assert [(line["kind"], line["amount"]) for line in lines] == [("adjustment", "100.00")]
+
+
+def _rows_of_batch(envelopes: list[dict[str, Any]], batch: int) -> tuple[set[tuple[str, str]], Book]:
+    """The rows the last `batch` events make the projector rewrite, after checking that the view
+    kept batch by batch equals the view from scratch."""
+    entries = closes._logged(envelopes)
+    assert len(entries) == len(envelopes)  # every event valid: none dropped
+    _check_in_batches(entries, [len(entries) - batch])
+    book, periods = Book(), set()
+    for entry in entries:
+        book.apply(entry.position, entry.event_id, entry.event)
+        periods |= periods_of(entry.event)
+    upserts, _ = view_changes(book.view(), len(entries) - batch, periods, set())
+    return {(row.participant_id, row.period) for row in upserts}, book
+
+
+def test_a_new_hire_rewrites_no_period_before_their_start() -> None:
+    """A new report has no deals: their manager's earlier statements cannot change (decision 88).
+    Before, a registration reached every day, so the manager's statement of the period where
+    adjustments land went through every closed period again."""
+    envelopes = [*_team("month"), _deal("d1", "2026-01-10"), _deal("d2", "2026-02-10"),
+                 _event("c1", "PeriodClosed", period="2026-01"), _event("c2", "PeriodClosed", period="2026-02"),
+                 _deal("d3", "2026-03-10"), _deal("d4", "2026-04-10")]
+    envelopes.append(_event("r2", "ParticipantRegistered", participant_id="r2", name="New", team_id="t",
+                            manager_id="m", start_date="2026-04-01"))
+    rows, _ = _rows_of_batch(envelopes, 1)
+    assert rows == {("m", "2026-03"), ("m", "2026-04")}  # where adjustments land, and from the start on
+
+
+@pytest.mark.parametrize("booked_on", ["2026-03-10", "2026-05-10"])
+def test_a_collection_plan_from_march_releases_cash_paid_before_it(booked_on: str) -> None:
+    """r1's plan turns to a collection basis from March 1. A deal booked in March (or in May) was
+    paid in February, before its booking: its release is February's (dated by the payment), so
+    the plan version reaches February although it takes effect in March (decision 88: the cash
+    of deals booked in its quarter or later). February is closed: the release's 100.00 (10 % of
+    1,000.00, all paid) is an adjustment in March, where adjustments land."""
+    envelopes = [*_team("month"), _deal("d0", "2026-01-10"),
+                 _deal("d1", booked_on),
+                 _event("pay", "PaymentReceived", payment_id="pay", deal_id="d1", amount="1000.00",
+                        received_on="2026-02-20"),
+                 _event("c1", "PeriodClosed", period="2026-01"), _event("c2", "PeriodClosed", period="2026-02"),
+                 _event("v2", "PlanPublished", plan_id="p", effective_from="2026-03-01",
+                        rules=closes.rules([("0", "0.1")], basis="collection"))]
+    rows, book = _rows_of_batch(envelopes, 1)
+    assert ("r1", "2026-03") in rows and ("r1", "2026-01") not in rows
+    march = book.statement("r1", "2026-03").body(book.position)
+    adjustments = [(line["for_period"], line["amount"]) for line in march["lines"] if line["kind"] == "adjustment"]
+    assert adjustments == [("2026-02", "100.00")]
+    february = book.statement("r1", "2026-02").body(book.position)
+    assert (february["status"], february["recomputed_total"]) == ("closed", "100.00")
