@@ -910,8 +910,9 @@ def test_releases_of_a_deal_paid_and_reversed_within_one_month_and_across_a_quar
     paid twice and reversed once in February, and paid again in March, has each release once.
     Quarterly plan, no target (first tier, 10 %): d1 earned 100.00 in Q1 on 1,000.00.
     Released to date = round(100 x paid / 1,000): Feb 5 pays 400 -> 40.00; Feb 12 pays 200 -> 60.00
-    (+20.00); Feb 20 reverses the 200 -> 40.00 (-20.00); Mar 3 pays 400 -> 80.00 (+40.00). A monthly
-    partner d2 (paid in February only) is not released in January or March."""
+    (+20.00); Feb 20 reverses the 200 -> 40.00 (-20.00); Mar 3 pays 400 -> 80.00 (+40.00). d2, paid
+    in full in February, releases its 50.00 once. The months' own statements hold nothing: the plan
+    counts in quarters."""
     led = L()
     led.person("r1")
     led.plan("q", [("0", "0.1")], basis="collection", period="quarter")

@@ -109,6 +109,7 @@ def test_a_batch_recomputes_only_the_periods_its_events_reach_or_a_close_changes
     assert fold_to(12) == both("03", "04")  # March closed, April is where adjustments land
     assert book.statement("r1", "2026-03").status == "closed"
     assert _check_in_batches(entries, [8, 9, 10, 11]) == 6
+    assert _check_in_batches(entries, [9]) == 6  # three closes in one batch: each closed period rewritten
 
 
 def _team(period: str) -> list[dict[str, Any]]:
