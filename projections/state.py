@@ -705,9 +705,16 @@ class LedgerState:
     def _cash(self, deal_id: str, move: CashMove) -> Deal:
         deal = self.deals[deal_id]
         month = period_of(move.on, "month")
-        if not any(period_of(earlier.on, "month") == month for earlier in deal.cash):  # a deal's cash is short
-            for participant_id, _ in deal.credits:
-                self.cash_deals.setdefault(participant_id, {}).setdefault(month, []).append(deal_id)
+        if not deal.cash or not any(period_of(earlier.on, "month") == month for earlier in deal.cash):
+            for participant_id, _ in deal.credits:  # no throwaway containers: a fold's hot path
+                by_month = self.cash_deals.get(participant_id)
+                if by_month is None:
+                    by_month = self.cash_deals[participant_id] = {}
+                deals = by_month.get(month)
+                if deals is None:
+                    by_month[month] = [deal_id]
+                else:
+                    deals.append(deal_id)
         deal.cash = (*deal.cash, move)
         day = move.on.toordinal()
         for participant_id, _ in deal.credits:
