@@ -283,7 +283,10 @@ class LedgerState:
         #: None once one of them is amended or cancelled. Read by `summed_credit`.
         self.month_credit: dict[str, dict[str, Decimal | None]] = {}
         #: closed period -> (its close's position, participant -> `month_credit` over its months
-        #: as they stood at the close): rankings of a closed period read it as of its close.
+        #: as they stood at the close): rankings of a closed period read it as of its close. Kept
+        #: only for those whose sums changed after the close (`_keep_closed_sums`): everyone
+        #: else's stand as they are now. A copy of everyone's at every close cost about 125 bytes
+        #: a participant a close, years after anyone read them (decision 89).
         self.closed_credit: dict[str, tuple[int, dict[str, Decimal | None]]] = {}
         #: participant -> month -> ids of the deals credited to them with cash dated in that month,
         #: each once, in the order of their first cash of the month: a statement's releases look at
@@ -356,8 +359,19 @@ class LedgerState:
             return self._month_sum(self.month_credit.get(participant_id, {}), period)
         closed = self.closed_credit.get(period)
         if closed is not None and self.effective(participant_id, closed[0]) == at:
-            return closed[1].get(participant_id, _ZERO)
+            kept = closed[1]
+            if participant_id in kept:
+                return kept[participant_id]
+            return self._month_sum(self.month_credit.get(participant_id, {}), period)
         return None
+
+    def _keep_closed_sums(self, participant_id: str, month: str, quarter: str) -> None:
+        """Before a participant's sum of a month changes: keep their sums of the closed periods
+        holding the month as they stood at the close, unless kept already (`closed_credit`)."""
+        for period in (month, quarter):
+            closed = self.closed_credit.get(period)
+            if closed is not None and participant_id not in closed[1]:
+                closed[1][participant_id] = self._month_sum(self.month_credit.get(participant_id, {}), period)
 
     @staticmethod
     def _month_sum(sums: dict[str, Decimal | None], period: str) -> Decimal | None:
@@ -614,6 +628,8 @@ class LedgerState:
                         sums = month_credit[participant_id] = {}
                     before = sums.get(month, _ZERO)
                     if before is not None:
+                        if self.closed_credit:  # a deal booked into a closed period changes its sums
+                            self._keep_closed_sums(participant_id, month, deal.quarter)
                         sums[month] = EXACT.add(before, EXACT.multiply(amount, share))
                 return deal
             case ev.PaymentReceived():
@@ -682,8 +698,7 @@ class LedgerState:
             case ev.PeriodClosed():
                 self.closes.append(Close(event.period, position))
                 self.closed_at[event.period] = position
-                snapshot = {p: self._month_sum(sums, event.period) for p, sums in self.month_credit.items()}
-                self.closed_credit[event.period] = (position, snapshot)
+                self.closed_credit[event.period] = (position, {})
                 self.global_positions.append(position)
             case ev.DisputeOpened():
                 dispute = self.disputes[event.dispute_id] = Dispute(
@@ -727,8 +742,9 @@ class LedgerState:
     def _unsum(self, deal: Deal) -> None:
         """An amended or cancelled deal's month is summed the long way from now on (its credit
         depends on the position read at, and liveness on the plan's clawback)."""
-        month, _ = _month_and_quarter(deal.booked_on)
+        month, quarter = _month_and_quarter(deal.booked_on)
         for participant_id, _ in deal.credits:
+            self._keep_closed_sums(participant_id, month, quarter)
             self.month_credit[participant_id][month] = None
 
     def _note_manager(self, manager_id: str | None, participant_id: str, position: int) -> None:

@@ -788,6 +788,9 @@ def test_rows_at_every_position_agree_with_summing_each_credit() -> None:
     led.cancel("d5", "2026-02-20")  # within the clawback window: no longer live
     led.add("PeriodClosed", period="2026-02")
     led.deal("d7", "2026-02-27", "50.00", "b")
+    led.add("PeriodClosed", period="2026-Q1")  # quarters close on their own
+    led.deal("d8", "2026-03-15", "80.00", "q")  # into the closed quarter
+    led.amend("d6", "120.00")
     book = led.book()
     engine = book.engine
     for position in range(1, book.position + 1):
@@ -805,6 +808,13 @@ def test_rows_at_every_position_agree_with_summing_each_credit() -> None:
     assert january == {"a": Decimal("1100.000"), "b": Decimal("400.000"), "q": Decimal(0)}  # d4 came after the close
     quarter = {row.participant_id: row.credited for row in book.view().rows("2026-Q1")}
     assert quarter == {"a": Decimal(0), "b": Decimal(0), "q": Decimal("550.00")}  # only q's plan is quarterly
+    # Sums as they stood at a close are kept only for those whose sums changed after it (decision
+    # 89): a's January (d4) and q's Q1 (d6's amendment; None: d3's amendment had made February be
+    # summed the long way before the close). b's February was summed the long way already (d3), so
+    # d7 changed no sum and nothing is kept.
+    kept = {period: closed[1] for period, closed in book.state.closed_credit.items()}
+    assert kept == {"2026-01": {"a": Decimal("1100")}, "2026-02": {}, "2026-Q1": {"q": None}}
+    assert engine.credited("q", "2026-Q1", book.position) == Decimal("650.00")  # now: 900 x 0.5 + 120 + 80
 
 
 def test_a_closed_statements_recomputed_total_is_computed_only_when_shown() -> None:
