@@ -53,10 +53,10 @@ def _same_figure(a: Decimal, b: Decimal) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def _period_since(period: str) -> tuple[int, tuple[str, ...], None]:
+def _period_since(period: str) -> tuple[int, tuple[str, ...]]:
     """A period's first day (ordinal) and the quarters of its first and last days (`_since`)."""
     first, last = period_first_day(period), period_last_day(period)
-    return first.toordinal(), (period_of(first, "quarter"), period_of(last, "quarter")), None
+    return first.toordinal(), (period_of(first, "quarter"), period_of(last, "quarter"))
 
 
 @lru_cache(maxsize=8192)  # the days deals are booked on: a few thousand distinct ones
@@ -519,7 +519,7 @@ class LedgerState:
                 day = event.effective_from
                 return day.toordinal(), (), period_of(day, "quarter")
             case ev.TargetSet() | ev.AdjustmentRecorded():
-                return _period_since(event.period)
+                return (*_period_since(event.period), None)
             case _:
                 return 1, (), None
 
