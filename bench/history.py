@@ -100,7 +100,7 @@ def measure(participants: int, per_year: int, years: int) -> dict[str, float]:
             times.append(time.perf_counter() - began)
         figures[f"{kind}_mean_ms"], figures[f"{kind}_p99_ms"] = _ms(times)
     del reader
-    upserts, _ = view_changes(book.view(), last_close + 1, periods, written)  # the last month's events
+    upserts, _ = view_changes(book.view(), last_close + 1, periods, written)  # the last month and the hire
     written |= {(row.participant_id, row.period) for row in upserts}
     version = parse_envelope({"event_id": "history-v2", "type": "PlanPublished", "data": {
         "plan_id": "ae", "effective_from": f"{month}-01", "rules": {

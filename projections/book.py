@@ -225,7 +225,7 @@ class BookView:
     ) -> list[dict[str, Any]]:
         """Disputes opened by this position, with their status as of it, in opening order."""
         out = []
-        if participant_id is not None and period is not None:
+        if participant_id is not None and period is not None:  # a statement's own (decision 87)
             candidates: Iterable[Dispute] = self.state.statement_disputes.get((participant_id, period), ())
         else:
             candidates = self.state.disputes.values()
