@@ -9,6 +9,8 @@ folds it into a book in this process (no database, no service), and measures at 
   afresh, as after a restart) and warm (mean and p99, ms);
 - the projector's step after the last close (`projections.views.view_changes` over the batch
   holding only that close, from a view and memo current just before it): rows recomputed, seconds;
+- the same after an ordinary batch: the ledger's last 1,000 events (`BATCH`), bookings and
+  payments of the last month;
 - after a new hire under the first team's manager, that manager's statement of the last month,
   read before the hire too (ms);
 - with the view current again, the projector's step after a new version of the reps' plan from
@@ -33,6 +35,8 @@ from ledger.values import next_period
 from projections.book import Book
 from projections.views import periods_of, view_changes
 
+#: The last events of the ledger, folded as one batch of the projector (a day's bookings and payments)
+BATCH = 1_000
 
 def _parsed(envelopes: list[dict[str, Any]]) -> list[Envelope]:
     out = []
@@ -72,18 +76,28 @@ def measure(participants: int, per_year: int, years: int) -> dict[str, float]:
     started = time.perf_counter()
     upserts, _ = view_changes(book.view(), last_close, periods, written)
     step = time.perf_counter() - started
-    written |= {(row.participant_id, row.period) for row in upserts}
-    _fold(book, parsed[last_close + 1 :], periods)
-    people = sorted(book.state.participants)
-    month = next_period(parsed[last_close].data["period"])  # the last month, open (payments go on)
     figures: dict[str, float] = {"years": years, "events": len(parsed), "fold_s": folded}
     figures["close_step_rows"] = len(upserts)
     figures["close_step_s"] = step
+    written |= {(row.participant_id, row.period) for row in upserts}
+    _fold(book, parsed[last_close + 1 : -BATCH], periods)
+    before = book.position
+    upserts, _ = view_changes(book.view(), last_close + 1, periods, written)  # the view current again
+    written |= {(row.participant_id, row.period) for row in upserts}
+    _fold(book, parsed[-BATCH:], periods)
+    started = time.perf_counter()
+    upserts, _ = view_changes(book.view(), before, periods, written)
+    figures["batch_step_s"] = time.perf_counter() - started
+    figures["batch_step_rows"] = len(upserts)
+    written |= {(row.participant_id, row.period) for row in upserts}
+    people = sorted(book.state.participants)
+    month = next_period(parsed[last_close].data["period"])  # the last month, open (payments go on)
     book.view().statement(people[0], month)  # the manager's statement as read before a hire
     hire = parse_envelope({"event_id": "history-hire", "type": "ParticipantRegistered", "data": {
         "participant_id": "new-hire", "name": "New", "team_id": "team-0", "manager_id": people[0],
         "start_date": f"{month}-01"}})
     assert isinstance(hire, Envelope)
+    current = book.position  # the view's
     _fold(book, [hire], periods)
     started = time.perf_counter()
     book.view().statement(people[0], month)
@@ -100,7 +114,7 @@ def measure(participants: int, per_year: int, years: int) -> dict[str, float]:
             times.append(time.perf_counter() - began)
         figures[f"{kind}_mean_ms"], figures[f"{kind}_p99_ms"] = _ms(times)
     del reader
-    upserts, _ = view_changes(book.view(), last_close + 1, periods, written)  # the last month and the hire
+    upserts, _ = view_changes(book.view(), current, periods, written)  # the hire
     written |= {(row.participant_id, row.period) for row in upserts}
     version = parse_envelope({"event_id": "history-v2", "type": "PlanPublished", "data": {
         "plan_id": "ae", "effective_from": f"{month}-01", "rules": {

@@ -199,7 +199,13 @@ class BookView:
         if touched is None:
             return []  # nothing that concerns this participant happened since the latest close
         out = []
-        for close in sorted(self.state.closed_periods(length, at), key=lambda c: c.period):
+        closes = self.state.closed_periods(length, at)  # in calendar order
+        if self.skip_untouched:  # only those that end on or after the earliest day touched
+            start = len(closes)
+            while start and period_last_day(closes[start - 1].period).toordinal() >= touched.earliest:
+                start -= 1
+            closes = closes[start:]
+        for close in closes:
             if self.skip_untouched and not touched.reach(period_first_day(close.period), period_last_day(close.period)):
                 continue  # what happened since can only change lines of other days
             now_view = self.engine.own(participant_id, close.period, at)

@@ -105,6 +105,9 @@ class TouchedDays:
     """The spans of days (first, last; inclusive day ordinals) whose lines some events may change."""
 
     spans: tuple[tuple[int, int], ...]
+    #: the earliest day of any span: periods that end before it are out of reach, so a reader of
+    #: many periods (all closed ones, say) looks only at those from it on (decision 90)
+    earliest: int
 
     def reach(self, first: date, last: date) -> bool:
         """Whether any of these events may change a line dated from `first` to `last`."""
@@ -300,6 +303,10 @@ class LedgerState:
         #: finding them among every dispute ever opened made each read cost more every year (decision 87)
         self.statement_disputes: dict[tuple[str, str], list[Dispute]] = {}
         self.closes: list[Close] = []
+        #: period length -> its closes, in calendar order as in position order (§4: periods of one
+        #: length close in calendar order), so that a statement finds the latest and those it can
+        #: adjust without walking every close of the ledger's years (decision 90)
+        self.closes_of: dict[str, list[Close]] = {}
         self.closed_at: dict[str, int] = {}
         #: participant -> positions of the events that can change their own lines,
         #: credited or target (the per-participant position index)
@@ -391,13 +398,11 @@ class LedgerState:
         return position is not None and position <= at
 
     def last_close(self, length: str, at: int) -> Close | None:
-        for close in reversed(upto(self.closes, at)):
-            if period_length(close.period) == length:
-                return close
-        return None
+        return latest(self.closes_of.get(length, []), at)
 
-    def closed_periods(self, length: str, at: int) -> list[Close]:
-        return [close for close in upto(self.closes, at) if period_length(close.period) == length]
+    def closed_periods(self, length: str, at: int) -> Sequence[Close]:
+        """The closes of one length by `at`, in calendar order."""
+        return upto(self.closes_of.get(length, ()), at)
 
     def reports_of(self, manager_id: str, at: int) -> list[str]:
         return sorted({r.participant_id for r in upto(self.reports.get(manager_id, []), at)})
@@ -479,7 +484,7 @@ class LedgerState:
             if positions[index] <= after:
                 break
             spans.add((firsts[index], lasts[index]))
-        return TouchedDays(tuple(spans)) if spans else None
+        return TouchedDays(tuple(spans), min(since for since, _ in spans)) if spans else None
 
     def _deal_of(self, event: ev.EventData) -> Deal | None:
         """The deal a deal or payment event is about (most events), looked up once for all that
@@ -696,7 +701,9 @@ class LedgerState:
                     Adjustment(event.adjustment_id, event.period, event.amount, event.reason, position, event_id)
                 )
             case ev.PeriodClosed():
-                self.closes.append(Close(event.period, position))
+                close = Close(event.period, position)
+                self.closes.append(close)
+                self.closes_of.setdefault(period_length(event.period), []).append(close)
                 self.closed_at[event.period] = position
                 self.closed_credit[event.period] = (position, {})
                 self.global_positions.append(position)

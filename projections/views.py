@@ -16,6 +16,7 @@ are recomputed, not every period (decision 86).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Collection
 from decimal import Decimal
 
@@ -77,13 +78,21 @@ def view_changes(
     # Recomputed for everyone changed: where adjustments land, and the periods closed since
     # `after` (where adjustments landed before them: periods of a length close in calendar order).
     everyone = _landing(state, at) | set(closed)
-    spans = [(period, period_first_day(period), period_last_day(period)) for period in sorted(periods)]
+    # By last day: a participant's events reach no period that ends before the earliest day they
+    # touch, so only the periods from there on are looked at, not every period of the ledger's years.
+    spans = sorted(((period, period_first_day(period), period_last_day(period)) for period in periods),
+                   key=lambda span: span[2])
+    lasts = [last.toordinal() for _, _, last in spans]
+    always = [span for span in spans if span[0] in everyone]
     upserts, deletes = [], []
     for participant_id in sorted(changed_since(state, after)):
         touched = state.touched_days(participant_id, after, at)  # None: no event of theirs since `after`
-        for period, first, last in spans:
-            if period not in everyone and (touched is None or not touched.reach(first, last)):
-                continue  # nothing since `after` can have changed this statement
+        chosen = always
+        if touched is not None:
+            reached = [(period, first, last) for period, first, last in spans[bisect_left(lasts, touched.earliest):]
+                       if period not in everyone and touched.reach(first, last)]
+            chosen = sorted(always + reached)  # in period order
+        for period, _, _ in chosen:
             row = statement_row(view, participant_id, period)
             if row is not None:
                 upserts.append(row)

@@ -974,3 +974,50 @@ def test_a_statement_shows_its_own_disputes_as_of_its_position() -> None:
         book.statement("r1", "2026-01").disputes)
     assert [d["dispute_id"] for d in book.view().disputes(participant_id="r1")] == ["x1", "x3", "x4"]
     assert [d["dispute_id"] for d in book.view().disputes(period="2026-01", status="open")] == ["x2", "x4"]
+
+
+def test_adjustments_land_for_any_closed_period_after_years_of_closes_of_both_lengths() -> None:
+    """A late deal of a period closed long before is adjusted where adjustments land, each length on
+    its own; the statement finds the closes by length and looks only at periods from the earliest
+    day the late events touch (decision 90), so the answer must not depend on how many came after."""
+    led = L()
+    led.person("m")  # monthly plan
+    led.person("q")  # quarterly plan
+    led.plan("pm", [("0", "0.1")])
+    led.plan("pq", [("0", "0.2")], period="quarter")
+    led.assign("m", "pm")
+    led.assign("q", "pq")
+    led.deal("d1", "2025-02-10", "100", "m")
+    led.deal("d2", "2025-05-10", "100", "q")
+    months = [f"{year}-{month:02d}" for year in (2025, 2026) for month in range(1, 13)][:22]  # to 2026-10
+    quarters = iter(f"{year}-Q{n}" for year in (2025, 2026) for n in range(1, 5))
+    early = 0
+    for month in months:
+        led.add("PeriodClosed", period=month)
+        if month.endswith(("03", "06", "09", "12")):
+            led.add("PeriodClosed", period=next(quarters))  # 2025-Q1 .. 2026-Q3
+        if month == "2025-06":
+            early = led.deal("d3", "2025-03-15", "50", "m")  # late, while June is the latest close
+    before = led.deal("d4", "2026-11-02", "30", "m")
+    led.deal("d5", "2025-02-20", "200", "m")  # late into a month closed 20 closes ago
+    led.deal("d6", "2025-05-20", "300", "q")  # late into a quarter closed 6 quarter closes ago
+    book = led.book()
+
+    def adjustments(pid: str, period: str, at: int | None = None) -> list[tuple[str, str, str]]:
+        view = book.view(at)
+        lines = view.statement(pid, period).body(view.position)["lines"]
+        return [(line["kind"], line["amount"], line["for_period"]) for line in lines if line["kind"] == "adjustment"]
+
+    assert adjustments("m", "2025-07", early) == [("adjustment", "5.00", "2025-03")]
+    assert adjustments("m", "2025-07") == [("adjustment", "5.00", "2025-03")]  # frozen by July's close
+    assert adjustments("m", "2026-11", before) == []
+    assert adjustments("m", "2026-11") == [("adjustment", "20.00", "2025-02")]
+    assert adjustments("q", "2026-Q4") == [("adjustment", "60.00", "2025-Q2")]
+    assert [c.period for c in book.state.closed_periods("quarter", early)] == ["2025-Q1", "2025-Q2"]
+    assert book.state.last_close("month", early - 1).period == "2025-06"  # type: ignore[union-attr]
+    for at in range(early - 2, book.position + 1):  # as recomputing every closed period says
+        fast, brute = book.view(at), book.view(at)
+        brute.skip_untouched = False
+        for pid, period in (("m", "2025-07"), ("m", "2026-11"), ("q", "2025-Q3"), ("q", "2026-Q4")):
+            assert fast.statement(pid, period) == brute.statement(pid, period), (at, pid, period)
+
