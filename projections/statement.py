@@ -21,6 +21,7 @@ from ledger.settings import MEMO_LINES
 from ledger.values import (
     EXACT,
     EXACT_PRECISION,
+    PeriodLength,
     attainment_str,
     money_str,
     months_of,
@@ -151,7 +152,7 @@ class Engine:
         if isinstance(plan, Varies):
             plan = plan_on(self.state, participant_id, booked_on, at)
         live = self._live(deal, participant_id, at, plan)
-        length = plan.rules.period if plan is not None else "month"
+        length = _length(plan)
         period = month if month is not None and length == "month" else period_of(booked_on, length)
         return share, amounts, plan, period, live
 
@@ -178,8 +179,10 @@ class Engine:
 
     def credits_in(self, participant_id: str, period: str, at: int) -> list[CreditView]:
         """Credits (live or not) whose attainment period is `period`, in booking order."""
-        out = []
+        out: list[CreditView] = []
         plan = plan_through(self.state, participant_id, period_first_day(period), period_last_day(period), at)
+        if not isinstance(plan, Varies) and _length(plan) != period_length(period):
+            return out  # one plan for all the period's deals, which counts them in periods of the other length
         for deal, month in self._deals_in(participant_id, period, at):
             view = self.credit(deal, participant_id, at, month, plan)
             if view.period == period:
@@ -195,7 +198,7 @@ class Engine:
         at = self.state.effective(participant_id, at)
         plan = plan_through(self.state, participant_id, period_first_day(period), period_last_day(period), at)
         if not isinstance(plan, Varies):  # every deal of the period's months has the same plan...
-            if (plan.rules.period if plan is not None else "month") != period_length(period):
+            if _length(plan) != period_length(period):
                 return Decimal(0)  # ...and it counts them in periods of the other length
             summed = self.state.summed_credit(participant_id, period, at)
             if summed is not None:
@@ -334,6 +337,11 @@ class Engine:
 
     def _overrides(self, manager_id: str, period: str, at: int) -> list[Line]:
         out: list[Line] = []
+        plan = plan_through(self.state, manager_id, period_first_day(period), period_last_day(period), at)
+        if not isinstance(plan, Varies) and (
+            plan is None or plan.rules.override_rate <= 0 or plan.rules.period != period_length(period)
+        ):
+            return out  # one plan of the manager's for the whole period, which pays no override in it
         assignments = [a for a in self.state.assignments.get(manager_id, ()) if a.position <= at]
         plans_at = max((a.position for a in assignments), default=0)
         versions_at = max(
@@ -445,6 +453,11 @@ class Engine:
             plan_version=plan.version,
             details=(("cap", money_str(plan.rules.cap)), ("capped_total", money_str(capped))),
         )
+
+
+def _length(plan: PlanVersion | None) -> PeriodLength:
+    """The length of the periods a plan counts credits in: a credit under no plan counts in its month."""
+    return plan.rules.period if plan is not None else "month"
 
 
 def _share(deal: Deal, participant_id: str) -> Decimal:

@@ -1021,3 +1021,33 @@ def test_adjustments_land_for_any_closed_period_after_years_of_closes_of_both_le
         for pid, period in (("m", "2025-07"), ("m", "2026-11"), ("q", "2025-Q3"), ("q", "2026-Q4")):
             assert fast.statement(pid, period) == brute.statement(pid, period), (at, pid, period)
 
+
+def test_a_plan_of_the_other_length_for_part_of_a_period_still_counts_its_deals_there() -> None:
+    """A statement of a period whose every day falls under one plan of the other length has no
+    commission or override lines and skips its deals; one where the plan changes within the period
+    is not skipped (`plan_through` says VARIES), and counts the deals booked under each plan."""
+    led = L()
+    led.person("m")
+    led.person("r", manager="m")
+    led.plan("pm", [("0", "0.1")])
+    led.plan("pq", [("0", "0.2")], period="quarter")
+    led.plan("mgr", [("0", "0")], override_rate="0.1")  # monthly, overrides only
+    led.assign("r", "pm", end="2026-02-14")
+    led.assign("r", "pq", start="2026-02-15")
+    led.assign("m", "mgr")
+    for n, day in enumerate(("2026-01-10", "2026-02-10", "2026-02-20", "2026-03-05"), 1):
+        led.deal(f"d{n}", day, "100", "r")
+    led.deal("d5", "2026-04-10", "100", "r")
+
+    def kinds(pid: str, period: str) -> list[tuple[str, str, str]]:
+        return [(line["kind"], line["amount"], line["deal_id"]) for line in led.statement(pid, period)["lines"]]
+
+    assert kinds("r", "2026-01") == [("commission", "10.00", "d1")]
+    assert kinds("r", "2026-02") == [("commission", "10.00", "d2")]
+    assert kinds("r", "2026-03") == []
+    assert kinds("r", "2026-Q1") == [("commission", "20.00", "d3"), ("commission", "20.00", "d4")]
+    assert kinds("r", "2026-Q2") == [("commission", "20.00", "d5")]
+    assert kinds("r", "2026-04") == []
+    assert kinds("m", "2026-02") == [("override", "10.00", "d2"), ("override", "10.00", "d3")]
+    assert kinds("m", "2026-Q1") == []
+    led.oracle_agrees()
