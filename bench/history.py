@@ -14,7 +14,10 @@ folds it into a book in this process (no database, no service), and measures at 
 - after a new hire under the first team's manager, that manager's statement of the last month,
   read before the hire too (ms);
 - with the view current again, the projector's step after a new version of the reps' plan from
-  the last month on (rows, seconds).
+  the last month on (rows, seconds);
+- with `--what-if`: the ledger appended to a SQLite store in a temporary directory and read back
+  as the service reads it, a what-if of one hypothetical deal of the last month for a rep, asked
+  by the rep and by the team's manager (ms, the best of three).
 
 Prints a table and one JSON line. In-process figures of the pure statement engine, for comparing
 two versions of it on one machine; not the HTTP targets of `python -m bench`.
@@ -25,15 +28,21 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import tempfile
 import time
 from typing import Any
 
 from bench.generate import events
+from ledger.appender import LedgerLog
 from ledger.heap import HEAP, settle
+from ledger.settings import parse_database_url
+from ledger.store import EventStore
 from ledger.validation import Envelope, parse_envelope
 from ledger.values import next_period
 from projections.book import Book
 from projections.views import periods_of, view_changes
+from replay.asof import Books
+from replay.whatif import what_if
 
 #: The last events of the ledger, folded as one batch of the projector (a day's bookings and payments)
 BATCH = 1_000
@@ -63,8 +72,37 @@ def _fold(book: Book, envelopes: list[Envelope], periods: set[str]) -> None:
     settle()
 
 
-def measure(participants: int, per_year: int, years: int) -> dict[str, float]:
-    parsed = _parsed(list(events(participants, per_year * years, years=years, disputes=0.01)))
+def what_if_of_a_deal(envelopes: list[dict[str, Any]], month: str, rep: str, manager: str) -> dict[str, float]:
+    """The what-if a rep asks most ("and if this deal closes?"), on a store as the service has it."""
+    figures = {}
+    with tempfile.TemporaryDirectory() as folder:
+        store = EventStore(parse_database_url(f"sqlite:///{folder}/ledger.db"))
+        log = LedgerLog(store, "USD")
+        try:
+            for start in range(0, len(envelopes), 1_000):
+                log.append(envelopes[start : start + 1_000])
+            books = Books(log)
+            books.at(None)  # folded before the clock starts, as the service's follower does
+            for asker in (rep, manager):
+                times = []
+                for n in range(3):
+                    deal = {"event_id": f"what-if-{n}", "type": "DealBooked", "data": {
+                        "deal_id": f"what-if-{n}", "booked_on": f"{month}-15", "amount": "12000.00",
+                        "currency": "USD", "credits": [{"participant_id": rep, "share": "1"}]}}
+                    started = time.perf_counter()
+                    what_if(log, books, [deal], [month], [asker])
+                    times.append(time.perf_counter() - started)
+                figures["what_if_" + ("rep" if asker == rep else "manager") + "_ms"] = min(times) * 1000
+            books.close()
+        finally:
+            log.close()
+            store.close()
+    return figures
+
+
+def measure(participants: int, per_year: int, years: int, ask_what_if: bool = False) -> dict[str, float]:
+    envelopes = list(events(participants, per_year * years, years=years, disputes=0.01))
+    parsed = _parsed(envelopes)
     last_close = max(i for i, e in enumerate(parsed) if e.type == "PeriodClosed")
     book, periods = Book(), set[str]()
     started = time.perf_counter()
@@ -127,6 +165,9 @@ def measure(participants: int, per_year: int, years: int) -> dict[str, float]:
     upserts, _ = view_changes(book.view(), before, periods, written)
     figures["plan_step_s"] = time.perf_counter() - started
     figures["plan_step_rows"] = len(upserts)
+    if ask_what_if:
+        del book  # the store's books hold the ledger again
+        figures.update(what_if_of_a_deal(envelopes, month, reps[0], people[0]))
     return figures
 
 
@@ -135,8 +176,9 @@ def main() -> None:
     parser.add_argument("--participants", type=int, default=500)
     parser.add_argument("--events-per-year", type=int, default=200_000)
     parser.add_argument("--years", type=int, nargs="+", default=[1, 5])
+    parser.add_argument("--what-if", action="store_true", help="also a what-if of a deal, on a SQLite store")
     args = parser.parse_args()
-    rows = [measure(args.participants, args.events_per_year, years) for years in args.years]
+    rows = [measure(args.participants, args.events_per_year, years, args.what_if) for years in args.years]
     keys = list(rows[0])
     print(" ".join(f"{key:>16}" for key in keys))
     for row in rows:

@@ -60,16 +60,5 @@ def plan_through(
 
 
 def team_on(state: LedgerState, participant_id: str, day: date, at: int) -> tuple[str, str | None]:
-    """(team_id, manager_id) on a day: the latest-dated transfer on or before it, else registration."""
-    participant = state.participants[participant_id]
-    best = None
-    for transfer in participant.transfers:
-        if (
-            transfer.position <= at
-            and transfer.effective_date <= day
-            and (best is None or transfer.effective_date >= best.effective_date)
-        ):
-            best = transfer
-    if best is None:
-        return participant.team_id, participant.manager_id
-    return best.team_id, best.manager_id
+    """(team_id, manager_id) on a day, as of a position (`Participant.team_on`)."""
+    return state.participants[participant_id].team_on(day, at)

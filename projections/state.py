@@ -67,8 +67,8 @@ def _month_and_quarter(day: date) -> tuple[str, str]:
 
 #: Payment events: the lines they change can fall on any later day (`_until`).
 _CASH_EVENTS = frozenset({ev.PaymentReceived, ev.PaymentReversed})
-#: Event types a state can be forked with (`LedgerState.fork`).
-_FORKABLE = (ev.PlanPublished, ev.PlanAssigned, ev.TargetSet)
+#: Event types a state can be forked with (`LedgerState.fork`): none changes an object already in it.
+_FORKABLE = (ev.PlanPublished, ev.PlanAssigned, ev.TargetSet, ev.DealBooked)
 #: Every table that `apply` writes for a forkable event: a fork copies these (and `_privatise` the
 #: lists, sets and arrays in them it appends to) and shares the others, the deals and payments
 #: among them (decision 65).
@@ -83,6 +83,9 @@ _FORK_WRITES = (
     "touched_from",
     "touched_until",
 )
+#: ... and for a new deal, the deal tables: copied only then (`deals` holds every deal ever booked,
+#: a copy of some 25 ms at a million events), their per-participant entries by `_privatise`.
+_DEAL_WRITES = ("deals", "sole_credits", "deals_by_month", "month_credit", "closed_credit")
 
 
 def latest(items: list[P], at: int) -> P | None:
@@ -132,6 +135,20 @@ class Participant:
     manager_id: str | None
     position: int
     transfers: list[Transfer] = field(default_factory=list)
+
+    def team_on(self, day: date, at: int) -> tuple[str, str | None]:
+        """(team_id, manager_id) on a day: the latest-dated transfer on or before it, else registration."""
+        best = None
+        for transfer in self.transfers:
+            if (
+                transfer.position <= at
+                and transfer.effective_date <= day
+                and (best is None or transfer.effective_date >= best.effective_date)
+            ):
+                best = transfer
+        if best is None:
+            return self.team_id, self.manager_id
+        return best.team_id, best.manager_id
 
 
 @immutable
@@ -412,17 +429,19 @@ class LedgerState:
     def fork(self, events: Sequence[tuple[int, str, ev.EventData]]) -> LedgerState | None:
         """A copy with these events applied, sharing everything they do not change (what-if).
 
-        Only for events that change nothing but lists and sets they can be given
-        copies of (plan versions, assignments, targets): copying a million-event
-        state whole, or folding its relevant part again, costs seconds; this
-        costs the copy of the few top-level tables they write (`_FORK_WRITES`).
-        None for any other event type.
+        Only for events that change nothing but lists, sets and dicts they can be
+        given copies of (plan versions, assignments, targets, new deals): copying a
+        million-event state whole, or folding its relevant part again, costs
+        seconds; this costs the copy of the few top-level tables they write
+        (`_FORK_WRITES`, `_DEAL_WRITES`). None for any other event type: those
+        change a deal or a participant that the copy would share (decision 93).
         """
         if not all(isinstance(event, _FORKABLE) for _, _, event in events):
             return None
         other = LedgerState.__new__(LedgerState)
         vars(other).update(vars(self))
-        for name in _FORK_WRITES:
+        deals = any(isinstance(event, ev.DealBooked) for _, _, event in events)
+        for name in _FORK_WRITES + _DEAL_WRITES if deals else _FORK_WRITES:
             value = getattr(self, name)
             setattr(other, name, dict(value) if isinstance(value, dict) else list(value))
         for position, event_id, event in events:
@@ -441,7 +460,26 @@ class LedgerState:
             case ev.TargetSet():
                 key = (event.participant_id, event.period)
                 self.targets[key] = list(self.targets.get(key, ()))
-        for participant_id in self._affected(event, self._deal_of(event)):
+            case ev.DealBooked():
+                month, quarter = _month_and_quarter(event.booked_on)
+                for credit in event.credits:
+                    months = self.deals_by_month.get(credit.participant_id)
+                    if months is not None:
+                        months = self.deals_by_month[credit.participant_id] = dict(months)
+                        if month in months:
+                            months[month] = list(months[month])
+                    sums = self.month_credit.get(credit.participant_id)
+                    if sums is not None:
+                        self.month_credit[credit.participant_id] = dict(sums)
+                for period in (month, quarter):  # where a deal booked into a closed period keeps sums
+                    closed = self.closed_credit.get(period)
+                    if closed is not None:
+                        self.closed_credit[period] = (closed[0], dict(closed[1]))
+        if isinstance(event, ev.DealBooked):  # not booked yet: everyone it can reach, and more
+            affected = self._with_managers([credit.participant_id for credit in event.credits])
+        else:
+            affected = self._affected(event, self._deal_of(event))
+        for participant_id in affected:
             self.touched[participant_id] = array("q", self.touched.get(participant_id, ()))
             self.touched_from[participant_id] = array("q", self.touched_from.get(participant_id, ()))
             self.touched_until[participant_id] = array("i", self.touched_until.get(participant_id, ()))
@@ -575,6 +613,21 @@ class LedgerState:
                 out |= managers
         return out
 
+    def _with_managers_on(self, participant_ids: list[str], day: date) -> set[str]:
+        """These participants and their managers on a day: a deal's override lines are those of the
+        manager on its booking day (§5.6), not of every manager its reps ever had (decision 92)."""
+        out = set(participant_ids)
+        managers_ever, participants, position = self.managers_ever, self.participants, self.position
+        for participant_id in participant_ids:
+            managers = managers_ever.get(participant_id)
+            if not managers:
+                continue
+            if len(managers) == 1:  # never transferred to another manager: the usual case, no lookup
+                out |= managers
+            elif (manager := participants[participant_id].team_on(day, position)[1]) is not None:
+                out.add(manager)
+        return out
+
     def _with_managers_if_cancelled(self, participant_ids: set[str]) -> set[str]:
         """A plan's members, and the managers of those who have a cancelled deal: a member's plan
         reaches a manager's lines only through the clawback window of a cancelled deal (§5.6), and
@@ -585,7 +638,10 @@ class LedgerState:
         """Whose own lines, credited or target may this event change (a superset is fine).
         `deal`: the event's, if it is a deal or payment event (`_deal_of`)."""
         if deal is not None:
-            return self._with_managers([participant_id for participant_id, _ in deal.credits])
+            credited = [participant_id for participant_id, _ in deal.credits]
+            if isinstance(event, ev.PaymentReceived | ev.PaymentReversed):
+                return set(credited)  # cash moves only the releases of those credited, no manager's lines
+            return self._with_managers_on(credited, deal.booked_on)
         match event:
             case ev.ParticipantRegistered() | ev.ParticipantTransferred():
                 return self._with_managers([event.participant_id])

@@ -38,10 +38,27 @@ def _changed(now: tuple[Line, ...], with_: tuple[Line, ...]) -> list[dict[str, A
     """The lines removed and added by the hypothetical events, as the API shows them."""
     if same_lines(now, with_):
         return []  # the same lines, memoised once for both books (a closed period's frozen lines)
+    # A line object on both sides is unchanged (memoised once for both books: a manager's override
+    # lines of every report the events do not concern): only the others are compared, as JSON.
+    both = Counter(map(id, now)) & Counter(map(id, with_))
+    if both:
+        now, with_ = _less(now, both), _less(with_, both)
     bodies_now, bodies_with = [line.body() for line in now], [line.body() for line in with_]
     return [{"change": "removed", **line} for line in _minus(bodies_now, bodies_with)] + [
         {"change": "added", **line} for line in _minus(bodies_with, bodies_now)
     ]
+
+
+def _less(lines: tuple[Line, ...], objects: Counter[int]) -> tuple[Line, ...]:
+    """`lines` without as many of each of these objects (by `id`) as counted."""
+    left = Counter(objects)
+    out = []
+    for line in lines:
+        if left[id(line)]:
+            left[id(line)] -= 1
+        else:
+            out.append(line)
+    return tuple(out)
 
 
 def _minus(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -76,13 +93,18 @@ def _people(book: BookView, participant_ids: Sequence[str], fresh: Sequence[Seal
     return people
 
 
-def _relevant(log: LedgerLog, book: BookView, people: set[str]) -> list[Logged]:
-    """The events up to the book's position that can touch these people (plus plans, closes and
-    disputes), read back from the store: the log does not keep parsed events once they are folded."""
+def _relevant(log: LedgerLog, book: BookView, people: set[str], fresh: Sequence[Sealed]) -> list[Logged]:
+    """The events up to the book's position that can touch these people (plus plans and closes),
+    read back from the store: the log does not keep parsed events once they are folded."""
     state = book.state
     positions = {p for p in state.global_positions if p <= book.position}
-    # Disputes touch no one's lines, but a hypothetical resolution needs its dispute.
-    for dispute in state.disputes.values():
+    # Disputes touch no one's lines and the rows show none, but a hypothetical resolution needs
+    # its dispute: only those, not every dispute ever opened (decision 92).
+    resolving = {entry.record.data["dispute_id"] for entry in fresh if entry.record.type == "DisputeResolved"}
+    for dispute_id in resolving:
+        dispute = state.disputes.get(dispute_id)
+        if dispute is None:
+            continue  # opened by a hypothetical event too
         resolved = dispute.resolution.position if dispute.resolution is not None else None
         positions.update(p for p in (dispute.position, resolved) if p is not None and p <= book.position)
     for person in people:
@@ -120,7 +142,7 @@ def what_if(
     if forked is not None and now.position == now.state.position:
         with_ = Book(forked, forked_from=now.book).view()
     else:
-        relevant: list[Foldable] = [*_relevant(log, now, _people(now, participant_ids, fresh)), *fresh]
+        relevant: list[Foldable] = [*_relevant(log, now, _people(now, participant_ids, fresh), fresh), *fresh]
         with_ = fold(relevant, now.engine.memo_lines).view()
     unknown = tuple(p for p in participant_ids if not with_.has_participant(p))
     if unknown:

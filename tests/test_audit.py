@@ -201,10 +201,13 @@ def test_the_hypothetical_book_is_dropped_after_the_what_if_answer_is_sent(
     assert threads["freed"] is not threads["sent"]
 
 
-def test_what_if_can_resolve_an_open_dispute(api: Api) -> None:
-    """A hypothetical resolution is folded with the dispute it resolves (the fuzz test found a 500)."""
+@pytest.mark.parametrize("owner", ["r1", "r2"])
+def test_what_if_can_resolve_an_open_dispute(api: Api, owner: str) -> None:
+    """A hypothetical resolution is folded with the dispute it resolves (the fuzz test found a 500),
+    whoever's dispute it is: the what-if folds only the disputes its events resolve (decision 92)."""
     _small_ledger(api)
-    api.add("DisputeOpened", dispute_id="ds1", participant_id="r1", period="2026-01", reason="why")
+    api.add("DisputeOpened", dispute_id="ds0", participant_id="r1", period="2026-01", reason="other")
+    api.add("DisputeOpened", dispute_id="ds1", participant_id=owner, period="2026-01", reason="why")
     response = api.client.post("/v1/what-if", headers=api.headers, json={
         "events": [{"event_id": "wi-r", "type": "DisputeResolved",
                     "data": {"dispute_id": "ds1", "resolution": "rejected", "note": "fine as is"}}],

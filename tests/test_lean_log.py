@@ -63,7 +63,12 @@ def test_a_restarted_log_decides_replays_from_the_store(make_services: Callable[
     assert [r.hash for r in again.store.read(4, 5)] == [again.log.last.hash]
 
 
-def test_what_if_of_a_deal_folds_events_read_back_from_the_store(make_services: Callable[..., Services]) -> None:
+def test_what_if_of_an_amendment_folds_events_read_back_from_the_store(
+    make_services: Callable[..., Services],
+) -> None:
+    """An amendment changes a deal a copy of the state would share, so its what-if reads back and
+    folds again the events of those asked about; a new deal forks the state (decision 93). Both
+    answer as folding them for real would."""
     services = make_services()
     plan = {"event_id": "plan", "type": "PlanPublished", "data": {
         "plan_id": "p", "effective_from": "2020-01-01", "rules": {
@@ -73,10 +78,13 @@ def test_what_if_of_a_deal_folds_events_read_back_from_the_store(make_services: 
     assign = [{"event_id": f"a-{p}", "type": "PlanAssigned",
                "data": {"participant_id": p, "plan_id": "p", "effective_from": "2020-01-01"}} for p in ("r1", "r2")]
     services.log.append([_register("r1"), _register("r2"), plan, *assign, _deal(1), _deal(2, amount="300.00")])
-    answer = what_if(services.log, services.books, [_deal(3, amount="1000.00")], ["2026-01"], ["r1"])
-    [row] = answer["rows"]
-    # r1 holds half of each deal at 10 %: 20.00 now, 70.00 with the hypothetical deal.
-    assert (row["total_now"], row["total_with"], row["difference"]) == ("20.00", "70.00", "50.00")
+    amend = {"event_id": "amend", "type": "DealAmended",
+             "data": {"deal_id": "d-2", "amount": "1300.00", "amended_on": "2026-01-20"}}
+    for hypothetical in ([_deal(3, amount="1000.00")], [amend]):
+        answer = what_if(services.log, services.books, hypothetical, ["2026-01"], ["r1"])
+        [row] = answer["rows"]
+        # r1 holds half of each deal at 10 %: 20.00 now, 70.00 with 1,000.00 more of deals.
+        assert (row["total_now"], row["total_with"], row["difference"]) == ("20.00", "70.00", "50.00")
     assert services.store.head() == 7
 
 

@@ -348,11 +348,12 @@ def test_a_service_keeps_ledger_memo_lines_and_answers_the_same(make_services: C
     assert memo_held(roomy.books.head.engine) > 10 * 30
 
 
-def test_a_what_if_of_a_deal_folds_its_book_with_the_services_memo_lines(
+def test_a_what_if_that_cannot_fork_folds_its_book_with_the_services_memo_lines(
     make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A hypothetical deal is folded into a fresh book for the what-if: its memo keeps to
-    `LEDGER_MEMO_LINES` too (the README sizes a process by it), and answers as a roomy one does."""
+    """A hypothetical payment cannot fork the state (it changes a deal the copy would share): the
+    what-if folds a fresh book, whose memo keeps to `LEDGER_MEMO_LINES` too (the README sizes a
+    process by it), and answers as a roomy one does. A new deal alone forks (decision 93)."""
     import replay.whatif
 
     made = watch_folds(monkeypatch, replay.whatif)
@@ -362,7 +363,13 @@ def test_a_what_if_of_a_deal_folds_its_book_with_the_services_memo_lines(
     deal = {"event_id": "wi-deal", "type": "DealBooked", "data": {
         "deal_id": "wi-deal", "booked_on": "2026-08-12", "amount": "25000.00", "currency": "USD",
         "credits": [{"participant_id": "rep-alba", "share": "1"}]}}
-    body = {"events": [deal], "periods": ["2026-08"], "participant_ids": ["rep-alba"]}
+    payment = {"event_id": "wi-pay", "type": "PaymentReceived", "data": {
+        "payment_id": "wi-pay", "deal_id": "wi-deal", "amount": "25000.00", "received_on": "2026-08-20"}}
+    with TestClient(create_app(roomy)) as client:
+        alone = {"events": [deal], "periods": ["2026-08"], "participant_ids": ["rep-alba"]}
+        assert client.post("/v1/what-if", json=alone, headers=Api(client, roomy).headers).status_code == 200
+    assert made == []  # forked, nothing folded
+    body = {"events": [deal, payment], "periods": ["2026-08"], "participant_ids": ["rep-alba"]}
     answers = []
     for services in (roomy, small):
         with TestClient(create_app(services)) as client:

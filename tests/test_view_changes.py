@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ledger.values import money_str
 from ledger.view_rows import ViewRow
 from projections.book import Book, BookView
 from projections.views import periods_of, statement_row, view_changes
@@ -202,3 +203,50 @@ def test_a_collection_plan_from_march_releases_cash_paid_before_it(booked_on: st
     assert adjustments == [("2026-02", "100.00")]
     february = book.statement("r1", "2026-02").body(book.position)
     assert (february["status"], february["recomputed_total"]) == ("closed", "100.00")
+
+
+def test_a_deal_reaches_the_manager_of_its_booking_day_and_a_payment_no_manager() -> None:
+    """A rep moved from manager m to m2: a deal booked after the move changes m2's override lines
+    and not m's, a late one booked before it m's and not m2's, and a payment no manager's lines
+    (§5.6: overrides follow the manager on `booked_on` and do not depend on cash). The projector
+    rewrites only those rows, and each manager's statement, read before and after, shows its
+    override (decision 92)."""
+    envelopes = [
+        *_team("month"),
+        _event("m2", "ParticipantRegistered", participant_id="m2", name="M2", team_id="u", start_date="2020-01-01"),
+        _event("a3", "PlanAssigned", participant_id="m2", plan_id="mp", effective_from="2020-01-01"),
+        _event("move", "ParticipantTransferred", participant_id="r1", team_id="u", manager_id="m2",
+               effective_date="2026-03-01"),
+        _deal("d0", "2026-01-20"),
+        _deal("d1", "2026-04-10"),
+        _deal("d2", "2026-02-10"),
+        _event("pay", "PaymentReceived", payment_id="pay", deal_id="d1", amount="1000.00", received_on="2026-04-20"),
+    ]
+    entries = closes._logged(envelopes)
+    book, periods = Book(), set[str]()
+
+    def batch(end: int) -> set[tuple[str, str]]:
+        before = book.position
+        for entry in entries[before:end]:
+            book.apply(entry.position, entry.event_id, entry.event)
+            periods.update(periods_of(entry.event))
+        upserts, _ = view_changes(book.view(), before, periods, set())
+        return {(row.participant_id, row.period) for row in upserts}
+
+    def overrides(pid: str, period: str) -> list[tuple[str, str]]:
+        lines = book.view().statement(pid, period).lines
+        return [(line.deal_id or "", money_str(line.amount)) for line in lines if line.kind == "override"]
+
+    batch(10)  # the team, the move and January's deal
+    assert overrides("m", "2026-02") == [] and overrides("m2", "2026-04") == []
+    assert batch(11) == {("r1", "2026-04"), ("m2", "2026-04")}  # d1, after the move
+    assert overrides("m2", "2026-04") == [("d1", "20.00")] and overrides("m", "2026-04") == []
+    assert batch(12) == {("r1", "2026-02"), ("m", "2026-02")}  # d2, late, before the move
+    assert overrides("m", "2026-02") == [("d2", "20.00")] and overrides("m2", "2026-02") == []
+    assert batch(13) == {("r1", "2026-04")}  # the payment: the rep's month only
+    fresh = Book()  # what a book folded afresh, with nothing memoised, says
+    for entry in entries:
+        fresh.apply(entry.position, entry.event_id, entry.event)
+    for pid in ("m", "m2", "r1"):
+        for period in sorted(periods):
+            assert book.view().statement(pid, period) == fresh.view().statement(pid, period), (pid, period)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
@@ -14,8 +15,9 @@ from ledger.appender import LedgerLog, Sealed
 from ledger.decode import decode_trusted
 from ledger.records import Record
 from ledger.store import LEDGER_STREAM, TOPIC_PREFIX, StoredRow, decode_record
+from projections.lines import Line
 from replay.asof import Books, fold
-from replay.whatif import what_if
+from replay.whatif import _changed, what_if
 from tests.support import eager_forks, rules
 from tests.test_close_properties import MONTHS, PEOPLE, _logged, ledgers
 
@@ -79,6 +81,19 @@ HYPOTHETICAL = st.sampled_from([
       "data": {"plan_id": "p", "effective_from": "2026-01-01", "rules": rules([("0", "0.01")], cap="50.00")}},
      {"event_id": "h7", "type": "TargetSet", "data": {"participant_id": "r2", "period": "2026-04",
                                                       "amount": "2000.00"}}],
+    # new deals fork the state (decision 93): one split with the manager into a month the random
+    # ledger may have closed, and two with a target among them
+    [{"event_id": "h9", "type": "DealBooked",
+      "data": {"deal_id": "hy", "booked_on": "2026-02-14", "amount": "900.00", "currency": "USD",
+               "credits": [{"participant_id": "r1", "share": "0.5"}, {"participant_id": "m1", "share": "0.5"}]}}],
+    [{"event_id": "h10", "type": "DealBooked",
+      "data": {"deal_id": "hz1", "booked_on": "2026-05-30", "amount": "4000.00", "currency": "USD",
+               "credits": [{"participant_id": "r1", "share": "1"}]}},
+     {"event_id": "h11", "type": "TargetSet", "data": {"participant_id": "r1", "period": "2026-05",
+                                                       "amount": "3000.00"}},
+     {"event_id": "h12", "type": "DealBooked",
+      "data": {"deal_id": "hz2", "booked_on": "2026-01-03", "amount": "150.00", "currency": "USD",
+               "credits": [{"participant_id": "r2", "share": "1"}]}}],
     # the manager's own plan: every override line changes from March
     [{"event_id": "h8", "type": "PlanPublished",
       "data": {"plan_id": "m", "effective_from": "2026-03-01", "rules": rules([("0", "0")], override_rate="0.05")}}],
@@ -296,3 +311,21 @@ def test_the_follower_folds_in_chunks_to_the_same_book(envelopes: list[dict[str,
     assert books._head.position == log.head == len(log.store.stored)  # type: ignore[attr-defined]
     assert not log.unfolded  # folded events are not kept by the log
     assert vars(books._head.state) == vars(fold(_stored(log)).state)
+
+
+def test_changed_lines_skip_the_objects_both_books_share_and_compare_the_rest_as_shown() -> None:
+    """A manager's statement holds thousands of override lines, most of them the same objects in
+    both books (decision 93): those are unchanged without being rendered. Distinct objects are
+    compared as the API shows them, so a share written otherwise ("0.50" for "0.5", equal as
+    numbers) is a change, and a line equal to one on the other side is not."""
+    def line(deal_id: str, amount: str, share: str = "0.5") -> Line:
+        return Line("override", Decimal(amount), "2026-12", (deal_id,), (f"e-{deal_id}",), deal_id=deal_id,
+                    share=Decimal(share))
+
+    shared = [line(f"d{n}", "10.00") for n in range(5)]
+    now = (*shared, line("x", "1.00"), line("y", "2.00"), line("z", "3.00", "0.5"))
+    with_ = (line("y", "2.00"), *shared, line("w", "4.00"), line("z", "3.00", "0.50"))
+    changed = [(line["change"], line["deal_id"], line["share"]) for line in _changed(now, with_)]
+    assert changed == [("removed", "x", "0.5"), ("removed", "z", "0.5"), ("added", "w", "0.5"),
+                       ("added", "z", "0.50")]
+    assert _changed(now, now) == []
