@@ -86,7 +86,7 @@ def _people(book: BookView, participant_ids: Sequence[str], fresh: Sequence[Seal
         deal_id = data.get("deal_id")
         if data.get("payment_id") in state.payments:
             deal_id = state.payments[data["payment_id"]][0]
-        if deal_id in state.deals:
+        if isinstance(deal_id, str) and deal_id in state.deals:
             people.update(p for p, _ in state.deals[deal_id].credits)
     for person in list(people):
         people.update(state.reports_of(person, book.position))
