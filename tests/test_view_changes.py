@@ -9,6 +9,7 @@ changed (their days out of its events' reach, and no close among them).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
@@ -94,14 +95,7 @@ def test_a_batch_recomputes_only_the_periods_its_events_reach_or_a_close_changes
     entries = closes._logged(envelopes)
     book, periods = Book(), set()
 
-    def fold_to(end: int) -> set[tuple[str, str]]:
-        before = book.position
-        for entry in entries[before:end]:
-            book.apply(entry.position, entry.event_id, entry.event)
-            periods.update(periods_of(entry.event))
-        upserts, deletes = view_changes(book.view(), before, periods, set())
-        assert deletes == []
-        return {(row.participant_id, row.period) for row in upserts}
+    fold_to = partial(_rows_written, book, periods, entries)
 
     def both(*months: str) -> set[tuple[str, str]]:
         return {(person, f"2026-{month}") for person in ("r1", "m") for month in months}
@@ -114,6 +108,17 @@ def test_a_batch_recomputes_only_the_periods_its_events_reach_or_a_close_changes
     assert book.statement("r1", "2026-03").status == "closed"
     assert _check_in_batches(entries, [8, 9, 10, 11]) == 6
     assert _check_in_batches(entries, [9]) == 6  # three closes in one batch: each closed period rewritten
+
+
+def _rows_written(book: Book, periods: set[str], entries: list[Any], end: int) -> set[tuple[str, str]]:
+    """Fold the entries up to position `end` into the book: the rows the projector then writes."""
+    before = book.position
+    for entry in entries[before:end]:
+        book.apply(entry.position, entry.event_id, entry.event)
+        periods.update(periods_of(entry.event))
+    upserts, deletes = view_changes(book.view(), before, periods, set())
+    assert deletes == []
+    return {(row.participant_id, row.period) for row in upserts}
 
 
 def _team(period: str) -> list[dict[str, Any]]:
@@ -225,13 +230,7 @@ def test_a_deal_reaches_the_manager_of_its_booking_day_and_a_payment_no_manager(
     entries = closes._logged(envelopes)
     book, periods = Book(), set[str]()
 
-    def batch(end: int) -> set[tuple[str, str]]:
-        before = book.position
-        for entry in entries[before:end]:
-            book.apply(entry.position, entry.event_id, entry.event)
-            periods.update(periods_of(entry.event))
-        upserts, _ = view_changes(book.view(), before, periods, set())
-        return {(row.participant_id, row.period) for row in upserts}
+    batch = partial(_rows_written, book, periods, entries)
 
     def overrides(pid: str, period: str) -> list[tuple[str, str]]:
         lines = book.view().statement(pid, period).lines
