@@ -152,6 +152,15 @@ class Participant:
             return self.team_id, self.manager_id
         return best.team_id, best.manager_id
 
+    def managers_during(self, first: date, last: date, at: int) -> set[str | None]:
+        """Every manager the participant had on some day from `first` to `last`: the manager changes
+        only on a transfer's effective date."""
+        out = {self.team_on(first, at)[1]}
+        for transfer in self.transfers:
+            if transfer.position <= at and first < transfer.effective_date <= last:
+                out.add(self.team_on(transfer.effective_date, at)[1])
+        return out
+
 
 @immutable
 class PlanVersion:

@@ -337,7 +337,8 @@ class Engine:
 
     def _overrides(self, manager_id: str, period: str, at: int) -> list[Line]:
         out: list[Line] = []
-        plan = plan_through(self.state, manager_id, period_first_day(period), period_last_day(period), at)
+        first, last = period_first_day(period), period_last_day(period)
+        plan = plan_through(self.state, manager_id, first, last, at)
         if not isinstance(plan, Varies) and (
             plan is None or plan.rules.override_rate <= 0 or plan.rules.period != period_length(period)
         ):
@@ -348,7 +349,10 @@ class Engine:
             (v.position for a in assignments for v in self.state.plans.get(a.plan_id, ()) if v.position <= at),
             default=0,
         )
+        participants = self.state.participants
         for report_id in self.state.reports_of(manager_id, at):
+            if manager_id not in participants[report_id].managers_during(first, last, at):
+                continue  # a former (or later) report, not theirs on any day of the period: no override
             # One report's override lines change only with what the key names: a new deal of one
             # report does not recompute the other 499, and a what-if's plan version that is not the
             # manager's reuses the real book's lines (the key names every position they depend on).

@@ -1051,3 +1051,44 @@ def test_a_plan_of_the_other_length_for_part_of_a_period_still_counts_its_deals_
     assert kinds("m", "2026-02") == [("override", "10.00", "d2"), ("override", "10.00", "d3")]
     assert kinds("m", "2026-Q1") == []
     led.oracle_agrees()
+
+
+def test_a_managers_period_looks_only_at_reports_they_managed_on_some_day_of_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Overrides follow the manager on the booking day (§5.6); a report who moved to another
+    manager before the period (or joined after it) is not looked at for it at all."""
+    from projections.statement import Engine
+
+    led = L()
+    led.person("m")
+    led.person("m2")
+    led.person("r1", manager="m")
+    led.person("r2", manager="m")
+    led.plan("p", [("0", "0.1")])
+    led.plan("o", [("0", "0")], override_rate="0.1")
+    for pid in ("r1", "r2"):
+        led.assign(pid, "p")
+    for pid in ("m", "m2"):
+        led.assign(pid, "o")
+    led.transfer("r2", "2026-03-10", manager="m2")
+    for deal_id, day, pid in (("a", "2026-02-03", "r1"), ("b", "2026-02-04", "r2"), ("c", "2026-03-05", "r2"),
+                              ("d", "2026-03-20", "r2"), ("e", "2026-04-02", "r2"), ("f", "2026-04-03", "r1")):
+        led.deal(deal_id, day, "100", pid)
+
+    def overrides(pid: str, period: str) -> list[tuple[str, str]]:
+        return [(line["deal_id"], line["amount"]) for line in led.statement(pid, period)["lines"]
+                if line["kind"] == "override"]
+
+    assert overrides("m", "2026-02") == [("a", "10.00"), ("b", "10.00")]
+    assert overrides("m", "2026-03") == [("c", "10.00")]
+    assert overrides("m2", "2026-03") == [("d", "10.00")]
+    assert overrides("m", "2026-04") == [("f", "10.00")]
+    assert overrides("m2", "2026-04") == [("e", "10.00")]
+    looked_at: list[str] = []
+    basis = Engine._override_basis
+    monkeypatch.setattr(Engine, "_override_basis",
+                        lambda self, report, *rest: looked_at.append(report) or basis(self, report, *rest))
+    led.statement("m", "2026-04")
+    assert looked_at == ["r1"]
+    led.oracle_agrees()
