@@ -332,7 +332,7 @@ class LedgerState:
         #: finding them among every dispute ever opened made each read cost more every year (decision 87)
         self.statement_disputes: dict[tuple[str, str], list[Dispute]] = {}
         self.closes: list[Close] = []
-        #: period length -> its closes, in calendar order as in position order (§4: periods of one
+        #: period length -> its closes, in calendar order as in position order (§3: periods of one
         #: length close in calendar order), so that a statement finds the latest and those it can
         #: adjust without walking every close of the ledger's years (decision 90)
         self.closes_of: dict[str, list[Close]] = {}

@@ -109,6 +109,12 @@ def _relevant(log: LedgerLog, book: BookView, people: set[str], fresh: Sequence[
         positions.update(p for p in (dispute.position, resolved) if p is not None and p <= book.position)
     for person in people:
         positions.update(p for p in state.touched.get(person, ()) if p <= book.position)
+        # A transfer reaches every manager the person ever had, so one of a former report's may be
+        # among these events: it needs the registration it changes, which reached only the report.
+        for reporting in state.reports.get(person, ()):
+            registered = state.participants[reporting.participant_id].position
+            if registered <= book.position:
+                positions.add(registered)
     return log.logged_at(positions)
 
 

@@ -329,3 +329,25 @@ def test_changed_lines_skip_the_objects_both_books_share_and_compare_the_rest_as
     assert changed == [("removed", "x", "0.5"), ("removed", "z", "0.5"), ("added", "w", "0.5"),
                        ("added", "z", "0.50")]
     assert _changed(now, now) == []
+
+
+def test_a_what_if_that_folds_again_finds_the_registration_a_former_reports_transfer_needs() -> None:
+    """A transfer reaches every manager the person ever had: asked about m1, whose report m2 once
+    managed r1, the what-if folds r1's transfer again, and must fold r1's registration with it (a
+    review found a `KeyError`, a 500, in the fold)."""
+    def event(n: int, type_: str, **data: Any) -> dict[str, Any]:
+        return {"event_id": f"k{n}", "type": type_, "data": data}
+
+    envelopes = [
+        event(1, "ParticipantRegistered", participant_id="m1", name="M1", team_id="t", start_date="2020-01-01"),
+        event(2, "ParticipantRegistered", participant_id="m2", name="M2", team_id="t", manager_id="m1",
+              start_date="2020-01-01"),
+        event(3, "ParticipantRegistered", participant_id="r1", name="R1", team_id="t", start_date="2020-01-01"),
+        event(4, "ParticipantTransferred", participant_id="r1", team_id="t", manager_id="m2",
+              effective_date="2026-01-01"),
+    ]
+    hypothetical = [{"event_id": "h", "type": "AdjustmentRecorded", "data": {
+        "adjustment_id": "adj", "participant_id": "m1", "period": "2026-03", "amount": "50.00", "reason": "bonus"}}]
+    answer = _agrees_with_a_full_fold(envelopes, hypothetical, "m1")
+    assert [(row["period"], row["difference"]) for row in answer["rows"]] == [
+        (period, "50.00" if period == "2026-03" else "0.00") for period in [*MONTHS, "2026-07"]]
