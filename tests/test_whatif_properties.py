@@ -351,3 +351,27 @@ def test_a_what_if_that_folds_again_finds_the_registration_a_former_reports_tran
     answer = _agrees_with_a_full_fold(envelopes, hypothetical, "m1")
     assert [(row["period"], row["difference"]) for row in answer["rows"]] == [
         (period, "50.00" if period == "2026-03" else "0.00") for period in [*MONTHS, "2026-07"]]
+
+
+def test_a_what_if_of_a_deal_into_a_closed_month_keeps_the_real_closes_sums() -> None:
+    """A deal booked into a closed month changes the month's sums, which the close's kept sums
+    (rankings of the closed period, decision 89) must keep as they were: in the what-if's copy
+    only (decision 93). The real state stays what folding the log gives, table by table."""
+    def event(n: int, type_: str, **data: Any) -> dict[str, Any]:
+        return {"event_id": f"c{n}", "type": type_, "data": data}
+
+    envelopes = [
+        event(1, "ParticipantRegistered", participant_id="r1", name="R1", team_id="t", start_date="2020-01-01"),
+        event(2, "PlanPublished", plan_id="p", effective_from="2020-01-01", rules=rules([("0", "0.1")])),
+        event(3, "PlanAssigned", participant_id="r1", plan_id="p", effective_from="2020-01-01"),
+        event(4, "DealBooked", deal_id="k1", booked_on="2026-01-10", amount="1000.00", currency="USD",
+              credits=[{"participant_id": "r1", "share": "1"}]),
+        event(5, "PeriodClosed", period="2026-01"),
+    ]
+    hypothetical = [{"event_id": "h", "type": "DealBooked", "data": {
+        "deal_id": "late", "booked_on": "2026-01-20", "amount": "500.00", "currency": "USD",
+        "credits": [{"participant_id": "r1", "share": "1"}]}}]
+    answer = _agrees_with_a_full_fold(envelopes, hypothetical, "r1")
+    # January is closed: its statement stays frozen; the late deal's 50.00 lands in February.
+    assert [(row["period"], row["difference"]) for row in answer["rows"]][:2] == [
+        ("2026-01", "0.00"), ("2026-02", "50.00")]
