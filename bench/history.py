@@ -16,8 +16,9 @@ folds it into a book in this process (no database, no service), and measures at 
 - with the view current again, the projector's step after a new version of the reps' plan from
   the last month on (rows, seconds);
 - with `--what-if`: the ledger appended to a SQLite store in a temporary directory and read back
-  as the service reads it, a what-if of one hypothetical deal of the last month for a rep, asked
-  by the rep and by the team's manager (ms, the best of three).
+  as the service reads it, a what-if of one hypothetical deal of the last month for a rep, and
+  one of the cancellation of the rep's last deal of that month, each asked by the rep and by the
+  team's manager (ms, the best of three).
 
 Prints a table and one JSON line. In-process figures of the pure statement engine, for comparing
 two versions of it on one machine; not the HTTP targets of `python -m bench`.
@@ -73,8 +74,12 @@ def _fold(book: Book, envelopes: list[Envelope], periods: set[str]) -> None:
 
 
 def what_if_of_a_deal(envelopes: list[dict[str, Any]], month: str, rep: str, manager: str) -> dict[str, float]:
-    """The what-if a rep asks most ("and if this deal closes?"), on a store as the service has it."""
+    """The what-ifs a rep asks most ("and if this deal closes?", "and if that one is cancelled?"),
+    on a store as the service has it."""
     figures = {}
+    last_deal = next(e["data"] for e in reversed(envelopes) if e["type"] == "DealBooked"
+                     and e["data"]["booked_on"].startswith(month)
+                     and any(c["participant_id"] == rep for c in e["data"]["credits"]))
     with tempfile.TemporaryDirectory() as folder:
         store = EventStore(parse_database_url(f"sqlite:///{folder}/ledger.db"))
         log = LedgerLog(store, "USD")
@@ -83,16 +88,21 @@ def what_if_of_a_deal(envelopes: list[dict[str, Any]], month: str, rep: str, man
                 log.append(envelopes[start : start + 1_000])
             books = Books(log)
             books.at(None)  # folded before the clock starts, as the service's follower does
-            for asker in (rep, manager):
-                times = []
-                for n in range(3):
-                    deal = {"event_id": f"what-if-{n}", "type": "DealBooked", "data": {
-                        "deal_id": f"what-if-{n}", "booked_on": f"{month}-15", "amount": "12000.00",
-                        "currency": "USD", "credits": [{"participant_id": rep, "share": "1"}]}}
-                    started = time.perf_counter()
-                    what_if(log, books, [deal], [month], [asker])
-                    times.append(time.perf_counter() - started)
-                figures["what_if_" + ("rep" if asker == rep else "manager") + "_ms"] = min(times) * 1000
+            cancel = {"event_id": "what-if-cancel", "type": "DealCancelled", "data": {
+                "deal_id": last_deal["deal_id"], "cancelled_on": last_deal["booked_on"]}}
+            for kind in ("deal", "cancel"):
+                for asker in (rep, manager):
+                    times = []
+                    for n in range(3):
+                        deal = {"event_id": f"what-if-{n}", "type": "DealBooked", "data": {
+                            "deal_id": f"what-if-{n}", "booked_on": f"{month}-15", "amount": "12000.00",
+                            "currency": "USD", "credits": [{"participant_id": rep, "share": "1"}]}}
+                        started = time.perf_counter()
+                        answer = what_if(log, books, [deal if kind == "deal" else cancel], [month], [asker])
+                        times.append(time.perf_counter() - started)
+                        assert answer["rows"][0]["difference"] != "0.00", answer["rows"][0]
+                    name = "what_if_" + ("" if kind == "deal" else "cancel_") + ("rep" if asker == rep else "manager")
+                    figures[name + "_ms"] = min(times) * 1000
             books.close()
         finally:
             log.close()
