@@ -14,7 +14,7 @@ import bisect
 from array import array
 from collections import ChainMap
 from collections.abc import Iterable, MutableMapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
@@ -68,8 +68,11 @@ def _month_and_quarter(day: date) -> tuple[str, str]:
 
 #: Payment events: the lines they change can fall on any later day (`_until`).
 _CASH_EVENTS = frozenset({ev.PaymentReceived, ev.PaymentReversed})
-#: Event types a state can be forked with (`LedgerState.fork`): none changes an object already in it.
-_FORKABLE = (ev.PlanPublished, ev.PlanAssigned, ev.TargetSet, ev.DealBooked)
+#: Events about a deal: a new one, or a change of one the copy gets its own copy of (decision 95).
+_DEAL_EVENTS = (ev.DealBooked, ev.DealAmended, ev.DealCancelled, ev.PaymentReceived, ev.PaymentReversed)
+#: Event types a state can be forked with (`LedgerState.fork`): those that change no object already in
+#: it but the deals, which the copy copies first.
+_FORKABLE = (ev.PlanPublished, ev.PlanAssigned, ev.TargetSet, ev.AdjustmentRecorded, *_DEAL_EVENTS)
 #: Every table that `apply` writes for a forkable event: a fork copies these (and `_privatise` the
 #: lists, sets and arrays in them it appends to) and shares the others, the deals and payments
 #: among them (decision 65).
@@ -83,11 +86,20 @@ _FORK_WRITES = (
     "touched",
     "touched_from",
     "touched_until",
+    "adjustments",
 )
-#: ... and for a new deal, the deal tables keyed by participant or period: copied only then, their
-#: entries for those concerned by `_privatise`. (`deals`, which holds every deal ever booked, gets
-#: an overlay instead: a copy took some 25 ms at a million events.)
-_DEAL_WRITES = ("sole_credits", "deals_by_month", "month_credit", "closed_credit")
+#: ... and for a deal event, the deal tables keyed by participant or period: copied only then, their
+#: entries for those concerned by `_privatise`. (`deals` and `payments`, which hold every deal and
+#: payment ever recorded, get an overlay instead: a copy of `deals` took some 25 ms at a million events.)
+_DEAL_WRITES = (
+    "sole_credits",
+    "deals_by_month",
+    "month_credit",
+    "closed_credit",
+    "cash_deals",
+    "cash_from",
+    "with_cancelled",
+)
 
 
 def latest(items: list[P], at: int) -> P | None:
@@ -324,7 +336,8 @@ class LedgerState:
         #: each once, in the order of their first cash of the month: a statement's releases look at
         #: its own months only, not at every deal ever paid (decision 87)
         self.cash_deals: dict[str, dict[str, list[str]]] = {}
-        self.payments: dict[str, tuple[str, Decimal]] = {}
+        #: (a `ChainMap` over the real one in a what-if's copy with deal events, like `deals`)
+        self.payments: MutableMapping[str, tuple[str, Decimal]] = {}
         self.adjustments: dict[str, list[Adjustment]] = {}
         self.reports: dict[str, list[Reporting]] = {}
         self.disputes: dict[str, Dispute] = {}
@@ -442,22 +455,26 @@ class LedgerState:
         """A copy with these events applied, sharing everything they do not change (what-if).
 
         Only for events that change nothing but lists, sets and dicts they can be
-        given copies of (plan versions, assignments, targets, new deals): copying a
-        million-event state whole, or folding its relevant part again, costs
-        seconds; this costs the copy of the few top-level tables they write
-        (`_FORK_WRITES`, `_DEAL_WRITES`). None for any other event type: those
-        change a deal or a participant that the copy would share (decision 93).
+        given copies of (plan versions, assignments, targets, manual adjustments,
+        new deals), or a deal the copy gets its own copy of first (amendments,
+        cancellations, payments and their reversals): copying a million-event
+        state whole, or folding its relevant part again, costs seconds; this
+        costs the copy of the few top-level tables they write (`_FORK_WRITES`,
+        `_DEAL_WRITES`). None for any other event type: those change a
+        participant, a dispute or the closes, which the copy would share
+        (decisions 93 and 95).
         """
         if not all(isinstance(event, _FORKABLE) for _, _, event in events):
             return None
         other = LedgerState.__new__(LedgerState)
         vars(other).update(vars(self))
-        deals = any(isinstance(event, ev.DealBooked) for _, _, event in events)
+        deals = any(isinstance(event, _DEAL_EVENTS) for _, _, event in events)
         for name in _FORK_WRITES + _DEAL_WRITES if deals else _FORK_WRITES:
             value = getattr(self, name)
             setattr(other, name, dict(value) if isinstance(value, dict) else list(value))
-        if deals:
-            other.deals = ChainMap({}, self.deals)  # the new deals, over the real ones
+        if deals:  # new deals and the copy's own copies of real ones, over the real ones
+            other.deals = ChainMap({}, self.deals)
+            other.payments = ChainMap({}, self.payments)
         for position, event_id, event in events:
             other._privatise(event)
             other.apply(position, event_id, event)
@@ -474,29 +491,53 @@ class LedgerState:
             case ev.TargetSet():
                 key = (event.participant_id, event.period)
                 self.targets[key] = list(self.targets.get(key, ()))
+            case ev.AdjustmentRecorded():
+                self.adjustments[event.participant_id] = list(self.adjustments.get(event.participant_id, ()))
             case ev.DealBooked():
-                month, quarter = _month_and_quarter(event.booked_on)
-                for credit in event.credits:
-                    months = self.deals_by_month.get(credit.participant_id)
-                    if months is not None:
-                        months = self.deals_by_month[credit.participant_id] = dict(months)
-                        if month in months:
-                            months[month] = list(months[month])
-                    sums = self.month_credit.get(credit.participant_id)
-                    if sums is not None:
-                        self.month_credit[credit.participant_id] = dict(sums)
-                for period in (month, quarter):  # where a deal booked into a closed period keeps sums
-                    closed = self.closed_credit.get(period)
-                    if closed is not None:
-                        self.closed_credit[period] = (closed[0], dict(closed[1]))
+                credited = [credit.participant_id for credit in event.credits]
+                self._privatise_deals(credited, _month_and_quarter(event.booked_on), None)
+            case ev.DealAmended() | ev.DealCancelled() | ev.PaymentReceived() | ev.PaymentReversed():
+                deal_id = event.deal_id if isinstance(event, ev.PaymentReceived) else None
+                real = self._deal_of(event) if deal_id is None else self.deals[deal_id]
+                assert real is not None
+                self._privatise_deals([p for p, _ in real.credits], _month_and_quarter(real.booked_on), real)
         if isinstance(event, ev.DealBooked):  # not booked yet: everyone it can reach, and more
             affected = self._with_managers([credit.participant_id for credit in event.credits])
+        elif isinstance(event, ev.PaymentReceived):  # not recorded yet: `_deal_of` would not find it
+            affected = self._affected(event, self.deals[event.deal_id])
         else:
             affected = self._affected(event, self._deal_of(event))
         for participant_id in affected:
             self.touched[participant_id] = array("q", self.touched.get(participant_id, ()))
             self.touched_from[participant_id] = array("q", self.touched_from.get(participant_id, ()))
             self.touched_until[participant_id] = array("i", self.touched_until.get(participant_id, ()))
+
+    def _privatise_deals(self, credited: list[str], month_and_quarter: tuple[str, str], deal: Deal | None) -> None:
+        """This copy's own deal lists, sums and cash tables of those credited with a deal of this
+        month; and with `deal`, about to change, its own copy of it, put where the real one was."""
+        month, quarter = month_and_quarter
+        mine = replace(deal) if deal is not None else None
+        if mine is not None:
+            self.deals[mine.deal_id] = mine
+        for participant_id in credited:
+            months = self.deals_by_month.get(participant_id)
+            if months is not None:
+                months = self.deals_by_month[participant_id] = dict(months)
+                if month in months:
+                    months[month] = [mine if d is deal else d for d in months[month]] if mine else list(months[month])
+            sums = self.month_credit.get(participant_id)
+            if sums is not None:
+                self.month_credit[participant_id] = dict(sums)
+            cash = self.cash_deals.get(participant_id)
+            if cash is not None:  # a payment may be dated in any month
+                self.cash_deals[participant_id] = {m: list(deal_ids) for m, deal_ids in cash.items()}
+            cash_from = self.cash_from.get(participant_id)
+            if cash_from is not None:
+                self.cash_from[participant_id] = dict(cash_from)
+        for period in (month, quarter):  # where a deal of a closed period keeps sums
+            closed = self.closed_credit.get(period)
+            if closed is not None:
+                self.closed_credit[period] = (closed[0], dict(closed[1]))
 
     # --- the fold ----------------------------------------------------------------------
 

@@ -141,9 +141,10 @@ def what_if(
     fresh = log.check(envelopes)
     position = fresh[0].record.position - 1 if fresh else log.head
     now = books.at(position)
-    # Plan versions, assignments and targets: a copy of the state that shares what they do not
-    # change. Anything else: only the events that can concern the requested participants are
-    # folded into a fresh book (the per-participant position index says which they are).
+    # Events `LedgerState.fork` takes (plans, targets, adjustments, deals and their changes): a copy
+    # of the state that shares what they do not change. Anything else: only the events that can
+    # concern the requested participants are folded into a fresh book (the per-participant
+    # position index says which they are).
     forked = now.state.fork([(e.position, e.event_id, e.event) for e in fresh])
     if forked is not None and now.position == now.state.position:
         with_ = Book(forked, forked_from=now.book).view()

@@ -8,13 +8,14 @@ from decimal import Decimal
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ledger.appender import LedgerLog, Sealed
 from ledger.decode import decode_trusted
 from ledger.records import Record
 from ledger.store import LEDGER_STREAM, TOPIC_PREFIX, StoredRow, decode_record
+from ledger.validation import Envelope, parse_envelope
 from projections.lines import Line
 from replay.asof import Books, fold
 from replay.whatif import _changed, what_if
@@ -123,6 +124,68 @@ def test_a_what_if_shared_with_a_forked_worker_gives_the_same_answer(envelopes: 
     assert fork.called
     assert shared == serial
     assert [row["participant_id"] for row in shared["rows"]] == [p for p in people for _ in periods]
+
+
+def _deal_change(change: str, envelopes: list[dict[str, Any]], pick: int, person: str) -> list[dict[str, Any]] | None:
+    """Hypothetical events that change a deal of the ledger (or one booked among them), or pay a
+    manual adjustment; None where the ledger has no deal (or payment) they can be about."""
+    state = fold(_logged(envelopes)).state
+    live = sorted(deal_id for deal_id, deal in state.deals.items() if deal.cancellation is None)
+    reversed_ = {move.payment_id for deal in state.deals.values() for move in deal.cash if move.amount < 0}
+    payments = sorted(payment_id for payment_id in state.payments if payment_id not in reversed_)
+    deal = live[pick % len(live)] if live else None
+
+    def event(n: int, type_: str, **data: Any) -> dict[str, Any]:
+        return {"event_id": f"hd{n}", "type": type_, "data": data}
+
+    amend = event(1, "DealAmended", deal_id=deal, amount=f"{1 + pick * 37}.25", amended_on="2026-04-09")
+    pay = event(2, "PaymentReceived", payment_id="hp", deal_id=deal, amount="640.00", received_on="2026-03-15")
+    cancel = event(3, "DealCancelled", deal_id=deal, cancelled_on="2026-06-28")
+    match change:
+        case "amend" | "pay" | "cancel" | "amend, pay and cancel" if deal is None:
+            return None
+        case "amend":
+            return [amend]
+        case "pay":
+            return [pay]
+        case "cancel":
+            return [cancel]
+        case "amend, pay and cancel":
+            return [amend, pay, cancel]
+        case "reverse":
+            if not payments:
+                return None
+            return [event(4, "PaymentReversed", payment_id=payments[pick % len(payments)], reversed_on="2026-05-02")]
+        case "book, pay and cancel":
+            book = event(5, "DealBooked", deal_id="hk", booked_on="2026-02-10", amount="1800.00", currency="USD",
+                         credits=[{"participant_id": "r1", "share": "0.5"}, {"participant_id": "r2", "share": "0.5"}])
+            return [book, {**pay, "data": {**pay["data"], "deal_id": "hk"}}, {**cancel, "data": {**cancel["data"],
+                                                                                               "deal_id": "hk"}}]
+        case _:
+            return [event(6, "AdjustmentRecorded", adjustment_id="h-adj", participant_id=person, period="2026-07",
+                          amount="25.00", reason="bonus")]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ledgers(), st.sampled_from(["amend", "pay", "cancel", "amend, pay and cancel", "reverse",
+                                   "book, pay and cancel", "adjust"]),
+       st.integers(0, 1000), st.sampled_from(PEOPLE))
+def test_a_what_if_of_a_change_to_a_deal_forks_and_agrees_with_a_full_fold(
+    envelopes: list[dict[str, Any]], change: str, pick: int, person: str
+) -> None:
+    """Amendments, cancellations, payments and reversals give the copy its own copy of the deal
+    they change (decision 95): the real deal, its month's lists and sums, and its cash tables stay
+    what folding the log gives (`_agrees_with_a_full_fold` compares every table), and the rows
+    are those of folding the events for real."""
+    hypothetical = _deal_change(change, envelopes, pick, person)
+    assume(hypothetical is not None)
+    assert hypothetical is not None
+    state = fold(_logged(envelopes)).state
+    parsed = [parse_envelope(envelope) for envelope in hypothetical]
+    assert all(isinstance(e, Envelope) for e in parsed)
+    assert state.fork([(state.position + 1 + i, e.event_id, e.event) for i, e in enumerate(parsed)
+                       if isinstance(e, Envelope)]) is not None  # forked, not folded again
+    _agrees_with_a_full_fold(envelopes, hypothetical, person)
 
 
 def _override_ledger(clawback_days: int | None) -> list[dict[str, Any]]:
@@ -283,18 +346,39 @@ def test_a_forked_what_if_leaves_every_table_of_the_real_state_alone() -> None:
         {"event_id": "d", "type": "DealBooked",
          "data": {"deal_id": "d", "booked_on": "2026-03-02", "amount": "800.00", "currency": "USD",
                   "credits": [{"participant_id": "r1", "share": "1"}]}},
+        {"event_id": "pay0", "type": "PaymentReceived",
+         "data": {"payment_id": "pay0", "deal_id": "d", "amount": "300.00", "received_on": "2026-03-05"}},
+        {"event_id": "adj0", "type": "AdjustmentRecorded", "data": {
+            "adjustment_id": "adj0", "participant_id": "r1", "period": "2026-03", "amount": "10.00", "reason": "r"}},
     ]
     hypothetical = [plan("h1", "2026-01-01", "0.2"), assign("h2", "2026-02-01"), target("h3", "400.00")]
     log = _log(envelopes)
     books = Books(log)
     answer = what_if(log, books, hypothetical, ["2026-03"], ["r1"])
-    assert (answer["rows"][0]["total_now"], answer["rows"][0]["total_with"]) == ("40.00", "160.00")
+    assert (answer["rows"][0]["total_now"], answer["rows"][0]["total_with"]) == ("50.00", "170.00")
     assert vars(books.head.state) == vars(fold(_stored(log)).state)
+    # A changed deal is the copy's own copy (decision 95): amended, paid, its payment reversed,
+    # then cancelled; and a manual adjustment.
+    changes = [
+        {"event_id": "h5", "type": "DealAmended", "data": {"deal_id": "d", "amount": "1000.00",
+                                                           "amended_on": "2026-03-20"}},
+        {"event_id": "h6", "type": "PaymentReceived", "data": {"payment_id": "pay1", "deal_id": "d",
+                                                               "amount": "500.00", "received_on": "2026-03-21"}},
+        {"event_id": "h7", "type": "PaymentReversed", "data": {"payment_id": "pay0", "reversed_on": "2026-03-22"}},
+        {"event_id": "h8", "type": "AdjustmentRecorded", "data": {
+            "adjustment_id": "adj1", "participant_id": "r1", "period": "2026-03", "amount": "25.00", "reason": "r"}},
+    ]
+    cancel = {"event_id": "h9", "type": "DealCancelled", "data": {"deal_id": "d", "cancelled_on": "2026-03-25"}}
+    for events, total_with in ((changes, "85.00"), ([*changes, cancel], "35.00")):
+        answer = what_if(log, books, events, ["2026-03"], ["r1"])
+        assert (answer["rows"][0]["total_now"], answer["rows"][0]["total_with"]) == ("50.00", total_with)
+        assert vars(books.head.state) == vars(fold(_stored(log)).state)
+        assert books.head.state.deals["d"].amendments == () and len(books.head.state.deals["d"].cash) == 1
     # A collection-basis version makes its members collection members (a table of its own).
     collection = {**plan("h4", "2026-01-01", "0.2"), "data": {
         "plan_id": "p", "effective_from": "2026-01-01", "rules": rules([("0", "0.2")], basis="collection")}}
-    answer = what_if(log, books, [collection], ["2026-03"], ["r1"])
-    assert (answer["rows"][0]["total_now"], answer["rows"][0]["total_with"]) == ("40.00", "0.00")
+    answer = what_if(log, books, [collection], ["2026-03"], ["r1"])  # 300 of 800 paid: 60.00 of 160.00 earned
+    assert (answer["rows"][0]["total_now"], answer["rows"][0]["total_with"]) == ("50.00", "70.00")
     assert not books.head.state.collection_members
     assert vars(books.head.state) == vars(fold(_stored(log)).state)
 
