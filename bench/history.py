@@ -18,7 +18,8 @@ folds it into a book in this process (no database, no service), and measures at 
 - with `--what-if`: the ledger appended to a SQLite store in a temporary directory and read back
   as the service reads it, a what-if of one hypothetical deal of the last month for a rep, and
   one of the cancellation of the rep's last deal of that month, each asked by the rep and by the
-  team's manager (ms, the best of three).
+  team's manager; and the manager's what-if of the rep leaving the team on the month's first
+  day (ms, the best of three).
 
 Prints a table and one JSON line. In-process figures of the pure statement engine, for comparing
 two versions of it on one machine; not the HTTP targets of `python -m bench`.
@@ -75,7 +76,7 @@ def _fold(book: Book, envelopes: list[Envelope], periods: set[str]) -> None:
 
 def what_if_of_a_deal(envelopes: list[dict[str, Any]], month: str, rep: str, manager: str) -> dict[str, float]:
     """The what-ifs a rep asks most ("and if this deal closes?", "and if that one is cancelled?"),
-    on a store as the service has it."""
+    and a manager's "and if this rep leaves?", on a store as the service has it."""
     figures = {}
     last_deal = next(e["data"] for e in reversed(envelopes) if e["type"] == "DealBooked"
                      and e["data"]["booked_on"].startswith(month)
@@ -88,21 +89,23 @@ def what_if_of_a_deal(envelopes: list[dict[str, Any]], month: str, rep: str, man
                 log.append(envelopes[start : start + 1_000])
             books = Books(log)
             books.at(None)  # folded before the clock starts, as the service's follower does
+            deal = {"event_id": "what-if-deal", "type": "DealBooked", "data": {
+                "deal_id": "what-if-deal", "booked_on": f"{month}-15", "amount": "12000.00",
+                "currency": "USD", "credits": [{"participant_id": rep, "share": "1"}]}}
             cancel = {"event_id": "what-if-cancel", "type": "DealCancelled", "data": {
                 "deal_id": last_deal["deal_id"], "cancelled_on": last_deal["booked_on"]}}
-            for kind in ("deal", "cancel"):
-                for asker in (rep, manager):
-                    times = []
-                    for n in range(3):
-                        deal = {"event_id": f"what-if-{n}", "type": "DealBooked", "data": {
-                            "deal_id": f"what-if-{n}", "booked_on": f"{month}-15", "amount": "12000.00",
-                            "currency": "USD", "credits": [{"participant_id": rep, "share": "1"}]}}
-                        started = time.perf_counter()
-                        answer = what_if(log, books, [deal if kind == "deal" else cancel], [month], [asker])
-                        times.append(time.perf_counter() - started)
-                        assert answer["rows"][0]["difference"] != "0.00", answer["rows"][0]
-                    name = "what_if_" + ("" if kind == "deal" else "cancel_") + ("rep" if asker == rep else "manager")
-                    figures[name + "_ms"] = min(times) * 1000
+            leave = {"event_id": "what-if-leave", "type": "ParticipantTransferred", "data": {
+                "participant_id": rep, "team_id": "elsewhere", "effective_date": f"{month}-01"}}
+            questions = [("", deal, rep), ("", deal, manager), ("cancel_", cancel, rep), ("cancel_", cancel, manager),
+                         ("transfer_", leave, manager)]
+            for name, event, asker in questions:
+                times = []
+                for _ in range(3):
+                    started = time.perf_counter()
+                    answer = what_if(log, books, [event], [month], [asker])
+                    times.append(time.perf_counter() - started)
+                    assert answer["rows"][0]["difference"] != "0.00", answer["rows"][0]
+                figures[f"what_if_{name}{'rep' if asker == rep else 'manager'}_ms"] = min(times) * 1000
             books.close()
         finally:
             log.close()

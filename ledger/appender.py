@@ -261,11 +261,6 @@ class LedgerLog:
         """Stored records in positions (after, upto], as the log lists them."""
         return list(self.store.read(after, upto))
 
-    def logged_at(self, positions: Iterable[int]) -> list[Logged]:
-        """Accepted events at these positions, read back from the store (what-if folds them again)."""
-        with no_cyclic_gc():
-            return [logged_from(s.originator_version, s.state)[0] for s in self.store.read_positions(sorted(positions))]
-
     def record_of(self, event_id: str) -> Record | None:
         position = self.by_event_id.get(event_id)
         if position is None:

@@ -68,29 +68,13 @@ def _month_and_quarter(day: date) -> tuple[str, str]:
 
 #: Payment events: the lines they change can fall on any later day (`_until`).
 _CASH_EVENTS = frozenset({ev.PaymentReceived, ev.PaymentReversed})
-#: Events about a deal: a new one, or a change of one the copy gets its own copy of (decision 95).
-_DEAL_EVENTS = (ev.DealBooked, ev.DealAmended, ev.DealCancelled, ev.PaymentReceived, ev.PaymentReversed)
-#: Event types a state can be forked with (`LedgerState.fork`): those that change no object already in
-#: it but the deals, which the copy copies first.
-_FORKABLE = (ev.PlanPublished, ev.PlanAssigned, ev.TargetSet, ev.AdjustmentRecorded, *_DEAL_EVENTS)
-#: Every table that `apply` writes for a forkable event: a fork copies these (and `_privatise` the
-#: lists, sets and arrays in them it appends to) and shares the others, the deals and payments
-#: among them (decision 65).
-_FORK_WRITES = (
-    "plans",
-    "assignments",
-    "plan_members",
-    "targets",
-    "collection_members",
-    "global_positions",
-    "touched",
-    "touched_from",
-    "touched_until",
-    "adjustments",
-)
-#: ... and for a deal event, the deal tables keyed by participant or period: copied only then, their
-#: entries for those concerned by `_privatise`. (`deals` and `payments`, which hold every deal and
-#: payment ever recorded, get an overlay instead: a copy of `deals` took some 25 ms at a million events.)
+#: The tables `apply` writes for each event type, besides the touched positions (`_TOUCHED`): a
+#: fork copies those of its events' types at the top level, `_privatise` gives it its own copy of
+#: every list, set, array or object in them that an event changes, and the rest is shared with the
+#: real state (decisions 65, 93, 95 and 96). For deal events, the deal tables keyed by participant
+#: or period; `deals` and `payments`, which hold every deal and payment ever recorded, get an
+#: overlay instead (`_OVERLAID`): a copy of `deals` took some 25 ms at a million events.
+_TOUCHED = ("touched", "touched_from", "touched_until")
 _DEAL_WRITES = (
     "sole_credits",
     "deals_by_month",
@@ -100,6 +84,25 @@ _DEAL_WRITES = (
     "cash_from",
     "with_cancelled",
 )
+_PEOPLE_WRITES = ("participants", "participant_order", "team_members_ever", "reports", "managers_ever")
+_WRITES: dict[type[ev.EventData], tuple[str, ...]] = {
+    ev.PlanPublished: ("plans", "collection_members", "global_positions"),
+    ev.PlanAssigned: ("assignments", "plan_members", "collection_members"),
+    ev.TargetSet: ("targets",),
+    ev.AdjustmentRecorded: ("adjustments",),
+    ev.DealBooked: _DEAL_WRITES,
+    ev.DealAmended: _DEAL_WRITES,
+    ev.DealCancelled: _DEAL_WRITES,
+    ev.PaymentReceived: _DEAL_WRITES,
+    ev.PaymentReversed: _DEAL_WRITES,
+    ev.ParticipantRegistered: _PEOPLE_WRITES,
+    ev.ParticipantTransferred: _PEOPLE_WRITES,
+    ev.PeriodClosed: ("closes", "closes_of", "closed_at", "closed_credit", "global_positions"),
+    ev.DisputeOpened: ("disputes", "statement_disputes"),
+    ev.DisputeResolved: ("disputes", "statement_disputes"),
+}
+_OVERLAID = ("deals", "payments")
+_DEAL_EVENTS = frozenset(type_ for type_, names in _WRITES.items() if names is _DEAL_WRITES)
 
 
 def latest(items: list[P], at: int) -> P | None:
@@ -451,37 +454,31 @@ class LedgerState:
 
     # --- a hypothetical copy ------------------------------------------------------------
 
-    def fork(self, events: Sequence[tuple[int, str, ev.EventData]]) -> LedgerState | None:
+    def fork(self, events: Sequence[tuple[int, str, ev.EventData]]) -> LedgerState:
         """A copy with these events applied, sharing everything they do not change (what-if).
 
-        Only for events that change nothing but lists, sets and dicts they can be
-        given copies of (plan versions, assignments, targets, manual adjustments,
-        new deals), or a deal the copy gets its own copy of first (amendments,
-        cancellations, payments and their reversals): copying a million-event
-        state whole, or folding its relevant part again, costs seconds; this
-        costs the copy of the few top-level tables they write (`_FORK_WRITES`,
-        `_DEAL_WRITES`). None for any other event type: those change a
-        participant, a dispute or the closes, which the copy would share
-        (decisions 93 and 95).
+        Events append to lists, sets and dicts, or change a deal, a participant or a
+        dispute: the copy gets its own copies of those first (`_privatise`), and of
+        the top-level tables the events' types write (`_WRITES`). Copying a
+        million-event state whole, or folding its relevant part again, costs
+        seconds; this costs the copy of a few tables (decisions 93, 95 and 96).
         """
-        if not all(isinstance(event, _FORKABLE) for _, _, event in events):
-            return None
         other = LedgerState.__new__(LedgerState)
         vars(other).update(vars(self))
-        deals = any(isinstance(event, _DEAL_EVENTS) for _, _, event in events)
-        for name in _FORK_WRITES + _DEAL_WRITES if deals else _FORK_WRITES:
+        types = {type(event) for _, _, event in events}
+        for name in {name for type_ in types for name in _WRITES[type_]}.union(_TOUCHED):
             value = getattr(self, name)
             setattr(other, name, dict(value) if isinstance(value, dict) else list(value))
-        if deals:  # new deals and the copy's own copies of real ones, over the real ones
-            other.deals = ChainMap({}, self.deals)
-            other.payments = ChainMap({}, self.payments)
+        if types & _DEAL_EVENTS:
+            for name in _OVERLAID:  # new deals and the copy's own copies of real ones, over the real ones
+                setattr(other, name, ChainMap({}, getattr(self, name)))
         for position, event_id, event in events:
             other._privatise(event)
             other.apply(position, event_id, event)
         return other
 
     def _privatise(self, event: ev.EventData) -> None:
-        """Give this copy its own version of every list or set that applying `event` appends to."""
+        """Give this copy its own version of every list, set or object that applying `event` changes."""
         match event:
             case ev.PlanPublished():
                 self.plans[event.plan_id] = list(self.plans.get(event.plan_id, ()))
@@ -501,16 +498,35 @@ class LedgerState:
                 real = self._deal_of(event) if deal_id is None else self.deals[deal_id]
                 assert real is not None
                 self._privatise_deals([p for p, _ in real.credits], _month_and_quarter(real.booked_on), real)
+            case ev.ParticipantRegistered() | ev.ParticipantTransferred():
+                self._privatise_people(event)
+            case ev.PeriodClosed():
+                length = period_length(event.period)
+                self.closes_of[length] = list(self.closes_of.get(length, ()))
+            case ev.DisputeOpened():
+                key = (event.participant_id, event.period)
+                self.statement_disputes[key] = list(self.statement_disputes.get(key, ()))
+            case ev.DisputeResolved():
+                real_dispute = self.disputes[event.dispute_id]
+                mine = self.disputes[event.dispute_id] = replace(real_dispute)
+                key = (mine.participant_id, mine.period)
+                self.statement_disputes[key] = [mine if d is real_dispute else d for d in self.statement_disputes[key]]
         if isinstance(event, ev.DealBooked):  # not booked yet: everyone it can reach, and more
             affected = self._with_managers([credit.participant_id for credit in event.credits])
         elif isinstance(event, ev.PaymentReceived):  # not recorded yet: `_deal_of` would not find it
             affected = self._affected(event, self.deals[event.deal_id])
+        elif isinstance(event, ev.ParticipantRegistered | ev.ParticipantTransferred):  # and the new manager
+            affected = self._with_managers([event.participant_id])
+            if event.manager_id is not None:
+                affected.add(event.manager_id)
         else:
             affected = self._affected(event, self._deal_of(event))
         for participant_id in affected:
-            self.touched[participant_id] = array("q", self.touched.get(participant_id, ()))
-            self.touched_from[participant_id] = array("q", self.touched_from.get(participant_id, ()))
-            self.touched_until[participant_id] = array("i", self.touched_until.get(participant_id, ()))
+            positions = self.touched.get(participant_id)
+            if positions is not None:  # else `apply` makes them, in this copy's tables
+                self.touched[participant_id] = array("q", positions)
+                self.touched_from[participant_id] = array("q", self.touched_from[participant_id])
+                self.touched_until[participant_id] = array("i", self.touched_until[participant_id])
 
     def _privatise_deals(self, credited: list[str], month_and_quarter: tuple[str, str], deal: Deal | None) -> None:
         """This copy's own deal lists, sums and cash tables of those credited with a deal of this
@@ -538,6 +554,18 @@ class LedgerState:
             closed = self.closed_credit.get(period)
             if closed is not None:
                 self.closed_credit[period] = (closed[0], dict(closed[1]))
+
+    def _privatise_people(self, event: ev.ParticipantRegistered | ev.ParticipantTransferred) -> None:
+        """This copy's own copy of a transferred participant, and its own team, reports and
+        managers sets or lists that the registration or transfer adds to."""
+        participant_id = event.participant_id
+        if isinstance(event, ev.ParticipantTransferred):
+            real = self.participants[participant_id]
+            self.participants[participant_id] = replace(real, transfers=list(real.transfers))
+            self.managers_ever[participant_id] = set(self.managers_ever.get(participant_id, ()))
+        self.team_members_ever[event.team_id] = set(self.team_members_ever.get(event.team_id, ()))
+        if event.manager_id is not None:
+            self.reports[event.manager_id] = list(self.reports.get(event.manager_id, ()))
 
     # --- the fold ----------------------------------------------------------------------
 

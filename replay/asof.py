@@ -246,6 +246,17 @@ class Books:
         """The book as it stood at a position (None: now). The caller checked 0 <= position <= head."""
         return self.head.view(position)
 
+    def through(self, position: int) -> BookView:
+        """The book folded to exactly `position`, not past it, for a what-if to copy its state there
+        (decision 96). The caller holds `reading()`, so that nothing folds past it meanwhile."""
+        with self._lock:
+            head = self._head
+            if head.position < position:
+                self._fold(position - head.position)
+            if head.position != position:
+                raise AssertionError(f"the books are at {head.position}, not {position}")
+            return head.view()
+
     def position_at_time(self, moment: datetime) -> int:
         """The last position recorded at or before a moment; 0 if none."""
         return bisect.bisect_right(self.log.times, format_time(moment))

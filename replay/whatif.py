@@ -10,12 +10,12 @@ from typing import Any
 
 import orjson
 
-from ledger.appender import LedgerLog, Logged, Sealed
+from ledger.appender import LedgerLog
 from ledger.heap import no_cyclic_gc
 from ledger.values import money_str
 from projections.book import Book, BookView
 from projections.lines import Line, same_lines
-from replay.asof import Books, Foldable, fold
+from replay.asof import Books
 from replay.forked import map_forked
 
 
@@ -75,49 +75,6 @@ def _minus(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, A
     return out
 
 
-def _people(book: BookView, participant_ids: Sequence[str], fresh: Sequence[Sealed]) -> set[str]:
-    """Everyone whose events the requested statements can depend on, with the hypothetical events."""
-    state = book.state
-    people = set(participant_ids)
-    for entry in fresh:
-        data = entry.record.data
-        people.update(v for k in ("participant_id", "manager_id") if isinstance(v := data.get(k), str))
-        people.update(c["participant_id"] for c in data.get("credits", []) if isinstance(c, dict))
-        deal_id = data.get("deal_id")
-        if data.get("payment_id") in state.payments:
-            deal_id = state.payments[data["payment_id"]][0]
-        if isinstance(deal_id, str) and deal_id in state.deals:
-            people.update(p for p, _ in state.deals[deal_id].credits)
-    for person in list(people):
-        people.update(state.reports_of(person, book.position))
-    return people
-
-
-def _relevant(log: LedgerLog, book: BookView, people: set[str], fresh: Sequence[Sealed]) -> list[Logged]:
-    """The events up to the book's position that can touch these people (plus plans and closes),
-    read back from the store: the log does not keep parsed events once they are folded."""
-    state = book.state
-    positions = {p for p in state.global_positions if p <= book.position}
-    # Disputes touch no one's lines and the rows show none, but a hypothetical resolution needs
-    # its dispute: only those, not every dispute ever opened (decision 92).
-    resolving = {entry.record.data["dispute_id"] for entry in fresh if entry.record.type == "DisputeResolved"}
-    for dispute_id in resolving:
-        dispute = state.disputes.get(dispute_id)
-        if dispute is None:
-            continue  # opened by a hypothetical event too
-        resolved = dispute.resolution.position if dispute.resolution is not None else None
-        positions.update(p for p in (dispute.position, resolved) if p is not None and p <= book.position)
-    for person in people:
-        positions.update(p for p in state.touched.get(person, ()) if p <= book.position)
-        # A transfer reaches every manager the person ever had, so one of a former report's may be
-        # among these events: it needs the registration it changes, which reached only the report.
-        for reporting in state.reports.get(person, ()):
-            registered = state.participants[reporting.participant_id].position
-            if registered <= book.position:
-                positions.add(registered)
-    return log.logged_at(positions)
-
-
 @no_cyclic_gc(settling=True)
 def what_if(
     log: LedgerLog,
@@ -137,20 +94,29 @@ def what_if(
     copy (`LedgerState.fork`) holds copies of the tables its events write (the targets, say);
     every full collection while they live would walk them all (2 of 5 s at a million events,
     when the copy held every table). The copy is freed by reference counting when it goes.
+
+    The books are held throughout: the copy is made of the state folded to exactly the position
+    the events were checked at, and shares its tables, which a fold of later events would change.
     """
+    with books.reading():
+        return _compare(log, books, envelopes, periods, participant_ids, workers, keep)
+
+
+def _compare(
+    log: LedgerLog,
+    books: Books,
+    envelopes: Sequence[Any],
+    periods: Sequence[str],
+    participant_ids: Sequence[str],
+    workers: int,
+    keep: list[object] | None,
+) -> dict[str, Any]:
     fresh = log.check(envelopes)
     position = fresh[0].record.position - 1 if fresh else log.head
-    now = books.at(position)
-    # Events `LedgerState.fork` takes (plans, targets, adjustments, deals and their changes): a copy
-    # of the state that shares what they do not change. Anything else: only the events that can
-    # concern the requested participants are folded into a fresh book (the per-participant
-    # position index says which they are).
+    now = books.through(position)  # never past it: the copy must not hold later events (decision 96)
+    # A copy of the state with the hypothetical events, sharing everything they do not change.
     forked = now.state.fork([(e.position, e.event_id, e.event) for e in fresh])
-    if forked is not None and now.position == now.state.position:
-        with_ = Book(forked, forked_from=now.book).view()
-    else:
-        relevant: list[Foldable] = [*_relevant(log, now, _people(now, participant_ids, fresh), fresh), *fresh]
-        with_ = fold(relevant, now.engine.memo_lines).view()
+    with_ = Book(forked, forked_from=now.book).view()
     unknown = tuple(p for p in participant_ids if not with_.has_participant(p))
     if unknown:
         raise UnknownParticipants(unknown)

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
+from unittest.mock import patch
 
 from eventsourcing.persistence import StoredEvent
 from hypothesis import HealthCheck, assume, given, settings
@@ -15,7 +16,7 @@ from ledger.appender import LedgerLog, Sealed
 from ledger.decode import decode_trusted
 from ledger.records import Record
 from ledger.store import LEDGER_STREAM, TOPIC_PREFIX, StoredRow, decode_record
-from ledger.validation import Envelope, parse_envelope
+from ledger.values import next_period
 from projections.lines import Line
 from replay.asof import Books, fold
 from replay.whatif import _changed, what_if
@@ -98,6 +99,18 @@ HYPOTHETICAL = st.sampled_from([
     # the manager's own plan: every override line changes from March
     [{"event_id": "h8", "type": "PlanPublished",
       "data": {"plan_id": "m", "effective_from": "2026-03-01", "rules": rules([("0", "0")], override_rate="0.05")}}],
+    # a new hire under the manager, with a deal; and a dispute opened and resolved (decision 96)
+    [{"event_id": "h13", "type": "ParticipantRegistered",
+      "data": {"participant_id": "r9", "name": "R9", "team_id": "t", "manager_id": "m1", "start_date": "2026-02-01"}},
+     {"event_id": "h14", "type": "PlanAssigned", "data": {"participant_id": "r9", "plan_id": "p",
+                                                          "effective_from": "2026-02-01"}},
+     {"event_id": "h15", "type": "DealBooked",
+      "data": {"deal_id": "h9d", "booked_on": "2026-07-03", "amount": "3000.00", "currency": "USD",
+               "credits": [{"participant_id": "r9", "share": "1"}]}}],
+    [{"event_id": "h16", "type": "DisputeOpened", "data": {"dispute_id": "hq", "participant_id": "r1",
+                                                           "period": "2026-03", "reason": "split"}},
+     {"event_id": "h17", "type": "DisputeResolved", "data": {"dispute_id": "hq", "resolution": "rejected",
+                                                             "note": "as booked"}}],
 ])
 
 
@@ -126,9 +139,10 @@ def test_a_what_if_shared_with_a_forked_worker_gives_the_same_answer(envelopes: 
     assert [row["participant_id"] for row in shared["rows"]] == [p for p in people for _ in periods]
 
 
-def _deal_change(change: str, envelopes: list[dict[str, Any]], pick: int, person: str) -> list[dict[str, Any]] | None:
-    """Hypothetical events that change a deal of the ledger (or one booked among them), or pay a
-    manual adjustment; None where the ledger has no deal (or payment) they can be about."""
+def _change(change: str, envelopes: list[dict[str, Any]], pick: int, person: str) -> list[dict[str, Any]] | None:
+    """Hypothetical events that change a deal of the ledger (or one booked among them), pay a
+    manual adjustment or close the next period; None where the ledger has no deal (or payment)
+    they can be about."""
     state = fold(_logged(envelopes)).state
     live = sorted(deal_id for deal_id, deal in state.deals.items() if deal.cancellation is None)
     reversed_ = {move.payment_id for deal in state.deals.values() for move in deal.cash if move.amount < 0}
@@ -161,6 +175,9 @@ def _deal_change(change: str, envelopes: list[dict[str, Any]], pick: int, person
                          credits=[{"participant_id": "r1", "share": "0.5"}, {"participant_id": "r2", "share": "0.5"}])
             return [book, {**pay, "data": {**pay["data"], "deal_id": "hk"}}, {**cancel, "data": {**cancel["data"],
                                                                                                "deal_id": "hk"}}]
+        case "close":
+            last = state.closes[-1].period if state.closes else None
+            return [event(7, "PeriodClosed", period=next_period(last) if last else "2026-01")]
         case _:
             return [event(6, "AdjustmentRecorded", adjustment_id="h-adj", participant_id=person, period="2026-07",
                           amount="25.00", reason="bonus")]
@@ -168,23 +185,19 @@ def _deal_change(change: str, envelopes: list[dict[str, Any]], pick: int, person
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ledgers(), st.sampled_from(["amend", "pay", "cancel", "amend, pay and cancel", "reverse",
-                                   "book, pay and cancel", "adjust"]),
+                                   "book, pay and cancel", "adjust", "close"]),
        st.integers(0, 1000), st.sampled_from(PEOPLE))
-def test_a_what_if_of_a_change_to_a_deal_forks_and_agrees_with_a_full_fold(
+def test_a_what_if_of_a_change_to_a_deal_or_a_close_agrees_with_a_full_fold(
     envelopes: list[dict[str, Any]], change: str, pick: int, person: str
 ) -> None:
     """Amendments, cancellations, payments and reversals give the copy its own copy of the deal
-    they change (decision 95): the real deal, its month's lists and sums, and its cash tables stay
-    what folding the log gives (`_agrees_with_a_full_fold` compares every table), and the rows
-    are those of folding the events for real."""
-    hypothetical = _deal_change(change, envelopes, pick, person)
+    they change (decision 95), a close its own closes (decision 96): the real deal, its month's
+    lists and sums, its cash tables and the closes stay what folding the log gives
+    (`_agrees_with_a_full_fold` compares every table), and the rows are those of folding the
+    events for real."""
+    hypothetical = _change(change, envelopes, pick, person)
     assume(hypothetical is not None)
     assert hypothetical is not None
-    state = fold(_logged(envelopes)).state
-    parsed = [parse_envelope(envelope) for envelope in hypothetical]
-    assert all(isinstance(e, Envelope) for e in parsed)
-    assert state.fork([(state.position + 1 + i, e.event_id, e.event) for i, e in enumerate(parsed)
-                       if isinstance(e, Envelope)]) is not None  # forked, not folded again
     _agrees_with_a_full_fold(envelopes, hypothetical, person)
 
 
@@ -338,8 +351,10 @@ def test_a_forked_what_if_leaves_every_table_of_the_real_state_alone() -> None:
                 "data": {"participant_id": "r1", "period": "2026-03", "amount": amount}}
 
     envelopes = [
+        {"event_id": "m", "type": "ParticipantRegistered",
+         "data": {"participant_id": "m0", "name": "M", "team_id": "t", "start_date": "2020-01-01"}},
         {"event_id": "r", "type": "ParticipantRegistered",
-         "data": {"participant_id": "r1", "name": "R", "team_id": "t", "start_date": "2020-01-01"}},
+         "data": {"participant_id": "r1", "name": "R", "team_id": "t", "manager_id": "m0", "start_date": "2020-01-01"}},
         plan("p", "2020-01-01", "0.05"),
         assign("a", "2020-01-01"),
         target("t", "1000.00"),
@@ -350,6 +365,8 @@ def test_a_forked_what_if_leaves_every_table_of_the_real_state_alone() -> None:
          "data": {"payment_id": "pay0", "deal_id": "d", "amount": "300.00", "received_on": "2026-03-05"}},
         {"event_id": "adj0", "type": "AdjustmentRecorded", "data": {
             "adjustment_id": "adj0", "participant_id": "r1", "period": "2026-03", "amount": "10.00", "reason": "r"}},
+        {"event_id": "dq", "type": "DisputeOpened", "data": {
+            "dispute_id": "dq", "participant_id": "r1", "period": "2026-03", "reason": "r"}},
     ]
     hypothetical = [plan("h1", "2026-01-01", "0.2"), assign("h2", "2026-02-01"), target("h3", "400.00")]
     log = _log(envelopes)
@@ -374,6 +391,25 @@ def test_a_forked_what_if_leaves_every_table_of_the_real_state_alone() -> None:
         assert (answer["rows"][0]["total_now"], answer["rows"][0]["total_with"]) == ("50.00", total_with)
         assert vars(books.head.state) == vars(fold(_stored(log)).state)
         assert books.head.state.deals["d"].amendments == () and len(books.head.state.deals["d"].cash) == 1
+    # People, disputes and closes (decision 96): a hire into a team and under a manager who have
+    # members and reports already, a transfer to them, a dispute opened on a statement that has
+    # one and that one resolved, the month closed.
+    others = [
+        {"event_id": "h10", "type": "ParticipantRegistered", "data": {
+            "participant_id": "m2", "name": "M2", "team_id": "t", "manager_id": "m0", "start_date": "2020-01-01"}},
+        {"event_id": "h11", "type": "ParticipantTransferred", "data": {
+            "participant_id": "r1", "team_id": "u", "manager_id": "m2", "effective_date": "2026-03-01"}},
+        {"event_id": "h14", "type": "DisputeOpened", "data": {
+            "dispute_id": "dq2", "participant_id": "r1", "period": "2026-03", "reason": "r"}},
+        {"event_id": "h12", "type": "DisputeResolved", "data": {"dispute_id": "dq", "resolution": "upheld",
+                                                                "note": "n"}},
+        {"event_id": "h13", "type": "PeriodClosed", "data": {"period": "2026-03"}},
+    ]
+    answer = what_if(log, books, others, ["2026-03"], ["r1", "m2"])
+    assert [(row["total_now"], row["total_with"]) for row in answer["rows"]] == [("50.00", "50.00"), ("0.00", "0.00")]
+    assert vars(books.head.state) == vars(fold(_stored(log)).state)
+    real = books.head.state
+    assert (real.participants["r1"].transfers, real.disputes["dq"].resolution, real.closes) == ([], None, [])
     # A collection-basis version makes its members collection members (a table of its own).
     collection = {**plan("h4", "2026-01-01", "0.2"), "data": {
         "plan_id": "p", "effective_from": "2026-01-01", "rules": rules([("0", "0.2")], basis="collection")}}
@@ -459,3 +495,43 @@ def test_a_what_if_of_a_deal_into_a_closed_month_keeps_the_real_closes_sums() ->
     # January is closed: its statement stays frozen; the late deal's 50.00 lands in February.
     assert [(row["period"], row["difference"]) for row in answer["rows"]][:2] == [
         ("2026-01", "0.00"), ("2026-02", "50.00")]
+
+
+def test_a_what_if_copies_the_books_at_the_position_checked_when_the_log_is_ahead_of_them() -> None:
+    """Appends the books have not folded yet (the follower waits for a pause), and one more by
+    another writer just after the what-if's events were checked: the what-if folds the books to
+    exactly the position it checked at, not past it, and copies the state there (decision 96);
+    its answer is as of that position."""
+    def event(n: int, type_: str, **data: Any) -> dict[str, Any]:
+        return {"event_id": f"w{n}", "type": type_, "data": data}
+
+    envelopes = [
+        event(1, "ParticipantRegistered", participant_id="r1", name="R1", team_id="t", start_date="2020-01-01"),
+        event(2, "PlanPublished", plan_id="p", effective_from="2020-01-01", rules=rules([("0", "0.1")])),
+        event(3, "PlanAssigned", participant_id="r1", plan_id="p", effective_from="2020-01-01"),
+    ]
+    log = _log(envelopes)
+    books = Books(log)
+    assert books.head.position == 3
+    later = event(4, "DealBooked", deal_id="k1", booked_on="2026-03-10", amount="1000.00", currency="USD",
+                  credits=[{"participant_id": "r1", "share": "1"}])
+    log.store.add(_logged([*envelopes, later]))  # type: ignore[attr-defined]
+    log.catch_up()
+    assert (log.head, books.folded) == (4, 3)
+    another = event(5, "DealBooked", deal_id="k2", booked_on="2026-03-12", amount="500.00", currency="USD",
+                    credits=[{"participant_id": "r1", "share": "1"}])
+    check = log.check
+
+    def check_then_another_append(hypothetical: Sequence[Any]) -> list[Sealed]:
+        checked = check(hypothetical)
+        log.store.add(_logged([*envelopes, later, another]))  # type: ignore[attr-defined]
+        log.catch_up()
+        return checked
+
+    cancel = {"event_id": "h", "type": "DealCancelled", "data": {"deal_id": "k1", "cancelled_on": "2026-03-11"}}
+    with patch.object(log, "check", side_effect=check_then_another_append):
+        answer = what_if(log, books, [cancel], ["2026-03"], ["r1"])
+    assert (answer["as_of_position"], books.folded, log.head) == (4, 4, 5)
+    assert [(row["total_now"], row["total_with"]) for row in answer["rows"]] == [("100.00", "0.00")]
+    assert books.head.position == 5  # the next read folds the rest
+    assert vars(books.head.state) == vars(fold(_stored(log)).state)
