@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 from unittest.mock import patch
@@ -473,17 +473,25 @@ def test_a_what_if_that_folds_again_finds_the_registration_a_former_reports_tran
         (period, "50.00" if period == "2026-03" else "0.00") for period in [*MONTHS, "2026-07"]]
 
 
+def _rep_on_a_plan(prefix: str) -> tuple[Callable[..., dict[str, Any]], list[dict[str, Any]]]:
+    """A maker of events with ids `prefix` + number, and a rep r1 on a 10 % plan (events 1-3)."""
+    def event(n: int, type_: str, **data: Any) -> dict[str, Any]:
+        return {"event_id": f"{prefix}{n}", "type": type_, "data": data}
+
+    return event, [
+        event(1, "ParticipantRegistered", participant_id="r1", name="R1", team_id="t", start_date="2020-01-01"),
+        event(2, "PlanPublished", plan_id="p", effective_from="2020-01-01", rules=rules([("0", "0.1")])),
+        event(3, "PlanAssigned", participant_id="r1", plan_id="p", effective_from="2020-01-01"),
+    ]
+
+
 def test_a_what_if_of_a_deal_into_a_closed_month_keeps_the_real_closes_sums() -> None:
     """A deal booked into a closed month changes the month's sums, which the close's kept sums
     (rankings of the closed period, decision 89) must keep as they were: in the what-if's copy
     only (decision 93). The real state stays what folding the log gives, table by table."""
-    def event(n: int, type_: str, **data: Any) -> dict[str, Any]:
-        return {"event_id": f"c{n}", "type": type_, "data": data}
-
+    event, rep = _rep_on_a_plan("c")
     envelopes = [
-        event(1, "ParticipantRegistered", participant_id="r1", name="R1", team_id="t", start_date="2020-01-01"),
-        event(2, "PlanPublished", plan_id="p", effective_from="2020-01-01", rules=rules([("0", "0.1")])),
-        event(3, "PlanAssigned", participant_id="r1", plan_id="p", effective_from="2020-01-01"),
+        *rep,
         event(4, "DealBooked", deal_id="k1", booked_on="2026-01-10", amount="1000.00", currency="USD",
               credits=[{"participant_id": "r1", "share": "1"}]),
         event(5, "PeriodClosed", period="2026-01"),
@@ -502,14 +510,7 @@ def test_a_what_if_copies_the_books_at_the_position_checked_when_the_log_is_ahea
     another writer just after the what-if's events were checked: the what-if folds the books to
     exactly the position it checked at, not past it, and copies the state there (decision 96);
     its answer is as of that position."""
-    def event(n: int, type_: str, **data: Any) -> dict[str, Any]:
-        return {"event_id": f"w{n}", "type": type_, "data": data}
-
-    envelopes = [
-        event(1, "ParticipantRegistered", participant_id="r1", name="R1", team_id="t", start_date="2020-01-01"),
-        event(2, "PlanPublished", plan_id="p", effective_from="2020-01-01", rules=rules([("0", "0.1")])),
-        event(3, "PlanAssigned", participant_id="r1", plan_id="p", effective_from="2020-01-01"),
-    ]
+    event, envelopes = _rep_on_a_plan("w")
     log = _log(envelopes)
     books = Books(log)
     assert books.head.position == 3
