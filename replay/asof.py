@@ -251,8 +251,7 @@ class Books:
         (decision 96). The caller holds `reading()`, so that nothing folds past it meanwhile."""
         with self._lock:
             head = self._head
-            if head.position < position:
-                self._fold(position - head.position)
+            self._fold(max(position - head.position, 0))  # raises `BooksBroken` after a failed fold, as reads do
             if head.position != position:
                 raise AssertionError(f"the books are at {head.position}, not {position}")
             return head.view()

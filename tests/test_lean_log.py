@@ -63,12 +63,12 @@ def test_a_restarted_log_decides_replays_from_the_store(make_services: Callable[
     assert [r.hash for r in again.store.read(4, 5)] == [again.log.last.hash]
 
 
-def test_what_if_of_an_amendment_folds_events_read_back_from_the_store(
+def test_what_if_of_a_deal_or_an_amendment_answers_on_a_log_that_keeps_no_parsed_events(
     make_services: Callable[..., Services],
 ) -> None:
-    """An amendment changes a deal a copy of the state would share, so its what-if reads back and
-    folds again the events of those asked about; a new deal forks the state (decision 93). Both
-    answer as folding them for real would."""
+    """The log drops parsed events once the books have them; a what-if of a new deal or of an
+    amendment works on a copy of the books (decisions 93 and 95, the amended deal the copy's own)
+    and answers as folding them for real would."""
     services = make_services()
     plan = {"event_id": "plan", "type": "PlanPublished", "data": {
         "plan_id": "p", "effective_from": "2020-01-01", "rules": {

@@ -1,4 +1,5 @@
-"""What-if folds only the events that concern the requested participants; it must agree with a full fold."""
+"""What-if works on a copy of the books that shares what its events do not change; it must agree with a
+full fold, and leave the real books as folding the log gives."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 from unittest.mock import patch
 
+import pytest
 from eventsourcing.persistence import StoredEvent
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -18,7 +20,7 @@ from ledger.records import Record
 from ledger.store import LEDGER_STREAM, TOPIC_PREFIX, StoredRow, decode_record
 from ledger.values import next_period
 from projections.lines import Line
-from replay.asof import Books, fold
+from replay.asof import Books, BooksBroken, fold
 from replay.whatif import _changed, what_if
 from tests.support import eager_forks, rules
 from tests.test_close_properties import MONTHS, PEOPLE, _logged, ledgers
@@ -367,6 +369,7 @@ def test_a_forked_what_if_leaves_every_table_of_the_real_state_alone() -> None:
             "adjustment_id": "adj0", "participant_id": "r1", "period": "2026-03", "amount": "10.00", "reason": "r"}},
         {"event_id": "dq", "type": "DisputeOpened", "data": {
             "dispute_id": "dq", "participant_id": "r1", "period": "2026-03", "reason": "r"}},
+        {"event_id": "feb", "type": "PeriodClosed", "data": {"period": "2026-02"}},
     ]
     hypothetical = [plan("h1", "2026-01-01", "0.2"), assign("h2", "2026-02-01"), target("h3", "400.00")]
     log = _log(envelopes)
@@ -374,13 +377,15 @@ def test_a_forked_what_if_leaves_every_table_of_the_real_state_alone() -> None:
     answer = what_if(log, books, hypothetical, ["2026-03"], ["r1"])
     assert (answer["rows"][0]["total_now"], answer["rows"][0]["total_with"]) == ("50.00", "170.00")
     assert vars(books.head.state) == vars(fold(_stored(log)).state)
-    # A changed deal is the copy's own copy (decision 95): amended, paid, its payment reversed,
-    # then cancelled; and a manual adjustment.
+    # A changed deal is the copy's own copy (decision 95): amended, paid in a month without cash
+    # and before its first cash day, its payment reversed, then cancelled; a manual adjustment.
     changes = [
         {"event_id": "h5", "type": "DealAmended", "data": {"deal_id": "d", "amount": "1000.00",
                                                            "amended_on": "2026-03-20"}},
         {"event_id": "h6", "type": "PaymentReceived", "data": {"payment_id": "pay1", "deal_id": "d",
-                                                               "amount": "500.00", "received_on": "2026-03-21"}},
+                                                               "amount": "500.00", "received_on": "2026-04-02"}},
+        {"event_id": "h15", "type": "PaymentReceived", "data": {"payment_id": "pay2", "deal_id": "d",
+                                                                "amount": "100.00", "received_on": "2026-03-01"}},
         {"event_id": "h7", "type": "PaymentReversed", "data": {"payment_id": "pay0", "reversed_on": "2026-03-22"}},
         {"event_id": "h8", "type": "AdjustmentRecorded", "data": {
             "adjustment_id": "adj1", "participant_id": "r1", "period": "2026-03", "amount": "25.00", "reason": "r"}},
@@ -393,7 +398,7 @@ def test_a_forked_what_if_leaves_every_table_of_the_real_state_alone() -> None:
         assert books.head.state.deals["d"].amendments == () and len(books.head.state.deals["d"].cash) == 1
     # People, disputes and closes (decision 96): a hire into a team and under a manager who have
     # members and reports already, a transfer to them, a dispute opened on a statement that has
-    # one and that one resolved, the month closed.
+    # one and that one resolved, the month closed after February; and a dispute opened alone.
     others = [
         {"event_id": "h10", "type": "ParticipantRegistered", "data": {
             "participant_id": "m2", "name": "M2", "team_id": "t", "manager_id": "m0", "start_date": "2020-01-01"}},
@@ -409,7 +414,11 @@ def test_a_forked_what_if_leaves_every_table_of_the_real_state_alone() -> None:
     assert [(row["total_now"], row["total_with"]) for row in answer["rows"]] == [("50.00", "50.00"), ("0.00", "0.00")]
     assert vars(books.head.state) == vars(fold(_stored(log)).state)
     real = books.head.state
-    assert (real.participants["r1"].transfers, real.disputes["dq"].resolution, real.closes) == ([], None, [])
+    assert (real.participants["r1"].transfers, real.disputes["dq"].resolution) == ([], None)
+    assert [close.period for close in real.closes_of["month"]] == ["2026-02"]
+    what_if(log, books, others[2:3], ["2026-03"], ["r1"])
+    assert vars(books.head.state) == vars(fold(_stored(log)).state)
+    assert list(real.disputes) == ["dq"]
     # A collection-basis version makes its members collection members (a table of its own).
     collection = {**plan("h4", "2026-01-01", "0.2"), "data": {
         "plan_id": "p", "effective_from": "2026-01-01", "rules": rules([("0", "0.2")], basis="collection")}}
@@ -451,10 +460,10 @@ def test_changed_lines_skip_the_objects_both_books_share_and_compare_the_rest_as
     assert _changed(now, now) == []
 
 
-def test_a_what_if_that_folds_again_finds_the_registration_a_former_reports_transfer_needs() -> None:
-    """A transfer reaches every manager the person ever had: asked about m1, whose report m2 once
-    managed r1, the what-if folds r1's transfer again, and must fold r1's registration with it (a
-    review found a `KeyError`, a 500, in the fold)."""
+def test_a_what_if_about_a_manager_whose_report_once_managed_someone_agrees_with_a_full_fold() -> None:
+    """Asked about m1, whose report m2 once managed r1 (a transfer reaches every manager the
+    person ever had): a review found a `KeyError`, a 500, when such a what-if folded the events
+    again (before decision 96); on the copy it answers as a full fold does."""
     def event(n: int, type_: str, **data: Any) -> dict[str, Any]:
         return {"event_id": f"k{n}", "type": type_, "data": data}
 
@@ -536,3 +545,27 @@ def test_a_what_if_copies_the_books_at_the_position_checked_when_the_log_is_ahea
     assert [(row["total_now"], row["total_with"]) for row in answer["rows"]] == [("100.00", "0.00")]
     assert books.head.position == 5  # the next read folds the rest
     assert vars(books.head.state) == vars(fold(_stored(log)).state)
+
+
+def test_a_what_if_after_a_failed_fold_answers_the_failure_as_every_read_does() -> None:
+    """A fold that failed half-way leaves the books unreadable (`BooksBroken`): a what-if, whose
+    books are already at the position it checks at, must say so too, not answer from them."""
+    event, envelopes = _rep_on_a_plan("b")
+    log = _log(envelopes)
+    books = Books(log)
+    books.at(None)
+    deal = event(4, "DealBooked", deal_id="k1", booked_on="2026-03-10", amount="1000.00", currency="USD",
+                 credits=[{"participant_id": "r1", "share": "1"}])
+    log.store.add(_logged([*envelopes, deal]))  # type: ignore[attr-defined]
+    log.catch_up()
+    state = books._head.state  # not `head`, which would fold the deal now
+    folding = state._fold
+
+    def half(position: int, event_id: str, event: Any) -> Any:
+        folding(position, event_id, event)
+        raise RuntimeError("a fault after half the fold")
+
+    with patch.object(state, "_fold", side_effect=half), pytest.raises(BooksBroken):
+        books.at(None)
+    with pytest.raises(BooksBroken):
+        what_if(log, books, [], ["2026-03"], ["r1"])
