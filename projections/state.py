@@ -515,10 +515,12 @@ class LedgerState:
             affected = self._with_managers([credit.participant_id for credit in event.credits])
         elif isinstance(event, ev.PaymentReceived):  # not recorded yet: `_deal_of` would not find it
             affected = self._affected(event, self.deals[event.deal_id])
-        elif isinstance(event, ev.ParticipantRegistered | ev.ParticipantTransferred):  # and the new manager
+        elif isinstance(event, ev.ParticipantRegistered):  # and the new manager, not recorded yet
             affected = self._with_managers([event.participant_id])
             if event.manager_id is not None:
                 affected.add(event.manager_id)
+        elif isinstance(event, ev.ParticipantTransferred):
+            affected = self._transfer_reach(event, self.position)
         else:
             affected = self._affected(event, self._deal_of(event))
         for participant_id in affected:
@@ -711,6 +713,19 @@ class LedgerState:
                 out.add(manager)
         return out
 
+    def _transfer_reach(self, event: ev.ParticipantTransferred, before: int) -> set[str]:
+        """The transferred participant, their new manager, and every manager they had from the
+        effective date on as of `before`: a transfer changes the manager of those days only, and
+        a manager's override lines are those of the deals booked on days they managed (§5.6), so
+        a manager the person had only before then keeps theirs (decision 97)."""
+        participant_id = event.participant_id
+        out = {participant_id}
+        during = self.participants[participant_id].managers_during(event.effective_date, date.max, before)
+        out.update(manager for manager in during if manager is not None)
+        if event.manager_id is not None:
+            out.add(event.manager_id)
+        return out
+
     def _with_managers_if_cancelled(self, participant_ids: set[str]) -> set[str]:
         """A plan's members, and the managers of those who have a cancelled deal: a member's plan
         reaches a manager's lines only through the clawback window of a cancelled deal (§5.6), and
@@ -726,8 +741,10 @@ class LedgerState:
                 return set(credited)  # cash moves only the releases of those credited, no manager's lines
             return self._with_managers_on(credited, deal.booked_on)
         match event:
-            case ev.ParticipantRegistered() | ev.ParticipantTransferred():
+            case ev.ParticipantRegistered():
                 return self._with_managers([event.participant_id])
+            case ev.ParticipantTransferred():
+                return self._transfer_reach(event, self.position - 1)  # not this transfer itself
             case ev.PlanAssigned():
                 return self._with_managers_if_cancelled({event.participant_id})
             case ev.PlanPublished():

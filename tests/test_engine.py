@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from ledger.validation import Envelope, parse_envelope
 from projections.book import Book
 from tests.oracle import Oracle
 from tests.support import memo_held
@@ -1091,4 +1092,51 @@ def test_a_managers_period_looks_only_at_reports_they_managed_on_some_day_of_it(
                         lambda self, report, *rest: looked_at.append(report) or basis(self, report, *rest))
     led.statement("m", "2026-04")
     assert looked_at == ["r1"]
+    led.oracle_agrees()
+
+
+def test_a_transfer_reaches_the_managers_of_the_days_it_changes_and_no_earlier_one() -> None:
+    """A transfer changes the manager from its effective date on: it reaches the person, the new
+    manager and whoever managed them on those days before it, not a manager they had only before
+    (decision 97). A book read between events, one memo throughout, agrees with fresh folds."""
+    led = L()
+    for manager in ("m1", "m2", "m3", "m4"):
+        led.person(manager)
+    led.person("r", manager="m1")
+    led.plan("p", [("0", "0.1")])
+    led.plan("o", [("0", "0")], override_rate="0.1")
+    led.assign("r", "p")
+    for manager in ("m1", "m2", "m3", "m4"):
+        led.assign(manager, "o")
+    moves = [("2026-03-01", "m2"), ("2026-06-01", "m3"), ("2026-02-01", "m4")]  # the last one backdated
+    warm = Book()
+    months = [f"2026-{m:02d}" for m in range(1, 9)]
+    for n, day in enumerate(("2026-01-10", "2026-02-10", "2026-03-10", "2026-05-10", "2026-06-10", "2026-07-10")):
+        led.deal(f"k{n}", day, "100", "r")
+    for on, manager in moves:
+        led.transfer("r", on, manager=manager)
+    reached = {}
+    fold(led.envelopes)  # every event valid
+    for position, envelope in enumerate(led.envelopes, start=1):
+        parsed = parse_envelope(envelope)
+        assert isinstance(parsed, Envelope)
+        warm.apply(position, parsed.event_id, parsed.event)
+        for manager in ("m1", "m2", "m3", "m4"):
+            for month in months:
+                warm.statement(manager, month)
+        if envelope["type"] == "ParticipantTransferred":
+            reached[envelope["data"]["manager_id"]] = {
+                p for p, positions in warm.state.touched.items() if positions[-1] == position}
+    # To m2 from March: r's manager from March was m1. To m3 from June: it was m2. To m4 from
+    # February, backdated: February was m1's, March to May m2's, June on m3's (a superset: the
+    # later-dated transfers keep March on for m2 and m3, so only February moves to m4).
+    assert reached == {"m2": {"r", "m1", "m2"}, "m3": {"r", "m2", "m3"}, "m4": {"r", "m1", "m2", "m3", "m4"}}
+    fresh = fold(led.envelopes)
+    for manager in ("m1", "m2", "m3", "m4"):
+        for month in months:
+            assert warm.statement(manager, month).body(0) == fresh.statement(manager, month).body(0), (manager, month)
+    overrides = {manager: [month for month in months if fresh.statement(manager, month).total]
+                 for manager in ("m1", "m2", "m3", "m4")}
+    assert overrides == {"m1": ["2026-01"], "m2": ["2026-03", "2026-05"], "m3": ["2026-06", "2026-07"],
+                         "m4": ["2026-02"]}
     led.oracle_agrees()
