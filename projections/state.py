@@ -494,8 +494,7 @@ class LedgerState:
                 credited = [credit.participant_id for credit in event.credits]
                 self._privatise_deals(credited, _month_and_quarter(event.booked_on), None)
             case ev.DealAmended() | ev.DealCancelled() | ev.PaymentReceived() | ev.PaymentReversed():
-                deal_id = event.deal_id if isinstance(event, ev.PaymentReceived) else None
-                real = self._deal_of(event) if deal_id is None else self.deals[deal_id]
+                real = self._deal_before(event)
                 assert real is not None
                 self._privatise_deals([p for p, _ in real.credits], _month_and_quarter(real.booked_on), real)
             case ev.ParticipantRegistered() | ev.ParticipantTransferred():
@@ -511,24 +510,28 @@ class LedgerState:
                 mine = self.disputes[event.dispute_id] = replace(real_dispute)
                 key = (mine.participant_id, mine.period)
                 self.statement_disputes[key] = [mine if d is real_dispute else d for d in self.statement_disputes[key]]
-        if isinstance(event, ev.DealBooked):  # not booked yet: everyone it can reach, and more
-            affected = self._with_managers([credit.participant_id for credit in event.credits])
-        elif isinstance(event, ev.PaymentReceived):  # not recorded yet: `_deal_of` would not find it
-            affected = self._affected(event, self.deals[event.deal_id])
-        elif isinstance(event, ev.ParticipantRegistered):  # and the new manager, not recorded yet
-            affected = self._with_managers([event.participant_id])
-            if event.manager_id is not None:
-                affected.add(event.manager_id)
-        elif isinstance(event, ev.ParticipantTransferred):
-            affected = self._transfer_reach(event, self.position)
-        else:
-            affected = self._affected(event, self._deal_of(event))
-        for participant_id in affected:
+        for participant_id in self._affected_before(event):
             positions = self.touched.get(participant_id)
             if positions is not None:  # else `apply` makes them, in this copy's tables
                 self.touched[participant_id] = array("q", positions)
                 self.touched_from[participant_id] = array("q", self.touched_from[participant_id])
                 self.touched_until[participant_id] = array("i", self.touched_until[participant_id])
+
+    def _deal_before(self, event: ev.EventData) -> Deal | None:
+        """`_deal_of` before the event is folded: a payment is not recorded yet."""
+        return self.deals[event.deal_id] if isinstance(event, ev.PaymentReceived) else self._deal_of(event)
+
+    def _affected_before(self, event: ev.EventData) -> set[str]:
+        """`_affected` before the event is folded (a superset will do): what it adds is not there yet."""
+        match event:
+            case ev.DealBooked():  # not booked yet: everyone it can reach, and more
+                return self._with_managers([credit.participant_id for credit in event.credits])
+            case ev.ParticipantRegistered():  # the manager's report not recorded yet
+                return self._with_managers([event.participant_id]) | ({event.manager_id} if event.manager_id else set())
+            case ev.ParticipantTransferred():
+                return self._transfer_reach(event, self.position)
+            case _:
+                return self._affected(event, self._deal_before(event))
 
     def _privatise_deals(self, credited: list[str], month_and_quarter: tuple[str, str], deal: Deal | None) -> None:
         """This copy's own deal lists, sums and cash tables of those credited with a deal of this
