@@ -86,7 +86,7 @@ _DEAL_WRITES = (
 )
 _PEOPLE_WRITES = ("participants", "participant_order", "team_members_ever", "reports", "managers_ever")
 _WRITES: dict[type[ev.EventData], tuple[str, ...]] = {
-    ev.PlanPublished: ("plans", "collection_members", "global_positions"),
+    ev.PlanPublished: ("plans", "collection_members"),
     ev.PlanAssigned: ("assignments", "plan_members", "collection_members"),
     ev.TargetSet: ("targets",),
     ev.AdjustmentRecorded: ("adjustments",),
@@ -97,7 +97,7 @@ _WRITES: dict[type[ev.EventData], tuple[str, ...]] = {
     ev.PaymentReversed: _DEAL_WRITES,
     ev.ParticipantRegistered: _PEOPLE_WRITES,
     ev.ParticipantTransferred: _PEOPLE_WRITES,
-    ev.PeriodClosed: ("closes", "closes_of", "closed_at", "closed_credit", "global_positions"),
+    ev.PeriodClosed: ("closes", "closes_of", "closed_at", "closed_credit"),
     ev.DisputeOpened: ("disputes", "statement_disputes"),
     ev.DisputeResolved: ("disputes", "statement_disputes"),
 }
@@ -376,8 +376,6 @@ class LedgerState:
         self.with_cancelled: dict[str, int] = {}
         #: team -> everyone who was ever registered into or transferred to it (a superset of any day's members)
         self.team_members_ever: dict[str, set[str]] = {}
-        #: positions of plan publishes and closes, which matter to everyone
-        self.global_positions: list[int] = []
         self.managers_ever: dict[str, set[str]] = {}
 
     # --- reads as of a position --------------------------------------------------------
@@ -524,10 +522,10 @@ class LedgerState:
     def _affected_before(self, event: ev.EventData) -> set[str]:
         """`_affected` before the event is folded (a superset will do): what it adds is not there yet."""
         match event:
-            case ev.DealBooked():  # not booked yet: everyone it can reach, and more
-                return self._with_managers([credit.participant_id for credit in event.credits])
-            case ev.ParticipantRegistered():  # the manager's report not recorded yet
-                return self._with_managers([event.participant_id]) | ({event.manager_id} if event.manager_id else set())
+            case ev.DealBooked():  # not booked yet: those credited and their managers on the booking day
+                return self._with_managers_on([credit.participant_id for credit in event.credits], event.booked_on)
+            case ev.ParticipantRegistered():  # new: no manager recorded yet
+                return {event.participant_id} | ({event.manager_id} if event.manager_id else set())
             case ev.ParticipantTransferred():
                 return self._transfer_reach(event, self.position)
             case _:
@@ -828,7 +826,6 @@ class LedgerState:
                 if event.rules.basis == "collection":
                     for member in self.plan_members.get(event.plan_id, ()):
                         self.collection_members.setdefault(member, position)
-                self.global_positions.append(position)
             case ev.PlanAssigned():
                 self.assignments.setdefault(event.participant_id, []).append(
                     Assignment(event.plan_id, event.effective_from, event.effective_to, position)
@@ -865,7 +862,6 @@ class LedgerState:
                 self.closes_of.setdefault(period_length(event.period), []).append(close)
                 self.closed_at[event.period] = position
                 self.closed_credit[event.period] = (position, {})
-                self.global_positions.append(position)
             case ev.DisputeOpened():
                 dispute = self.disputes[event.dispute_id] = Dispute(
                     event.dispute_id,

@@ -1,4 +1,4 @@
-"""What-if (§6): statements with hypothetical events appended to a copy of the log."""
+"""What-if (§6): statements with hypothetical events applied to a copy of the books' state."""
 
 from __future__ import annotations
 

@@ -167,7 +167,7 @@ def memo_held(engine: Any) -> int:
 
 
 def watch_folds(monkeypatch: Any, module: Any) -> list[int]:
-    """The memo bound of every book that `module.fold` folds from now on (what-if, audit)."""
+    """The memo bound of every book that `module.fold` folds from now on (the replay audit's)."""
     bounds: list[int] = []
     fold = module.fold
 

@@ -203,8 +203,9 @@ def test_the_hypothetical_book_is_dropped_after_the_what_if_answer_is_sent(
 
 @pytest.mark.parametrize("owner", ["r1", "r2"])
 def test_what_if_can_resolve_an_open_dispute(api: Api, owner: str) -> None:
-    """A hypothetical resolution is folded with the dispute it resolves (the fuzz test found a 500),
-    whoever's dispute it is: the what-if folds only the disputes its events resolve (decision 92)."""
+    """A hypothetical resolution of an open dispute, whoever's dispute it is (the fuzz test found a
+    500 when a what-if folded events again): the copy resolves its own copy (decision 96), and
+    the rows show no change."""
     _small_ledger(api)
     api.add("DisputeOpened", dispute_id="ds0", participant_id="r1", period="2026-01", reason="other")
     api.add("DisputeOpened", dispute_id="ds1", participant_id=owner, period="2026-01", reason="why")

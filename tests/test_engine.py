@@ -1096,9 +1096,11 @@ def test_a_managers_period_looks_only_at_reports_they_managed_on_some_day_of_it(
 
 
 def test_a_transfer_reaches_the_managers_of_the_days_it_changes_and_no_earlier_one() -> None:
-    """A transfer changes the manager from its effective date on: it reaches the person, the new
-    manager and whoever managed them on those days before it, not a manager they had only before
-    (decision 97). A book read between events, one memo throughout, agrees with fresh folds."""
+    """A transfer changes the manager from its effective date on: it reaches (touches) the person,
+    the new manager and whoever managed them on those days before it, not a manager they had only
+    before (decision 97), and every manager's overrides are as worked out by hand and by the
+    oracle (a reach too small leaves a manager reading lines from before the transfer; a book
+    read between events and a fresh fold agree, as both read at the positions it touched)."""
     led = L()
     for manager in ("m1", "m2", "m3", "m4"):
         led.person(manager)

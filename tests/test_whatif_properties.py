@@ -461,9 +461,9 @@ def test_changed_lines_skip_the_objects_both_books_share_and_compare_the_rest_as
 
 
 def test_a_what_if_about_a_manager_whose_report_once_managed_someone_agrees_with_a_full_fold() -> None:
-    """Asked about m1, whose report m2 once managed r1 (a transfer reaches every manager the
-    person ever had): a review found a `KeyError`, a 500, when such a what-if folded the events
-    again (before decision 96); on the copy it answers as a full fold does."""
+    """Asked about m1, whose report m2 once managed r1: a review found a `KeyError`, a 500, when
+    such a what-if folded the events again (before decision 96, when a transfer reached every
+    manager the person ever had); on the copy it answers as a full fold does."""
     def event(n: int, type_: str, **data: Any) -> dict[str, Any]:
         return {"event_id": f"k{n}", "type": type_, "data": data}
 
