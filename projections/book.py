@@ -297,7 +297,7 @@ class BookView:
 
 
 def _payable(lines: list[Line]) -> tuple[Line, ...]:
-    return tuple(line for line in lines if line.payable)
+    return tuple([line for line in lines if line.payable])
 
 
 def rank(rows: list[Row]) -> list[tuple[int, Row]]:

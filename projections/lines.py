@@ -98,24 +98,37 @@ class Line:
     def body(self) -> dict[str, Any]:
         """The line as the API shows it: only the facts that apply to its kind."""
         out: dict[str, Any] = {"kind": self.kind, "amount": money_str(self.amount)}
-        optional: dict[str, Any] = {
-            "deal_id": self.deal_id,
-            "payment_id": self.payment_id,
-            "participant_id": self.report_id,
-            "credit": None if self.credit is None else exact_str(self.credit),
-            "share": None if self.share is None else exact_str(self.share),
-            "plan_id": self.plan_id,
-            "plan_version": self.plan_version,
-            "tier_method": self.tier_method,
-            "rate": None if self.rate is None else exact_str(self.rate),
-            "tiers": None if self.tiers is None else [t.body() for t in self.tiers],
-            "target": None if self.target is None else money_str(self.target),
-            "credited_before": None if self.credited_before is None else money_str(self.credited_before),
-            "for_period": self.for_period,
-            "reason": self.reason,
-        }
-        out.update({k: v for k, v in optional.items() if v is not None})
-        out.update(dict(self.details))
+        # In this order, each only if the line has it, tested one by one: a dict of them all,
+        # filtered, took three times as long for a spiff line (a what-if renders tens of thousands).
+        if self.deal_id is not None:
+            out["deal_id"] = self.deal_id
+        if self.payment_id is not None:
+            out["payment_id"] = self.payment_id
+        if self.report_id is not None:
+            out["participant_id"] = self.report_id
+        if self.credit is not None:
+            out["credit"] = exact_str(self.credit)
+        if self.share is not None:
+            out["share"] = exact_str(self.share)
+        if self.plan_id is not None:
+            out["plan_id"] = self.plan_id
+        if self.plan_version is not None:
+            out["plan_version"] = self.plan_version
+        if self.tier_method is not None:
+            out["tier_method"] = self.tier_method
+        if self.rate is not None:
+            out["rate"] = exact_str(self.rate)
+        if self.tiers is not None:
+            out["tiers"] = [t.body() for t in self.tiers]
+        if self.target is not None:
+            out["target"] = money_str(self.target)
+        if self.credited_before is not None:
+            out["credited_before"] = money_str(self.credited_before)
+        if self.for_period is not None:
+            out["for_period"] = self.for_period
+        if self.reason is not None:
+            out["reason"] = self.reason
+        out.update(self.details)
         out["event_ids"] = list(self.event_ids)
         return out
 
@@ -161,4 +174,4 @@ def same_lines(a: Sequence[Line], b: Sequence[Line]) -> bool:
 
 
 def payable_total(lines: list[Line] | tuple[Line, ...]) -> Decimal:
-    return sum((line.amount for line in lines if line.payable), Decimal(0))
+    return sum([line.amount for line in lines if line.payable], Decimal(0))

@@ -52,6 +52,8 @@ def marginal(tiers: Sequence[Tier], bounds: Bounds | None, before: Decimal, cred
     for number, tier, tier_low, tier_high in bounds:
         if tier_low >= high:
             break  # tiers ascend: nothing of the range is in this tier or any later one
+        if tier_high is not None and tier_high <= before:
+            continue  # wholly below the range
         # As min(high, tier_high) and max(before, tier_low) would choose (the first of equals:
         # equal Decimals may differ in exponent, which the line shows).
         top = tier_high if tier_high is not None and tier_high < high else high

@@ -13,8 +13,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, localcontext
+from decimal import Decimal, getcontext, localcontext
 from functools import partial
+from operator import attrgetter
 from typing import TypeVar
 
 from ledger.settings import MEMO_LINES
@@ -75,6 +76,9 @@ class PeriodView:
     warnings: list[str] = field(default_factory=list)
     #: earned line K per deal id (collection basis), for releases in later periods
     earned: dict[str, Decimal] = field(default_factory=dict)
+    #: the participant's plan on every day of the period (`plan_through`), resolved once for all
+    #: the period's lines
+    plan: PlanVersion | Varies | None = VARIES
 
 
 class Engine:
@@ -116,9 +120,12 @@ class Engine:
         if found is not None:
             memo.move_to_end(key)
             return found[0]  # type: ignore[return-value]
-        with localcontext() as ctx:
-            ctx.prec = EXACT_PRECISION
+        if getcontext().prec == EXACT_PRECISION:  # within another entry's computation (most are)
             value = compute()
+        else:
+            with localcontext() as ctx:
+                ctx.prec = EXACT_PRECISION
+                value = compute()
         weight = _weight(value)
         memo[key] = (value, weight)
         self.weight += weight
@@ -179,16 +186,49 @@ class Engine:
 
     def credits_in(self, participant_id: str, period: str, at: int) -> list[CreditView]:
         """Credits (live or not) whose attainment period is `period`, in booking order."""
-        out: list[CreditView] = []
         plan = plan_through(self.state, participant_id, period_first_day(period), period_last_day(period), at)
-        if not isinstance(plan, Varies) and _length(plan) != period_length(period):
-            return out  # one plan for all the period's deals, which counts them in periods of the other length
+        return self._credits(participant_id, period, at, plan)
+
+    def _credits(
+        self, participant_id: str, period: str, at: int, plan: PlanVersion | Varies | None
+    ) -> list[CreditView]:
+        """`credits_in`, with the participant's `plan_through` the period."""
+        if not isinstance(plan, Varies):
+            if _length(plan) != period_length(period):
+                return []  # one plan for all the period's deals, which counts them in periods of the other length
+            return self._credits_under(plan, participant_id, period, at)
+        out = []
         for deal, month in self._deals_in(participant_id, period, at):
             view = self.credit(deal, participant_id, at, month, plan)
             if view.period == period:
                 out.append(view)
         if len(out) > 1:
             out.sort(key=_booking_order)
+        return out
+
+    def _credits_under(self, plan: PlanVersion | None, participant_id: str, period: str, at: int) -> list[CreditView]:
+        """`credits_in` when one plan governs every day of the period and counts credits in periods
+        of its length (most periods): `credit`'s steps inline, where each was a call per deal, and
+        every credit's period is this one; the deals are sorted before their views are made."""
+        out: list[CreditView] = []
+        by_month = self.state.deals_by_month.get(participant_id)
+        if not by_month:
+            return out
+        clawback = plan.rules.clawback_days if plan is not None else None
+        deals = [deal for month in months_of(period) for deal in by_month.get(month, ()) if deal.position <= at]
+        if len(deals) > 1:
+            deals.sort(key=_DEAL_ORDER)  # so the credits need no sort
+        for deal in deals:
+            share = _share(deal, participant_id)
+            amounts: Sequence[Amount] = _amounts(deal, at) if deal.amendments else (deal,)
+            cancellation = deal.cancellation  # live unless cancelled by `at` within the clawback window
+            live = (
+                cancellation is None
+                or cancellation.position > at
+                or rules.is_live(deal.booked_on, cancellation.cancelled_on, clawback)
+            )
+            amount = amounts[-1].amount
+            out.append(CreditView(deal, participant_id, share, amount, amount * share, plan, period, live, amounts))
         return out
 
     def credited(self, participant_id: str, period: str, at: int) -> Decimal:
@@ -218,15 +258,19 @@ class Engine:
         return self._cached(("group", participant_id, period, at), at, lambda: self._group(participant_id, period, at))
 
     def _group(self, participant_id: str, period: str, at: int) -> PeriodView:
+        """The lines in the order `_own` shows them (`Line.order`): commission (or earned) lines in
+        booking order, then spiff lines in booking order; so a period with no other lines needs no
+        sort."""
         view = PeriodView()
-        group = [c for c in self.credits_in(participant_id, period, at) if c.live]
+        view.plan = plan_through(self.state, participant_id, period_first_day(period), period_last_day(period), at)
+        group = [c for c in self._credits(participant_id, period, at, view.plan) if c.live]
         view.credited = sum((c.amount for c in group), Decimal(0))
         target_entry = self.state.target(participant_id, period, at)
         target = target_entry.amount if target_entry is not None else None
         target_ids = (target_entry.event_id,) if target_entry is not None else ()
         before = Decimal(0)
-        attainment = attainment_str(view.credited, target) or "null"  # shown on every retroactive line
         terms: _PlanTerms | None = None  # of the last credit's plan, which most credits share
+        spiffs: list[Line] = []
         for credit in group:
             plan = credit.plan
             if plan is None:
@@ -238,27 +282,29 @@ class Engine:
                 before += credit.amount
                 continue
             if terms is None or terms.plan is not plan:
-                terms = _terms_of(plan, target, view.credited, attainment)
+                terms = _terms_of(plan, target, view.credited)
             line = _commission_line(credit, terms, period, target, target_ids, before)
             view.earned[credit.deal.deal_id] = line.amount
             view.lines.append(line)
             before += credit.amount
-            spiff = rules.spiff_amount(plan.rules, credit.deal.product, credit.share)
-            if spiff is not None:
-                view.lines.append(
-                    Line(
-                        "spiff",
-                        spiff,
-                        period,
-                        credit.order,
-                        (*credit.deal_event_ids, plan.event_id),
-                        deal_id=credit.deal.deal_id,
-                        share=credit.share,
-                        plan_id=plan.plan_id,
-                        plan_version=plan.version,
-                        details=(("product", credit.deal.product or ""),),
+            if plan.rules.spiffs:
+                spiff = rules.spiff_amount(plan.rules, credit.deal.product, credit.share)
+                if spiff is not None:
+                    spiffs.append(
+                        Line(
+                            "spiff",
+                            spiff,
+                            period,
+                            line.sort_key,
+                            line.event_ids[: len(credit.amounts) + 1],  # the deal's and the plan's
+                            deal_id=credit.deal.deal_id,
+                            share=credit.share,
+                            plan_id=plan.plan_id,
+                            plan_version=plan.version,
+                            details=(("product", credit.deal.product or ""),),
+                        )
                     )
-                )
+        view.lines += spiffs
         return view
 
     def own(self, participant_id: str, period: str, at: int) -> PeriodView:
@@ -268,9 +314,9 @@ class Engine:
 
     def _own(self, participant_id: str, period: str, at: int) -> PeriodView:
         group = self.group(participant_id, period, at)
-        view = PeriodView(group.credited, list(group.lines), list(group.warnings), group.earned)
+        view = PeriodView(group.credited, list(group.lines), list(group.warnings), group.earned, group.plan)
         view.lines += self._releases(participant_id, period, at)
-        view.lines += self._overrides(participant_id, period, at)
+        view.lines += self._overrides(participant_id, period, at, group.plan)
         for adjustment in upto(self.state.adjustments.get(participant_id, []), at):
             if adjustment.period == period:
                 view.lines.append(
@@ -284,10 +330,11 @@ class Engine:
                         details=(("adjustment_id", adjustment.adjustment_id),),
                     )
                 )
-        cap = self._cap(participant_id, period, at, view.lines)
+        cap = self._cap(participant_id, period, at, view.lines, group.plan)
         if cap is not None:
             view.lines.append(cap)
-        view.lines.sort(key=lambda line: line.order)
+        if len(view.lines) > len(group.lines):  # the group's own are in order already
+            view.lines.sort(key=lambda line: line.order)
         return view
 
     def _releases(self, participant_id: str, period: str, at: int) -> list[Line]:
@@ -335,10 +382,10 @@ class Engine:
                 )
         return out
 
-    def _overrides(self, manager_id: str, period: str, at: int) -> list[Line]:
+    def _overrides(self, manager_id: str, period: str, at: int, plan: PlanVersion | Varies | None) -> list[Line]:
+        """`plan`: the manager's `plan_through` the period."""
         out: list[Line] = []
         first, last = period_first_day(period), period_last_day(period)
-        plan = plan_through(self.state, manager_id, first, last, at)
         if not isinstance(plan, Varies) and (
             plan is None or plan.rules.override_rate <= 0 or plan.rules.period != period_length(period)
         ):
@@ -439,8 +486,14 @@ class Engine:
             (),  # details
         )
 
-    def _cap(self, participant_id: str, period: str, at: int, lines: list[Line]) -> Line | None:
-        plan = plan_on(self.state, participant_id, period_last_day(period), at)
+    def _cap(
+        self, participant_id: str, period: str, at: int, lines: list[Line], through: PlanVersion | Varies | None
+    ) -> Line | None:
+        """`through`: the participant's `plan_through` the period; the cap is that of the plan in
+        force on its last day."""
+        plan = through
+        if isinstance(plan, Varies):
+            plan = plan_on(self.state, participant_id, period_last_day(period), at)
         if plan is None or plan.rules.cap is None:
             return None
         capped = sum((line.amount for line in lines if line.kind in ("commission", "override")), Decimal(0))
@@ -495,6 +548,10 @@ def _weight(value: object) -> int:
     return 1
 
 
+#: A deal's booking order (`_booking_order` of its credits), in C.
+_DEAL_ORDER = attrgetter("booked_on", "position")
+
+
 def _booking_order(credit: CreditView) -> tuple[date, int]:
     deal = credit.deal
     return (deal.booked_on, deal.position)
@@ -512,13 +569,14 @@ class _PlanTerms:
     details: tuple[tuple[str, str], ...]
 
 
-def _terms_of(plan: PlanVersion, target: Decimal | None, credited: Decimal, attainment: str) -> _PlanTerms:
+def _terms_of(plan: PlanVersion, target: Decimal | None, credited: Decimal) -> _PlanTerms:
     plan_rules = plan.rules
     tiers = plan_rules.tiers
     kind: Kind = "commission" if plan_rules.basis == "booking" else "earned"
     if plan_rules.tier_method == "marginal":
         return _PlanTerms(plan, kind, rules.tier_bounds(tiers, target) if target else None, None, ())
     index = rules.retroactive_tier(tiers, target, credited)
+    attainment = attainment_str(credited, target) or "null"  # shown on every retroactive line
     return _PlanTerms(plan, kind, None, tiers[index].rate, (("tier", str(index + 1)), ("attainment", attainment)))
 
 
@@ -531,6 +589,7 @@ def _commission_line(
     before: Decimal,
 ) -> Line:
     plan = terms.plan
+    deal = credit.deal
     rate = terms.rate
     if rate is None:  # marginal: each tier's part at its own rate
         exact, portions = rules.marginal(plan.rules.tiers, terms.bounds, before, credit.amount)
@@ -542,9 +601,9 @@ def _commission_line(
         terms.kind,
         round_cents(exact),
         period,
-        credit.order,
-        (*credit.deal_event_ids, plan.event_id, *target_ids),
-        credit.deal.deal_id,  # deal_id
+        (deal.booked_on, deal.position),
+        (*_event_ids(credit.amounts), plan.event_id, *target_ids),
+        deal.deal_id,
         None,  # payment_id
         None,  # report_id
         credit.amount,  # credit

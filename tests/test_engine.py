@@ -443,6 +443,33 @@ def test_spiff_times_share_is_rounded_half_up() -> None:
     led.oracle_agrees()
 
 
+@pytest.mark.parametrize("extra", ["none", "cap", "manual"])
+def test_lines_show_commissions_then_spiffs_each_in_booking_order(extra: str) -> None:
+    """A statement lists commission lines in booking order (day, then position), then spiff lines
+    in the same order, then cap and manual lines: whether or not there is a line of another kind
+    to sort among them (decision 98: a period with none needs no sort)."""
+    led = L()
+    led.person("a")
+    led.plan("p", [("0", "0.10")], cap="1000" if extra == "cap" else None,
+             spiffs=[{"product": "X", "amount": "15"}])
+    led.assign("a", "p")
+    led.deal("k1", "2026-03-20", "4000", "a", product="X")  # appended first, booked last
+    led.deal("k2", "2026-03-05", "3000", "a")
+    led.deal("k3", "2026-03-20", "5000", "a", product="X")  # the same day as k1, appended later
+    led.deal("k4", "2026-03-01", "2000", "a", product="X")
+    if extra == "manual":
+        led.adjust("a", "2026-03", "-5")
+    lines = led.statement("a", "2026-03")["lines"]
+    shown = [(line["kind"], line.get("deal_id"), line["amount"]) for line in lines]
+    expected = [("commission", "k4", "200.00"), ("commission", "k2", "300.00"), ("commission", "k1", "400.00"),
+                ("commission", "k3", "500.00"), ("spiff", "k4", "15.00"), ("spiff", "k1", "15.00"),
+                ("spiff", "k3", "15.00")]
+    # 1,400.00 of commission against a cap of 1,000.00: -400.00
+    expected += {"none": [], "cap": [("cap", None, "-400.00")], "manual": [("manual", None, "-5.00")]}[extra]
+    assert shown == expected
+    led.oracle_agrees()
+
+
 # --- §5.6 overrides --------------------------------------------------------------------------------
 
 
