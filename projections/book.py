@@ -103,10 +103,13 @@ class Book:
         self, state: LedgerState | None = None, forked_from: Book | None = None, memo_lines: int = MEMO_LINES
     ) -> None:
         """`forked_from`: the book whose state `state` was forked from at its head; reads as of
-        positions up to that head share its memo (`Engine`), and its memo's size holds here too."""
+        positions up to that head share its memo (`Engine`). `memo_lines` bounds this book's own
+        memo, never above the shared one's."""
         self.state = state if state is not None else LedgerState()
         shares = forked_from.engine if forked_from is not None else None
-        self.engine: Engine = Engine(self.state, shares, shares.memo_lines if shares is not None else memo_lines)
+        if shares is not None:
+            memo_lines = min(memo_lines, shares.memo_lines)
+        self.engine: Engine = Engine(self.state, shares, memo_lines)
 
     @property
     def position(self) -> int:

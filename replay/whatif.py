@@ -18,6 +18,12 @@ from projections.lines import Line, same_lines
 from replay.asof import Books
 from replay.forked import map_forked
 
+#: The hypothetical book's own memo, in lines: what one participant's rows need at a time (a
+#: manager's period holds a line per report's deal). Each participant's rows are asked once, so a
+#: larger memo only keeps lines nobody reads again, in memory the process must first be given
+#: (decision 99).
+FORK_MEMO_LINES = 50_000
+
 
 class UnknownParticipants(Exception):
     """Rows asked for participants that do not exist, even with the hypothetical events."""
@@ -116,7 +122,7 @@ def _compare(
     now = books.through(position)  # never past it: the copy must not hold later events (decision 96)
     # A copy of the state with the hypothetical events, sharing everything they do not change.
     forked = now.state.fork([(e.position, e.event_id, e.event) for e in fresh])
-    with_ = Book(forked, forked_from=now.book).view()
+    with_ = Book(forked, forked_from=now.book, memo_lines=FORK_MEMO_LINES).view()
     unknown = tuple(p for p in participant_ids if not with_.has_participant(p))
     if unknown:
         raise UnknownParticipants(unknown)

@@ -353,8 +353,8 @@ def test_a_what_ifs_copy_of_the_books_keeps_to_the_services_memo_lines(
     make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A what-if's copy of the books (a new deal and its payment fork the state, decisions 93 and
-    95) keeps its memo to `LEDGER_MEMO_LINES` too (the README sizes a process by it), and answers
-    as a roomy one does."""
+    95) keeps its memo to `LEDGER_MEMO_LINES` too (the README sizes a process by it), and to
+    `FORK_MEMO_LINES` below that (decision 99), and answers as a roomy one does."""
     import replay.whatif
 
     made: list[int] = []
@@ -381,7 +381,8 @@ def test_a_what_ifs_copy_of_the_books_keeps_to_the_services_memo_lines(
             response = client.post("/v1/what-if", json=body, headers=Api(client, services).headers)
             assert response.status_code == 200, response.text
             answers.append(response.json())
-    assert made == [MEMO_LINES, 30]
+    assert made == [replay.whatif.FORK_MEMO_LINES, 30]
+    assert replay.whatif.FORK_MEMO_LINES < MEMO_LINES
     assert answers[0] == answers[1]
     row = answers[1]["rows"][0]
     assert Decimal(row["difference"]) > 0 and row["difference"] == str(

@@ -21,8 +21,8 @@ from ledger.store import LEDGER_STREAM, TOPIC_PREFIX, StoredRow, decode_record
 from ledger.values import next_period
 from projections.lines import Line
 from replay.asof import Books, BooksBroken, fold
-from replay.whatif import _changed, what_if
-from tests.support import eager_forks, rules
+from replay.whatif import FORK_MEMO_LINES, _changed, what_if
+from tests.support import eager_forks, memo_held, rules
 from tests.test_close_properties import MONTHS, PEOPLE, _logged, ledgers
 
 
@@ -139,6 +139,31 @@ def test_a_what_if_shared_with_a_forked_worker_gives_the_same_answer(envelopes: 
     assert fork.called
     assert shared == serial
     assert [row["participant_id"] for row in shared["rows"]] == [p for p in people for _ in periods]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ledgers(), HYPOTHETICAL)
+def test_the_hypothetical_books_memo_is_bounded_and_answers_the_same_with_none(
+        envelopes: list[dict[str, Any]], hypothetical: list[dict[str, Any]]) -> None:
+    """Decision 99: the hypothetical book keeps at most `FORK_MEMO_LINES` lines of its own (never
+    more than the real one may); what it drops is computed again when asked, to the same rows."""
+    log = _log(envelopes)
+    books = Books(log)
+    periods = [*MONTHS, "2026-07"]
+    people = ["m1", "r1", "r2"]
+    kept: list[Any] = []
+    bounded = what_if(log, books, hypothetical, periods, people, keep=kept)
+    assert kept[0].book.engine.memo_lines == min(FORK_MEMO_LINES, books.head.engine.memo_lines) == FORK_MEMO_LINES
+    with patch("replay.whatif.FORK_MEMO_LINES", 0):
+        kept.clear()
+        none = what_if(log, books, hypothetical, periods, people, keep=kept)
+    assert memo_held(kept[0].book.engine) == 0
+    assert none == bounded
+    other = _log(envelopes)
+    small = Books(other, memo_lines=3)  # a real memo smaller than the bound bounds the copy's too
+    kept.clear()
+    assert what_if(other, small, hypothetical, periods, people, keep=kept) == bounded
+    assert kept[0].book.engine.memo_lines == 3
 
 
 def _change(change: str, envelopes: list[dict[str, Any]], pick: int, person: str) -> list[dict[str, Any]] | None:
