@@ -164,6 +164,7 @@ def test_the_hypothetical_books_memo_is_bounded_and_answers_the_same_with_none(
     kept.clear()
     assert what_if(other, small, hypothetical, periods, people, keep=kept) == bounded
     assert kept[0].book.engine.memo_lines == 3
+    assert memo_held(kept[0].book.engine) <= 3
 
 
 def _change(change: str, envelopes: list[dict[str, Any]], pick: int, person: str) -> list[dict[str, Any]] | None:
