@@ -214,19 +214,13 @@ class Engine:
         by_month = self.state.deals_by_month.get(participant_id)
         if not by_month:
             return out
-        clawback = plan.rules.clawback_days if plan is not None else None
         deals = [deal for month in months_of(period) for deal in by_month.get(month, ()) if deal.position <= at]
         if len(deals) > 1:
             deals.sort(key=_DEAL_ORDER)  # so the credits need no sort
         for deal in deals:
             share = _share(deal, participant_id)
             amounts: Sequence[Amount] = _amounts(deal, at) if deal.amendments else (deal,)
-            cancellation = deal.cancellation  # live unless cancelled by `at` within the clawback window
-            live = (
-                cancellation is None
-                or cancellation.position > at
-                or rules.is_live(deal.booked_on, cancellation.cancelled_on, clawback)
-            )
+            live = self._live(deal, participant_id, at, plan)  # the clawback rule (§5.2) in one place
             amount = amounts[-1].amount
             out.append(CreditView(deal, participant_id, share, amount, amount * share, plan, period, live, amounts))
         return out
