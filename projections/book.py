@@ -13,15 +13,24 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from functools import cached_property
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from ledger import events as ev
 from ledger.settings import MEMO_LINES
-from ledger.values import attainment_str, money_str, next_period, period_first_day, period_last_day, period_length
+from ledger.values import (
+    EXACT_PRECISION,
+    attainment_str,
+    money_str,
+    next_period,
+    period_first_day,
+    period_last_day,
+    period_length,
+)
 from projections.lines import Line, payable_total, same_lines
-from projections.ordering import Shape, precision_for, ratio_key, ratio_shape
+from projections.ordering import Shape, precision_for, ratio_shape
 from projections.resolve import team_on
 from projections.state import Dispute, LedgerState
 from projections.statement import Engine, PeriodView
@@ -29,32 +38,67 @@ from projections.statement import Engine, PeriodView
 _ZERO = Decimal(0)
 
 
-@dataclass(frozen=True, slots=True)
 class Row:
     """One participant's attainment in a period. Rows are memoised and read by every ranking and
-    attainment request of their team, so each renders its body once."""
+    attainment request of their team, so each renders its figures once. Not to be changed once
+    made. A plain class with slots, holding its figures' text rather than a dict: a cold ranking
+    makes hundreds, and the memo keeps them (decision 100)."""
 
-    participant_id: str
-    team_id: str
-    target: Decimal | None
-    credited: Decimal
-    _body: dict[str, Any] = field(init=False, repr=False, compare=False)
-    _shape: Shape | None = field(init=False, repr=False, compare=False)
+    __slots__ = (
+        "attainment",
+        "credited",
+        "credited_text",
+        "participant_id",
+        "shape",
+        "target",
+        "target_text",
+        "team_id",
+    )
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_shape", ratio_shape(self.credited, self.target))
-        body = {
-            "participant_id": self.participant_id,
-            "team_id": self.team_id,
-            "target": None if self.target is None else money_str(self.target),
-            "credited": money_str(self.credited),
-            "attainment": attainment_str(self.credited, self.target),
-        }
-        object.__setattr__(self, "_body", body)
+    def __init__(self, participant_id: str, team_id: str, target: Decimal | None, credited: Decimal) -> None:
+        self.participant_id = participant_id
+        self.team_id = team_id
+        self.target = target
+        self.credited = credited
+        self.shape: Shape | None = ratio_shape(credited, target)
+        self.target_text = None if target is None else money_str(target)
+        self.credited_text = money_str(credited)
+        self.attainment = attainment_str(credited, target)
+
+    def __repr__(self) -> str:
+        return f"Row({self.participant_id!r}, {self.team_id!r}, {self.target!r}, {self.credited!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Row):
+            return NotImplemented
+        return self._facts() == other._facts()
+
+    def __hash__(self) -> int:
+        return hash(self._facts())
+
+    def _facts(self) -> tuple[str, str, Decimal | None, Decimal]:
+        return (self.participant_id, self.team_id, self.target, self.credited)
 
     def body(self) -> dict[str, Any]:
-        """A fresh copy: callers may add to it."""
-        return dict(self._body)
+        """A fresh dict: callers may add to it."""
+        return {
+            "participant_id": self.participant_id,
+            "team_id": self.team_id,
+            "target": self.target_text,
+            "credited": self.credited_text,
+            "attainment": self.attainment,
+        }
+
+    def ranked_body(self, place: int) -> dict[str, Any]:
+        """The body of a ranking's row: `rank` first, then `body()`'s fields."""
+        return {
+            "rank": place,
+            "participant_id": self.participant_id,
+            "team_id": self.team_id,
+            "target": self.target_text,
+            "credited": self.credited_text,
+            "attainment": self.attainment,
+        }
 
 
 @dataclass(frozen=True)
@@ -270,33 +314,37 @@ class BookView:
         return team_on(self.state, participant_id, period_last_day(period), self.position)
 
     def rows(self, period: str, team_id: str | None = None) -> list[Row]:
-        """Attainment rows in participant order: as they stood just before the close, if closed."""
-        close = self.state.closed_at.get(period)
+        """Attainment rows in participant order: as they stood just before the close, if closed.
+
+        Memoised like the engine's figures, per participant: a row depends only on the
+        participant's own events. The loop is the whole of a cold ranking (decision 100)."""
+        state = self.state
+        close = state.closed_at.get(period)
         at = self.position if close is None or close > self.position else close - 1
         last_day = period_last_day(period)
         if team_id is None:
-            candidates = self.state.participants_at(at)
+            candidates = state.participants_at(at)
         else:  # only people who were ever on the team can be on it on the last day
-            ever = self.state.team_members_ever.get(team_id, set())
-            candidates = [p for p in ever if self.state.exists(p, at)]
-        rows = []
-        for participant_id in sorted(candidates):
-            row = self._row(participant_id, period, last_day, at)
-            if team_id is None or row.team_id == team_id:
-                rows.append(row)
+            ever = state.team_members_ever.get(team_id, set())
+            candidates = [p for p in ever if state.exists(p, at)]
+        effective, memoised, new_row = state.effective, self.engine.memoised, self._new_row
+        with localcontext() as ctx:  # once here, not once per row the memo computes
+            ctx.prec = EXACT_PRECISION
+            rows = []
+            for participant_id in sorted(candidates):
+                row_at = effective(participant_id, at)
+                key = ("row", participant_id, period, row_at)
+                row = memoised(key, row_at, new_row, participant_id, period, last_day, row_at)
+                if team_id is None or row.team_id == team_id:
+                    rows.append(row)
         return rows
 
-    def _row(self, participant_id: str, period: str, last_day: date, at: int) -> Row:
-        """Memoised like the engine's figures: a row depends only on the participant's own events."""
-        at = self.state.effective(participant_id, at)
-
-        def compute() -> Row:
-            team, _ = team_on(self.state, participant_id, last_day, at)
-            target = self.state.target(participant_id, period, at)
-            credited = self.engine.credited(participant_id, period, at)
-            return Row(participant_id, team, target.amount if target is not None else None, credited)
-
-        return self.engine.memoised(("row", participant_id, period, at), at, compute)
+    def _new_row(self, participant_id: str, period: str, last_day: date, at: int) -> Row:
+        state = self.state
+        team, _ = team_on(state, participant_id, last_day, at)
+        target = state.target(participant_id, period, at)
+        credited = self.engine.credited_at(participant_id, period, at)
+        return Row(participant_id, team, target.amount if target is not None else None, credited)
 
 
 def _payable(lines: list[Line]) -> tuple[Line, ...]:
@@ -304,19 +352,27 @@ def _payable(lines: list[Line]) -> tuple[Line, ...]:
 
 
 def rank(rows: list[Row]) -> list[tuple[int, Row]]:
-    """Competition ranking by exact attainment (nulls last), then credited, then id."""
-    precision = precision_for(row._shape for row in rows)
-    keys = [ratio_key(row.credited, row.target, precision) for row in rows]
+    """Competition ranking by exact attainment (nulls last), then credited, then id.
 
-    def order(pair: tuple[Decimal | None, Row]) -> tuple[bool, Decimal, Decimal, str]:
-        key, row = pair  # copy_negate: exact, where unary minus would round to the context
-        return (key is None, (key or _ZERO).copy_negate(), row.credited.copy_negate(), row.participant_id)
-
-    ordered = sorted(zip(keys, rows, strict=True), key=order)
+    One sort, descending, by (has attainment, attainment, credited): a stable sort keeps tied
+    rows in the order it was given them, participant order, so the keys hold no negated copies
+    (decision 100). A tie is an equal key."""
+    precision = precision_for([row.shape for row in rows])
+    divide = Context(prec=precision).divide  # once per ranking: a Context takes keywords to make
+    keyed = []
+    for row in sorted(rows, key=_PARTICIPANT):  # already in that order when `BookView.rows` made them
+        target = row.target
+        key = divide(row.credited, target) if target else None
+        keyed.append(((key is not None, key or _ZERO, row.credited), row))
+    keyed.sort(key=_FIRST, reverse=True)
     ranked: list[tuple[int, Row]] = []
-    previous: tuple[Decimal | None, Decimal] | None = None
-    for i, (key, row) in enumerate(ordered):
-        tie = (key, row.credited)
-        ranked.append((ranked[-1][0] if tie == previous else i + 1, row))
-        previous = tie
+    place, previous = 0, None
+    for i, (tie, row) in enumerate(keyed, 1):
+        if tie != previous:
+            place, previous = i, tie
+        ranked.append((place, row))
     return ranked
+
+
+_FIRST = itemgetter(0)
+_PARTICIPANT = attrgetter("participant_id")

@@ -142,17 +142,17 @@ def visible_rankings(
 ) -> list[dict[str, Any]]:
     require(principal.role in READERS, f"role '{principal.role}' may not read rankings")
     if principal.role in AUDITORS:
-        return [{"rank": r, **row.body()} for r, row in rank(book.rows(period, team_id))]
+        return [row.ranked_body(r) for r, row in rank(book.rows(period, team_id))]
     own_team = _team_of(book, principal, period)
     require(own_team is not None, "this token's participant is not registered")
     require(team_id in (None, own_team), "only your own team's ranking is visible")
     ranked = rank(book.rows(period, own_team))
     if principal.role == "manager":
-        return [{"rank": r, **row.body()} for r, row in ranked]
+        return [row.ranked_body(r) for r, row in ranked]
     out = []
     for r, row in ranked:
         if row.participant_id == principal.participant_id:
-            out.append({"rank": r, **row.body()})
+            out.append(row.ranked_body(r))
             continue
         body = row.body()
         shown = pseudonym(salt, row.participant_id) if anonymous else row.participant_id

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ledger.validation import Envelope, parse_envelope
-from projections.book import Book
+from projections.book import Book, rank
 from tests.oracle import Oracle
 from tests.support import memo_held
 from tests.test_properties import compare_with_oracle, fold
@@ -843,6 +843,36 @@ def test_rows_at_every_position_agree_with_summing_each_credit() -> None:
     kept = {period: closed[1] for period, closed in book.state.closed_credit.items()}
     assert kept == {"2026-01": {"a": Decimal("1100")}, "2026-02": {}, "2026-Q1": {"q": None}}
     assert engine.credited("q", "2026-Q1", book.position) == Decimal("650.00")  # now: 900 x 0.5 + 120 + 80
+
+
+def test_a_ranking_computes_only_the_rows_of_those_an_event_touched() -> None:
+    """Rows are memoised per participant and effective position (decision 100): a second ranking
+    of the team computes nothing, and after a deal of b's only b's row is computed again."""
+    led = L()
+    led.plan("p")
+    for pid in ("a", "b", "c"):
+        led.person(pid)
+        led.assign(pid, "p")
+        led.target(pid, "2026-01", "1000.00")
+    led.deal("d1", "2026-01-10", "400.00", "a")
+    led.deal("d2", "2026-01-11", "400.00", "c")
+    book = led.book()
+    engine = book.engine
+    first = rank(book.view().rows("2026-01", "t"))
+    computed = engine.computed
+    assert [(place, row.participant_id, row.attainment) for place, row in first] == [
+        (1, "a", "0.4000"), (1, "c", "0.4000"), (3, "b", "0.0000")]
+    assert rank(book.view().rows("2026-01", "t")) == first and engine.computed == computed
+    late = parse_envelope({"event_id": "late", "type": "DealBooked", "data": {
+        "deal_id": "d3", "booked_on": "2026-01-12", "amount": "900.00", "currency": "USD",
+        "credits": [{"participant_id": "b", "share": "1"}]}})
+    assert isinstance(late, Envelope)
+    book.apply(book.position + 1, late.event_id, late.event)
+    second = rank(book.view().rows("2026-01", "t"))
+    assert engine.computed == computed + 1
+    assert [(place, row.participant_id, row.credited_text) for place, row in second] == [
+        (1, "b", "900.00"), (2, "a", "400.00"), (2, "c", "400.00")]
+    assert second[1][1] is first[0][1] and second[2][1] is first[1][1]  # a's and c's rows, from the memo
 
 
 def test_a_closed_statements_recomputed_total_is_computed_only_when_shown() -> None:

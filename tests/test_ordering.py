@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
+from random import Random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -67,3 +68,13 @@ def test_ties_of_equal_ratios_written_differently_share_a_place() -> None:
     rows = [Row("a", "t", Decimal("200"), Decimal("100.0")), Row("b", "t", Decimal("2.00E2"), Decimal("100")),
             Row("c", "t", Decimal("300"), Decimal("100.000000000000000000000000000000001"))]
     assert [(place, row.participant_id) for place, row in rank(rows)] == [(1, "a"), (1, "b"), (3, "c")]
+
+
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(-1, 6)), max_size=30), st.randoms(use_true_random=False))
+def test_rank_does_not_depend_on_the_order_rows_come_in(figures: list[tuple[int, int]], rng: Random) -> None:
+    """Ties (many, with figures this small) keep participant order whatever order `rank` is given."""
+    rows = [Row(f"p{i:03d}", "t", None if t < 0 else Decimal(t), Decimal(c)) for i, (c, t) in enumerate(figures)]
+    shuffled = rows[:]
+    rng.shuffle(shuffled)
+    expected = [(place, row.participant_id) for place, row in rank(rows)]
+    assert [(place, row.participant_id) for place, row in rank(shuffled)] == expected
