@@ -19,6 +19,7 @@ from operator import attrgetter, itemgetter
 from typing import Any
 
 from ledger import events as ev
+from ledger.immutable import immutable
 from ledger.settings import MEMO_LINES
 from ledger.values import (
     EXACT_PRECISION,
@@ -38,46 +39,34 @@ from projections.statement import Engine, PeriodView
 _ZERO = Decimal(0)
 
 
+@immutable
 class Row:
     """One participant's attainment in a period. Rows are memoised and read by every ranking and
-    attainment request of their team, so each renders its figures once. Not to be changed once
-    made. A plain class with slots, holding its figures' text rather than a dict: a cold ranking
-    makes hundreds, and the memo keeps them (decision 100)."""
+    attainment request of their team, so each renders its figures once (`Row.of`), as text
+    rather than a dict: a cold ranking makes hundreds, and the memo keeps them (decision 100).
+    Equal when their four facts are."""
 
-    __slots__ = (
-        "attainment",
-        "credited",
-        "credited_text",
-        "participant_id",
-        "shape",
-        "target",
-        "target_text",
-        "team_id",
-    )
+    participant_id: str
+    team_id: str
+    target: Decimal | None
+    credited: Decimal
+    shape: Shape | None = field(compare=False, repr=False)
+    target_text: str | None = field(compare=False, repr=False)
+    credited_text: str = field(compare=False, repr=False)
+    attainment: str | None = field(compare=False, repr=False)
 
-    def __init__(self, participant_id: str, team_id: str, target: Decimal | None, credited: Decimal) -> None:
-        self.participant_id = participant_id
-        self.team_id = team_id
-        self.target = target
-        self.credited = credited
-        self.shape: Shape | None = ratio_shape(credited, target)
-        self.target_text = None if target is None else money_str(target)
-        self.credited_text = money_str(credited)
-        self.attainment = attainment_str(credited, target)
-
-    def __repr__(self) -> str:
-        return f"Row({self.participant_id!r}, {self.team_id!r}, {self.target!r}, {self.credited!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Row):
-            return NotImplemented
-        return self._facts() == other._facts()
-
-    def __hash__(self) -> int:
-        return hash(self._facts())
-
-    def _facts(self) -> tuple[str, str, Decimal | None, Decimal]:
-        return (self.participant_id, self.team_id, self.target, self.credited)
+    @classmethod
+    def of(cls, participant_id: str, team_id: str, target: Decimal | None, credited: Decimal) -> Row:
+        return cls(
+            participant_id,
+            team_id,
+            target,
+            credited,
+            ratio_shape(credited, target),
+            None if target is None else money_str(target),
+            money_str(credited),
+            attainment_str(credited, target),
+        )
 
     def body(self) -> dict[str, Any]:
         """A fresh dict: callers may add to it."""
@@ -317,7 +306,7 @@ class BookView:
         """Attainment rows in participant order: as they stood just before the close, if closed.
 
         Memoised like the engine's figures, per participant: a row depends only on the
-        participant's own events. The loop is the whole of a cold ranking (decision 100)."""
+        participant's own events. Its loop is most of a cold ranking's time (decision 100)."""
         state = self.state
         close = state.closed_at.get(period)
         at = self.position if close is None or close > self.position else close - 1
@@ -344,7 +333,7 @@ class BookView:
         team, _ = team_on(state, participant_id, last_day, at)
         target = state.target(participant_id, period, at)
         credited = self.engine.credited_at(participant_id, period, at)
-        return Row(participant_id, team, target.amount if target is not None else None, credited)
+        return Row.of(participant_id, team, target.amount if target is not None else None, credited)
 
 
 def _payable(lines: list[Line]) -> tuple[Line, ...]:
@@ -354,9 +343,9 @@ def _payable(lines: list[Line]) -> tuple[Line, ...]:
 def rank(rows: list[Row]) -> list[tuple[int, Row]]:
     """Competition ranking by exact attainment (nulls last), then credited, then id.
 
-    One sort, descending, by (has attainment, attainment, credited): a stable sort keeps tied
-    rows in the order it was given them, participant order, so the keys hold no negated copies
-    (decision 100). A tie is an equal key."""
+    Rows in participant order (nothing to do when `BookView.rows` made them) are sorted
+    descending by (has attainment, attainment, credited): the sort is stable, so ties stay in
+    participant order, and the keys hold no negated copies (decision 100). A tie is an equal key."""
     precision = precision_for([row.shape for row in rows])
     divide = Context(prec=precision).divide  # once per ranking: a Context takes keywords to make
     keyed = []

@@ -16,7 +16,7 @@ from datetime import date
 from decimal import Decimal, getcontext, localcontext
 from functools import partial
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
 from ledger.settings import MEMO_LINES
 from ledger.values import (
@@ -38,6 +38,7 @@ from projections.resolve import VARIES, Varies, plan_on, plan_through, team_on
 from projections.state import Amount, Deal, LedgerState, PlanVersion, upto
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 #: What a credit of a deal is made of: share, amounts so far, plan, attainment period, live.
 _Terms = tuple[Decimal, Sequence[Amount], PlanVersion | None, str, bool]
 
@@ -102,7 +103,7 @@ class Engine:
         self._shares = shares
         self._base = shares.state.position if shares is not None else -1
 
-    def memoised(self, key: Hashable, at: int, compute: Callable[..., T], *args: Any) -> T:
+    def memoised(self, key: Hashable, at: int, compute: Callable[[*Ts], T], *args: *Ts) -> T:
         """`compute(*args)` once per key, for views built on the engine's figures. The key must name
         `at`, the effective position (`LedgerState.effective`) the value is computed at. Arguments
         rather than a closure: a ranking asks for hundreds of memoised rows, most of them found."""
@@ -229,13 +230,14 @@ class Engine:
         return out
 
     def credited(self, participant_id: str, period: str, at: int) -> Decimal:
-        """The sum of `credits_in`'s live amounts without building their views: rankings ask for
-        hundreds of these at once. Not memoised itself (the rows that read it are), and exact in
-        any context: the sum's order does not matter."""
+        """The sum of `credits_in`'s live amounts without building their views. Not memoised
+        itself (the rows that read it are), and exact in any context: the sum's order does not
+        matter."""
         return self.credited_at(participant_id, period, self.state.effective(participant_id, at))
 
     def credited_at(self, participant_id: str, period: str, at: int) -> Decimal:
-        """`credited` at an effective position (`LedgerState.effective`), as a memoised row has it."""
+        """`credited` at an effective position (`LedgerState.effective`), as a memoised row has it:
+        rankings ask for hundreds of these at once."""
         plan = plan_through(self.state, participant_id, period_first_day(period), period_last_day(period), at)
         if not isinstance(plan, Varies):  # every deal of the period's months has the same plan...
             if _length(plan) != period_length(period):

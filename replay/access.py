@@ -154,9 +154,8 @@ def visible_rankings(
         if row.participant_id == principal.participant_id:
             out.append(row.ranked_body(r))
             continue
-        body = row.body()
         shown = pseudonym(salt, row.participant_id) if anonymous else row.participant_id
-        out.append({"rank": r, "participant_id": shown, "team_id": row.team_id, "attainment": body["attainment"]})
+        out.append({"rank": r, "participant_id": shown, "team_id": row.team_id, "attainment": row.attainment})
     return out
 
 

@@ -49,7 +49,7 @@ def test_near_equal_ratios_keep_their_order(n: int, d: int, k: int, nudge: int, 
 @given(st.lists(st.tuples(st.integers(0, 10**6), st.integers(-1, 10**4)), max_size=30))
 def test_rank_matches_fraction_ranking(figures: list[tuple[int, int]]) -> None:
     rows = [
-        Row(f"p{i:03d}", "t", None if t < 0 else Decimal(t).scaleb(-2), Decimal(c).scaleb(-3))
+        Row.of(f"p{i:03d}", "t", None if t < 0 else Decimal(t).scaleb(-2), Decimal(c).scaleb(-3))
         for i, (c, t) in enumerate(figures)
     ]
 
@@ -65,16 +65,24 @@ def test_rank_matches_fraction_ranking(figures: list[tuple[int, int]]) -> None:
 
 
 def test_ties_of_equal_ratios_written_differently_share_a_place() -> None:
-    rows = [Row("a", "t", Decimal("200"), Decimal("100.0")), Row("b", "t", Decimal("2.00E2"), Decimal("100")),
-            Row("c", "t", Decimal("300"), Decimal("100.000000000000000000000000000000001"))]
+    rows = [Row.of("a", "t", Decimal("200"), Decimal("100.0")), Row.of("b", "t", Decimal("2.00E2"), Decimal("100")),
+            Row.of("c", "t", Decimal("300"), Decimal("100.000000000000000000000000000000001"))]
     assert [(place, row.participant_id) for place, row in rank(rows)] == [(1, "a"), (1, "b"), (3, "c")]
 
 
 @given(st.lists(st.tuples(st.integers(0, 30), st.integers(-1, 6)), max_size=30), st.randoms(use_true_random=False))
 def test_rank_does_not_depend_on_the_order_rows_come_in(figures: list[tuple[int, int]], rng: Random) -> None:
     """Ties (many, with figures this small) keep participant order whatever order `rank` is given."""
-    rows = [Row(f"p{i:03d}", "t", None if t < 0 else Decimal(t), Decimal(c)) for i, (c, t) in enumerate(figures)]
+    rows = [Row.of(f"p{i:03d}", "t", None if t < 0 else Decimal(t), Decimal(c)) for i, (c, t) in enumerate(figures)]
     shuffled = rows[:]
     rng.shuffle(shuffled)
     expected = [(place, row.participant_id) for place, row in rank(rows)]
     assert [(place, row.participant_id) for place, row in rank(shuffled)] == expected
+
+
+def test_rows_are_equal_when_their_facts_are_whatever_their_digits() -> None:
+    """As a frozen dataclass of the four facts: equal figures written otherwise are equal rows."""
+    row, same = Row.of("a", "t", Decimal("1.0"), Decimal("2")), Row.of("a", "t", Decimal("1"), Decimal("2.00"))
+    assert row == same and hash(row) == hash(same)
+    assert row != Row.of("a", "u", Decimal("1"), Decimal("2")) and row != Row.of("a", "t", None, Decimal("2"))
+    assert (row.target_text, row.credited_text, row.attainment) == ("1.00", "2.00", "2.0000")
