@@ -65,10 +65,6 @@ class CreditView:
     def deal_event_ids(self) -> tuple[str, ...]:
         return _event_ids(self.amounts)
 
-    @property
-    def order(self) -> tuple[object, ...]:
-        return (self.deal.booked_on, self.deal.position)
-
 
 @dataclass
 class PeriodView:
@@ -550,13 +546,12 @@ def _weight(value: object) -> int:
     return 1
 
 
-#: A deal's booking order (`_booking_order` of its credits), in C.
+#: A deal's booking order, in C: the order of its credits and the sort key of their lines.
 _DEAL_ORDER = attrgetter("booked_on", "position")
 
 
 def _booking_order(credit: CreditView) -> tuple[date, int]:
-    deal = credit.deal
-    return (deal.booked_on, deal.position)
+    return _DEAL_ORDER(credit.deal)
 
 
 @dataclass(slots=True)
@@ -603,7 +598,7 @@ def _commission_line(
         terms.kind,
         round_cents(exact),
         period,
-        (deal.booked_on, deal.position),
+        _DEAL_ORDER(deal),
         (*_event_ids(credit.amounts), plan.event_id, *target_ids),
         deal.deal_id,
         None,  # payment_id
