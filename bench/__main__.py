@@ -132,21 +132,27 @@ def single_appends(
         return not until.is_set() if until is not None else time.perf_counter() < stop
 
     def client_loop(n: int) -> None:
+        """A client whose connection fails stops, and its failure fails the run (a dead thread's
+        exception alone would only be printed, and the others' rate reported)."""
         connection = Connection(host, int(port), headers)
         i = 0
-        while going():
-            i += 1
-            body = json.dumps({
-                "event_id": f"s-{run_id}-{n}-{i}", "type": "DealBooked",
-                "data": {"deal_id": f"s-{run_id}-{n}-{i}", "booked_on": "2026-06-15", "amount": "1000.00",
-                         "currency": "USD",
-                         "credits": [{"participant_id": f"p{(n * 7 + i) % participants:05d}", "share": "1"}]}})
-            started = time.perf_counter()
-            status, text = connection.post("/v1/events", body.encode())
-            latencies.append(time.perf_counter() - started)
-            if status != 201:
-                failures.append(text[:300].decode())
-        connection.close()
+        try:
+            while going():
+                i += 1
+                body = json.dumps({
+                    "event_id": f"s-{run_id}-{n}-{i}", "type": "DealBooked",
+                    "data": {"deal_id": f"s-{run_id}-{n}-{i}", "booked_on": "2026-06-15", "amount": "1000.00",
+                             "currency": "USD",
+                             "credits": [{"participant_id": f"p{(n * 7 + i) % participants:05d}", "share": "1"}]}})
+                started = time.perf_counter()
+                status, text = connection.post("/v1/events", body.encode())
+                latencies.append(time.perf_counter() - started)
+                if status != 201:
+                    failures.append(text[:300].decode())
+        except OSError as error:  # ConnectionError and timeouts included
+            failures.append(f"client {n}: {error!r}")
+        finally:
+            connection.close()
 
     threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(clients)]
     started = time.perf_counter()
