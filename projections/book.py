@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Context, Decimal, localcontext
+from decimal import Decimal, localcontext
 from functools import cached_property
 from operator import attrgetter, itemgetter
 from typing import Any
@@ -31,7 +31,7 @@ from ledger.values import (
     period_length,
 )
 from projections.lines import Line, payable_total, same_lines
-from projections.ordering import Shape, precision_for, ratio_shape
+from projections.ordering import Shape, ratio_divide, ratio_shape
 from projections.resolve import team_on
 from projections.state import Dispute, LedgerState
 from projections.statement import Engine, PeriodView
@@ -346,8 +346,7 @@ def rank(rows: list[Row]) -> list[tuple[int, Row]]:
     Rows in participant order (nothing to do when `BookView.rows` made them) are sorted
     descending by (has attainment, attainment, credited): the sort is stable, so ties stay in
     participant order, and the keys hold no negated copies (decision 100). A tie is an equal key."""
-    precision = precision_for([row.shape for row in rows])
-    divide = Context(prec=precision).divide  # once per ranking: a Context takes keywords to make
+    divide = ratio_divide([row.shape for row in rows])  # the keys `ratio_keys` gives, tested exact
     keyed = []
     for row in sorted(rows, key=_PARTICIPANT):  # already in that order when `BookView.rows` made them
         target = row.target

@@ -17,7 +17,7 @@ ratios round to the same quotient.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Context, Decimal
 
 #: What a ratio contributes to the precision: (its e, its e + digits(m) - digits(n) + 1, digits(n)).
@@ -44,14 +44,14 @@ def precision_for(shapes: Iterable[Shape | None]) -> int:
     return max(high - low + 2 * width + 2, 28)
 
 
-def ratio_key(numerator: Decimal, denominator: Decimal | None, precision: int) -> Decimal | None:
-    if not denominator:
-        return None
-    return Context(prec=precision).divide(numerator, denominator)
+def ratio_divide(shapes: Iterable[Shape | None]) -> Callable[[Decimal, Decimal], Decimal]:
+    """The division whose quotients order and tie exactly as the ratios of a set with these
+    shapes do (`ratio_shape`): one context per set, since a `Context` takes keywords to make."""
+    return Context(prec=precision_for(shapes)).divide
 
 
 def ratio_keys(pairs: Sequence[tuple[Decimal, Decimal | None]]) -> list[Decimal | None]:
     """numerator / denominator for each pair, rounded so that the keys order exactly as the
     ratios do; None where the denominator is None or zero."""
-    precision = precision_for(ratio_shape(n, d) for n, d in pairs)
-    return [ratio_key(n, d, precision) for n, d in pairs]
+    divide = ratio_divide(ratio_shape(n, d) for n, d in pairs)
+    return [divide(n, d) if d else None for n, d in pairs]

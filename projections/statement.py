@@ -225,15 +225,11 @@ class Engine:
             out.append(CreditView(deal, participant_id, share, amount, amount * share, plan, period, live, amounts))
         return out
 
-    def credited(self, participant_id: str, period: str, at: int) -> Decimal:
-        """The sum of `credits_in`'s live amounts without building their views. Not memoised
+    def credited_at(self, participant_id: str, period: str, at: int) -> Decimal:
+        """The sum of `credits_in`'s live amounts at an effective position (`LedgerState.effective`),
+        without building their views: rankings ask for hundreds of these at once. Not memoised
         itself (the rows that read it are), and exact in any context: the sum's order does not
         matter."""
-        return self.credited_at(participant_id, period, self.state.effective(participant_id, at))
-
-    def credited_at(self, participant_id: str, period: str, at: int) -> Decimal:
-        """`credited` at an effective position (`LedgerState.effective`), as a memoised row has it:
-        rankings ask for hundreds of these at once."""
         plan = plan_through(self.state, participant_id, period_first_day(period), period_last_day(period), at)
         if not isinstance(plan, Varies):  # every deal of the period's months has the same plan...
             if _length(plan) != period_length(period):

@@ -842,7 +842,8 @@ def test_rows_at_every_position_agree_with_summing_each_credit() -> None:
     # d7 changed no sum and nothing is kept.
     kept = {period: closed[1] for period, closed in book.state.closed_credit.items()}
     assert kept == {"2026-01": {"a": Decimal("1100")}, "2026-02": {}, "2026-Q1": {"q": None}}
-    assert engine.credited("q", "2026-Q1", book.position) == Decimal("650.00")  # now: 900 x 0.5 + 120 + 80
+    now = book.state.effective("q", book.position)
+    assert engine.credited_at("q", "2026-Q1", now) == Decimal("650.00")  # 900 x 0.5 + 120 + 80
 
 
 def test_a_ranking_computes_only_the_rows_of_those_an_event_touched() -> None:
