@@ -33,7 +33,7 @@ from ledger.values import (
 from projections.lines import Line, payable_total, same_lines
 from projections.ordering import Shape, ratio_divide, ratio_shape
 from projections.resolve import team_on
-from projections.state import Dispute, LedgerState
+from projections.state import Close, Dispute, LedgerState
 from projections.statement import Engine, PeriodView
 
 _ZERO = Decimal(0)
@@ -226,16 +226,29 @@ class BookView:
         )
 
     def _adjustments(self, participant_id: str, period: str, at: int) -> list[Line]:
-        """Changes of closed periods' own totals since the latest close, paid in the period after it."""
+        """Changes of closed periods' own totals since the latest close, paid in the period after it.
+
+        Memoised like the views they compare (decision 102): they depend only on the participant's
+        effective position and the latest close's. A manager's period holds a line per report's
+        deal, and comparing two such views line by line took most of each read of the statement."""
         length = period_length(period)
         last = self.state.last_close(length, at)
         if last is None or period != next_period(last.period):
             return []
+        effective = self.state.effective(participant_id, at)
+        key = ("adjustments", participant_id, period, effective, last.position, self.skip_untouched)
+        return self.engine.memoised(
+            key, effective, self._adjusted, participant_id, period, effective, last, reach=max(effective, last.position)
+        )
+
+    def _adjusted(self, participant_id: str, period: str, at: int, last: Close) -> list[Line]:
+        """`_adjustments` as of the participant's effective position `at`; the closes are those by
+        `last`, which may come after `at` (a close need not touch everyone)."""
         touched = self.state.touched_days(participant_id, last.position, at)
         if touched is None:
             return []  # nothing that concerns this participant happened since the latest close
         out = []
-        closes = self.state.closed_periods(length, at)  # in calendar order
+        closes = self.state.closed_periods(period_length(period), last.position)  # in calendar order
         if self.skip_untouched:  # only those that end on or after the earliest day touched
             start = len(closes)
             while start and period_last_day(closes[start - 1].period).toordinal() >= touched.earliest:

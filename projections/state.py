@@ -601,14 +601,15 @@ class LedgerState:
     def touched_days(self, participant_id: str, after: int, at: int) -> TouchedDays | None:
         """The days whose lines the participant's events in (after, at] may change; None if no event."""
         positions = self.touched.get(participant_id, _NONE)
-        firsts = self.touched_from.get(participant_id, _NONE)
-        lasts = self.touched_until.get(participant_id, _NONE_DAYS)
-        spans = set()
-        for index in range(bisect.bisect_right(positions, at) - 1, -1, -1):
-            if positions[index] <= after:
-                break
-            spans.add((firsts[index], lasts[index]))
-        return TouchedDays(tuple(spans), min(since for since, _ in spans)) if spans else None
+        end = bisect.bisect_right(positions, at)
+        start = bisect.bisect_right(positions, after, 0, end)
+        if start >= end:
+            return None
+        # Slices and a set made in C: a manager is touched by every report's deal, so a team's
+        # month after a close can be a hundred thousand entries with a handful of distinct spans.
+        firsts = self.touched_from[participant_id][start:end]
+        spans = set(zip(firsts, self.touched_until[participant_id][start:end], strict=True))
+        return TouchedDays(tuple(spans), min(firsts))
 
     def _deal_of(self, event: ev.EventData) -> Deal | None:
         """The deal a deal or payment event is about (most events), looked up once for all that

@@ -99,11 +99,14 @@ class Engine:
         self._shares = shares
         self._base = shares.state.position if shares is not None else -1
 
-    def memoised(self, key: Hashable, at: int, compute: Callable[[*Ts], T], *args: *Ts) -> T:
+    def memoised(
+        self, key: Hashable, at: int, compute: Callable[[*Ts], T], *args: *Ts, reach: int | None = None
+    ) -> T:
         """`compute(*args)` once per key, for views built on the engine's figures. The key must name
-        `at`, the effective position (`LedgerState.effective`) the value is computed at. Arguments
+        `at`, the effective position (`LedgerState.effective`) the value is computed at, and any
+        other position it depends on, the highest of them being `reach` (`_cached`). Arguments
         rather than a closure: a ranking asks for hundreds of memoised rows, most of them found."""
-        return self._cached(key, at, compute, None, args)
+        return self._cached(key, at, compute, reach, args)
 
     def _cached(
         self, key: Hashable, at: int, compute: Callable[..., T], reach: int | None = None, args: tuple[Any, ...] = ()

@@ -167,6 +167,26 @@ def test_adjustments_skip_only_closed_periods_nothing_could_change(envelopes: li
                 assert fast.statement(participant, period) == brute.statement(participant, period), (at, period)
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ledgers())
+def test_one_book_read_at_every_position_answers_as_a_fresh_fold_does(envelopes: list[dict[str, Any]]) -> None:
+    """Memoised figures (views, adjustments) are keyed by every position they depend on: one book
+    read at every position, newest first and then oldest first, so that each read can find what
+    reads at other positions kept, gives the statements of a book folded only that far."""
+    entries = _logged(envelopes)
+    head = fold(entries)
+    periods = [*MONTHS, next_period(MONTHS[-1]), *QUARTERS]
+    fresh = [fold(entries[:at]) for at in range(len(entries) + 1)]
+    newest_first = list(range(len(entries), -1, -1))
+    for at in [*newest_first, *reversed(newest_first)]:
+        memoised, alone = head.view(at), fresh[at].view()
+        for participant in [*PEOPLE, "r3"]:
+            if not alone.has_participant(participant):
+                continue
+            for period in periods:
+                assert memoised.statement(participant, period) == alone.statement(participant, period), (at, period)
+
+
 def _paid_and_own(book: Book, participant: str) -> tuple[Decimal, Decimal]:
     periods = set(MONTHS) | {next_period(MONTHS[-1])} | set(QUARTERS)
     paid = Decimal(0)
