@@ -30,7 +30,7 @@ from ledger.values import (
     period_last_day,
     period_length,
 )
-from projections.lines import Line, payable_total, same_lines
+from projections.lines import Line, changed_event_ids, payable_lines, payable_total, same_lines
 from projections.ordering import Shape, ratio_divide, ratio_shape
 from projections.resolve import team_on
 from projections.state import Close, Dispute, LedgerState
@@ -182,7 +182,7 @@ class BookView:
         return self.state.exists(participant_id, self.position)
 
     def own_payable(self, participant_id: str, period: str, at: int | None = None) -> tuple[Line, ...]:
-        return _payable(self.engine.own(participant_id, period, self.position if at is None else at).lines)
+        return payable_lines(self.engine.own(participant_id, period, self.position if at is None else at).lines)
 
     # --- statements --------------------------------------------------------------------
 
@@ -261,12 +261,11 @@ class BookView:
             before_view = self.engine.own(participant_id, close.period, last.position)
             if same_lines(now_view.lines, before_view.lines):
                 continue  # one memoised view, or a manager's override lines shared by both positions
-            now, before = _payable(now_view.lines), _payable(before_view.lines)
+            now, before = payable_lines(now_view.lines), payable_lines(before_view.lines)
             delta = payable_total(now) - payable_total(before)
             if delta == 0:
                 continue
-            changed = set(now).symmetric_difference(before)
-            event_ids = sorted({event_id for line in changed for event_id in line.event_ids})
+            event_ids = changed_event_ids(now, before)
             out.append(
                 Line("adjustment", delta, period, (close.period,), tuple(event_ids), for_period=close.period)
             )
@@ -347,10 +346,6 @@ class BookView:
         target = state.target(participant_id, period, at)
         credited = self.engine.credited_at(participant_id, period, at)
         return Row.of(participant_id, team, target.amount if target is not None else None, credited)
-
-
-def _payable(lines: list[Line]) -> tuple[Line, ...]:
-    return tuple([line for line in lines if line.payable])
 
 
 def rank(rows: list[Row]) -> list[tuple[int, Row]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, Literal
 
 from ledger.values import exact_str, money_str
@@ -85,11 +86,11 @@ class Line:
     def __hash__(self) -> int:
         """Of the few fields that tell lines apart (equal lines agree on them): hashing every field,
         tier breakdowns and Decimals included, took a tenth of a what-if's time."""
-        return hash((self.kind, self.period, self.sort_key, self.event_ids))
+        return hash(_IDENTITY(self))
 
     @property
     def payable(self) -> bool:
-        return self.kind != "earned"
+        return self.kind != "earned"  # as `payable_lines` and `payable_total` test it
 
     @property
     def order(self) -> tuple[Any, ...]:
@@ -173,5 +174,31 @@ def same_lines(a: Sequence[Line], b: Sequence[Line]) -> bool:
     return a is b or (len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True)))
 
 
-def payable_total(lines: list[Line] | tuple[Line, ...]) -> Decimal:
-    return sum([line.amount for line in lines if line.payable], Decimal(0))
+#: The fields `Line.__hash__` hashes, as a tuple made in C.
+_IDENTITY = attrgetter("kind", "period", "sort_key", "event_ids")
+
+
+def payable_lines(lines: Sequence[Line]) -> tuple[Line, ...]:
+    # `Line.payable`'s test, inline: a property is a call per line, and a manager's views hold
+    # tens of thousands of lines.
+    return tuple([line for line in lines if line.kind != "earned"])
+
+
+def payable_total(lines: Sequence[Line]) -> Decimal:
+    return sum([line.amount for line in lines if line.kind != "earned"], Decimal(0))
+
+
+def changed_event_ids(a: Sequence[Line], b: Sequence[Line]) -> list[str]:
+    """The event ids of the lines in one of `a` and `b` and not in the other, sorted: what an
+    adjustment line names. As `set(a) ^ set(b)` would find them, with each line's identifying
+    fields (`Line.__hash__`'s) taken as a tuple in C rather than hashed in Python: lines that
+    differ in them differ, and only lines that agree in them are compared whole."""
+    mine, theirs = dict(zip(map(_IDENTITY, a), a, strict=True)), dict(zip(map(_IDENTITY, b), b, strict=True))
+    if len(mine) < len(a) or len(theirs) < len(b):  # lines alike in those fields on one side
+        return sorted({event_id for line in set(a) ^ set(b) for event_id in line.event_ids})
+    event_ids = {event_id for key in mine.keys() ^ theirs.keys() for event_id in key[3]}
+    for key in mine.keys() & theirs.keys():
+        line, other = mine[key], theirs[key]
+        if line is not other and line != other:
+            event_ids.update(key[3])
+    return sorted(event_ids)
