@@ -211,7 +211,7 @@ class BookView:
 
     def _open(self, participant_id: str, period: str, at: int) -> Statement:
         view: PeriodView = self.engine.own(participant_id, period, at)
-        lines = tuple(view.lines) + tuple(self._adjustments(participant_id, period, at))
+        lines = tuple(view.lines) + self._adjustments(participant_id, period, at)
         target = self.state.target(participant_id, period, at)
         return Statement(
             participant_id,
@@ -225,7 +225,7 @@ class BookView:
             self._disputes(participant_id, period),
         )
 
-    def _adjustments(self, participant_id: str, period: str, at: int) -> list[Line]:
+    def _adjustments(self, participant_id: str, period: str, at: int) -> tuple[Line, ...]:
         """Changes of closed periods' own totals since the latest close, paid in the period after it.
 
         Memoised like the views they compare (decision 102): they depend only on the participant's
@@ -234,19 +234,21 @@ class BookView:
         length = period_length(period)
         last = self.state.last_close(length, at)
         if last is None or period != next_period(last.period):
-            return []
+            return ()
         effective = self.state.effective(participant_id, at)
+        if effective <= last.position:
+            return ()  # nothing that concerns this participant happened since the latest close
         key = ("adjustments", participant_id, period, effective, last.position, self.skip_untouched)
         return self.engine.memoised(
             key, effective, self._adjusted, participant_id, period, effective, last, reach=max(effective, last.position)
         )
 
-    def _adjusted(self, participant_id: str, period: str, at: int, last: Close) -> list[Line]:
+    def _adjusted(self, participant_id: str, period: str, at: int, last: Close) -> tuple[Line, ...]:
         """`_adjustments` as of the participant's effective position `at`; the closes are those by
         `last`, which may come after `at` (a close need not touch everyone)."""
         touched = self.state.touched_days(participant_id, last.position, at)
-        if touched is None:
-            return []  # nothing that concerns this participant happened since the latest close
+        if touched is None:  # not so: `at` is a position of theirs after the close (`_adjustments`)
+            return ()
         out = []
         closes = self.state.closed_periods(period_length(period), last.position)  # in calendar order
         if self.skip_untouched:  # only those that end on or after the earliest day touched
@@ -269,7 +271,7 @@ class BookView:
             out.append(
                 Line("adjustment", delta, period, (close.period,), tuple(event_ids), for_period=close.period)
             )
-        return out
+        return tuple(out)  # memoised, so shared by every read: not to be changed
 
     def _disputes(self, participant_id: str, period: str) -> tuple[dict[str, Any], ...]:
         return tuple(self.disputes(participant_id=participant_id, period=period))

@@ -540,7 +540,7 @@ def _weight(value: object) -> int:
     lines). A line a view shares with another entry counts in both."""
     if isinstance(value, PeriodView):
         return 1 + len(value.lines) + len(value.warnings)
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):  # override lines, adjustment lines
         return 1 + len(value)
     return 1
 

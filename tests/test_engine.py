@@ -1074,8 +1074,9 @@ def test_adjustments_land_for_any_closed_period_after_years_of_closes_of_both_le
     assert adjustments("q", "2026-Q4") == [("adjustment", "60.00", "2025-Q2")]
     assert [c.period for c in book.state.closed_periods("quarter", early)] == ["2025-Q1", "2025-Q2"]
     assert book.state.last_close("month", early - 1).period == "2025-06"  # type: ignore[union-attr]
+    unskipped = led.book()  # its own memo: the brute force must not read what the fast reads kept
     for at in range(early - 2, book.position + 1):  # as recomputing every closed period says
-        fast, brute = book.view(at), book.view(at)
+        fast, brute = book.view(at), unskipped.view(at)
         brute.skip_untouched = False
         for pid, period in (("m", "2025-07"), ("m", "2026-11"), ("q", "2025-Q3"), ("q", "2026-Q4")):
             assert fast.statement(pid, period) == brute.statement(pid, period), (at, pid, period)
