@@ -247,7 +247,7 @@ class BookView:
         """`_adjustments` as of the participant's effective position `at`; the closes are those by
         `last`, which may come after `at` (a close need not touch everyone)."""
         touched = self.state.touched_days(participant_id, last.position, at)
-        if touched is None:  # not so: `at` is a position of theirs after the close (`_adjustments`)
+        if touched is None:  # cannot be: `at` is a position of theirs after the close (`_adjustments`)
             return ()
         out = []
         closes = self.state.closed_periods(period_length(period), last.position)  # in calendar order

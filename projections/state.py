@@ -39,7 +39,6 @@ _ZERO = Decimal(0)
 _NONE: array[int] = array("q")
 #: The `touched_until` of an event whose reach has no last day.
 _OPEN = 2**31 - 1
-_NONE_DAYS: array[int] = array("i")
 
 
 @lru_cache(maxsize=4096)
