@@ -237,6 +237,12 @@ def next_period(period: str) -> str:
     return f"{year + 1:04d}-01" if month == 12 else f"{year:04d}-{month + 1:02d}"
 
 
+@lru_cache(maxsize=4096)
+def period_days(period: str) -> tuple[int, int]:
+    """The ordinals of a period's first and last days."""
+    return period_first_day(period).toordinal(), period_last_day(period).toordinal()
+
+
 @lru_cache(maxsize=4096)  # statements and rankings ask for the same few periods' days over and over
 def period_last_day(period: str) -> date:
     """The last day; year 0000 has no days, so its periods answer 0001-01-01 (no date falls in them)."""

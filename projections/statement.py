@@ -26,6 +26,7 @@ from ledger.values import (
     attainment_str,
     money_str,
     months_of,
+    period_days,
     period_first_day,
     period_last_day,
     period_length,
@@ -251,7 +252,7 @@ class Engine:
 
     def group(self, participant_id: str, period: str, at: int) -> PeriodView:
         """Commission (or earned) and spiff lines of the credits booked into a period."""
-        at = self.state.effective(participant_id, at)
+        at = self.state.effective_in(participant_id, period_days(period), at)
         return self._cached(("group", participant_id, period, at), at, lambda: self._group(participant_id, period, at))
 
     def _group(self, participant_id: str, period: str, at: int) -> PeriodView:
@@ -306,7 +307,7 @@ class Engine:
 
     def own(self, participant_id: str, period: str, at: int) -> PeriodView:
         """All own lines of a period: commission, spiff, release, override, manual, cap."""
-        at = self.state.effective(participant_id, at)
+        at = self.state.effective_in(participant_id, period_days(period), at)
         return self._cached(("own", participant_id, period, at), at, lambda: self._own(participant_id, period, at))
 
     def _own(self, participant_id: str, period: str, at: int) -> PeriodView:

@@ -22,6 +22,7 @@ from ledger.values import next_period
 from projections.book import Book
 from projections.lines import payable_total
 from replay.asof import fold
+from tests import test_properties as engine
 from tests.support import rules
 
 MONTHS = [f"2026-{m:02d}" for m in range(1, 7)]
@@ -186,6 +187,40 @@ def test_one_book_read_at_every_position_answers_as_a_fresh_fold_does(envelopes:
             for period in periods:  # the bodies: a closed statement's recomputed total too
                 assert memoised.statement(participant, period).body(at) == alone.statement(participant, period).body(
                     at), (at, period)
+
+
+def _own_views_agree_with_and_without_reach(entries: list[Sealed], people: list[str], periods: list[str]) -> None:
+    """A period's own lines read at the last position whose event reaches its days
+    (`LedgerState.effective_in`) are those read at the participant's latest position
+    (`effective`), at every position: for a book whose state looks up no reach at all."""
+    book, plain = fold(entries), fold(entries)
+    plain.state.effective_in = lambda participant_id, days, at: plain.state.effective(participant_id, at)  # type: ignore[method-assign]
+    for at in range(len(entries) + 1):
+        for participant in people:
+            for period in periods:
+                reached, latest = book.engine.own(participant, period, at), plain.engine.own(participant, period, at)
+                assert (reached.credited, reached.lines, reached.warnings, reached.earned) == (
+                    latest.credited, latest.lines, latest.warnings, latest.earned), (at, participant, period)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ledgers())
+def test_a_period_read_where_its_days_were_last_reached_reads_as_at_the_latest_position(
+    envelopes: list[dict[str, Any]],
+) -> None:
+    """Closes, transfers, collection-basis plans of either length and payments before bookings."""
+    _own_views_agree_with_and_without_reach(
+        _logged(envelopes), [*PEOPLE, "r3"], [*MONTHS, next_period(MONTHS[-1]), *QUARTERS])
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(engine.ledgers(max_ops=35))
+def test_a_period_read_where_its_days_were_last_reached_reads_as_at_the_latest_position_too(
+    led: engine.Ledger,
+) -> None:
+    """Plan versions and assignments of any date, amendments, cancellations within and past a
+    clawback window, payments and reversals, adjustments and targets of any period."""
+    _own_views_agree_with_and_without_reach(_logged(led.envelopes), led.people, [*engine.MONTHS, *engine.QUARTERS])
 
 
 def _paid_and_own(book: Book, participant: str) -> tuple[Decimal, Decimal]:
