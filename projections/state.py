@@ -38,7 +38,7 @@ P = TypeVar("P", bound=Positioned)
 _ZERO = Decimal(0)
 _NONE: array[int] = array("q")
 #: How many of a participant's latest entries `effective_in` looks back over for one reaching a
-#: period: a few thousand, as a manager's month holds, cost about a millisecond.
+#: period: as many as a manager's month can hold, for half a millisecond at most (decision 103).
 _LOOK_BACK = 4_096
 #: The `touched_until` of an event whose reach has no last day.
 _OPEN = 2**31 - 1
