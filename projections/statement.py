@@ -104,7 +104,8 @@ class Engine:
         self, key: Hashable, at: int, compute: Callable[[*Ts], T], *args: *Ts, reach: int | None = None
     ) -> T:
         """`compute(*args)` once per key, for views built on the engine's figures. The key must name
-        `at`, the effective position (`LedgerState.effective`) the value is computed at, and any
+        `at`, the position the value is computed at (`LedgerState.effective`, or `effective_in` for
+        one period's figures: a position where reads and reads at the caller's agree), and any
         other position it depends on, the highest of them being `reach` (`_cached`). Arguments
         rather than a closure: a ranking asks for hundreds of memoised rows, most of them found."""
         return self._cached(key, at, compute, reach, args)
@@ -251,7 +252,8 @@ class Engine:
     # --- lines -------------------------------------------------------------------------
 
     def group(self, participant_id: str, period: str, at: int) -> PeriodView:
-        """Commission (or earned) and spiff lines of the credits booked into a period."""
+        """Commission (or earned) and spiff lines of the credits booked into a period; read where
+        the participant's events last reached the period's days (decision 103), like `own`."""
         at = self.state.effective_in(participant_id, period_days(period), at)
         return self._cached(("group", participant_id, period, at), at, lambda: self._group(participant_id, period, at))
 
@@ -306,7 +308,9 @@ class Engine:
         return view
 
     def own(self, participant_id: str, period: str, at: int) -> PeriodView:
-        """All own lines of a period: commission, spiff, release, override, manual, cap."""
+        """All own lines of a period: commission, spiff, release, override, manual, cap. Read and
+        memoised where the participant's events last reached the period's days (decision 103): a
+        later event dated elsewhere finds it memoised."""
         at = self.state.effective_in(participant_id, period_days(period), at)
         return self._cached(("own", participant_id, period, at), at, lambda: self._own(participant_id, period, at))
 
