@@ -40,10 +40,11 @@ _FSIZE_WRAPPER = (
 class Server:
     """`python -m cli serve` on a free loopback port; always SIGKILLed in teardown at the latest."""
 
-    def __init__(self, database_url: str, logs: Path, file_size_limit: int | None = None) -> None:
+    def __init__(self, database_url: str, logs: Path, file_size_limit: int | None = None, workers: int = 1) -> None:
         self.database_url = database_url
         self.logs = logs
         self.file_size_limit = file_size_limit
+        self.workers = workers
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.starts = 0
@@ -65,14 +66,17 @@ class Server:
             "LEDGER_ADMIN_TOKEN": ADMIN,
             "PYTHONUNBUFFERED": "1",
         }
-        args = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        args = ["serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)]
         if self.file_size_limit is None:
             command = [sys.executable, "-m", "cli", *args]
         else:
             command = [sys.executable, "-c", _FSIZE_WRAPPER, str(self.file_size_limit), *args]
         self.logs.mkdir(parents=True, exist_ok=True)
         with open(self.logs / f"server-{self.starts}.log", "wb") as log:
-            self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+            # In a session of its own, so that `kill` reaches uvicorn's workers too, not only their parent.
+            self.process = subprocess.Popen(
+                command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         started = time.monotonic()
         with httpx.Client(base_url=self.base, timeout=2.0) as probe:
             while time.monotonic() - started < timeout:
@@ -88,7 +92,7 @@ class Server:
         """SIGKILL: no shutdown handlers, no flush, no rollback by the process itself."""
         if self.process is not None:
             with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGKILL)
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=30)
             self.process = None
 
