@@ -400,13 +400,15 @@ class Engine:
         )
         participants = self.state.participants
         for report_id in self.state.reports_of(manager_id, at):
-            if manager_id not in participants[report_id].managers_during(first, last, at):
+            managers = participants[report_id].managers_during(first, last, at)
+            if manager_id not in managers:
                 continue  # a former (or later) report, not theirs on any day of the period: no override
             # One report's override lines change only with what the key names: a new deal of one
             # report does not recompute the other 499, and a what-if's plan version that is not the
-            # manager's reuses the real book's lines (the key names every position they depend on).
+            # manager's reuses the real book's lines (the key names every position they depend on:
+            # the report's transfers, which decide `managers`, among them).
             basis = (*self._override_basis(report_id, period, at), plans_at, versions_at)
-            compute = partial(self._report_overrides, manager_id, report_id, period, at)
+            compute = partial(self._report_overrides, manager_id, report_id, period, at, plan, len(managers) == 1)
             out += self._cached(("override", manager_id, report_id, period, *basis), at, compute, max(basis))
         return out
 
@@ -428,11 +430,17 @@ class Engine:
         transfers_at = max((t.position for t in transfers if t.position <= at), default=0)
         return deals_at, transfers_at, self.state.effective(report_id, at) if cancelled else 0
 
-    def _report_overrides(self, manager_id: str, report_id: str, period: str, at: int) -> list[Line]:
+    def _report_overrides(
+        self, manager_id: str, report_id: str, period: str, at: int, through: PlanVersion | Varies | None, sole: bool
+    ) -> list[Line]:
+        """`through`: the manager's `plan_through` the period; `sole`: whether the report had this
+        manager on every day of it. Most reports have one manager and most managers one plan all
+        period: then no deal's booking day needs looking up (a manager's cold December holds
+        tens of thousands of these lines at the benchmark's ledger)."""
         out = []
         plans: dict[date, tuple[PlanVersion | None, str]] = {}  # the manager's plan and period by booking day
         for deal, _ in self._deals_in(report_id, period, at):
-            line = self._override(manager_id, report_id, deal, period, at, plans)
+            line = self._override(manager_id, report_id, deal, period, at, plans, through, sole)
             if line is not None:
                 out.append(line)
         return out
@@ -445,23 +453,32 @@ class Engine:
         period: str,
         at: int,
         plans: dict[date, tuple[PlanVersion | None, str]],
+        through: PlanVersion | Varies | None,
+        sole: bool,
     ) -> Line | None:
         """A manager's override of one report's credit. Builds no `CreditView`: a manager's period
-        holds one of these for every deal of every report (thousands)."""
+        holds one of these for every deal of every report (thousands). `through` and `sole` as for
+        `_report_overrides`: the deal is booked in the period, so one plan through it is the plan
+        of its day, and a sole manager its day's manager."""
         booked_on: date = deal.booked_on
-        if team_on(self.state, report_id, booked_on, at)[1] != manager_id:
+        if not sole and team_on(self.state, report_id, booked_on, at)[1] != manager_id:
             return None
-        found = plans.get(booked_on)
-        if found is None:
-            manager_plan = plan_on(self.state, manager_id, booked_on, at)
-            length = manager_plan.rules.period if manager_plan is not None else "month"
-            found = plans[booked_on] = (manager_plan, period_of(booked_on, length))
-        plan, plan_period = found
-        if plan is None or plan.rules.override_rate <= 0 or plan_period != period:
-            return None
-        if not self._live(deal, report_id, at):  # judged by the report's plan (§5.6)
-            return None
-        amounts = _amounts(deal, at)
+        if isinstance(through, PlanVersion):  # `_overrides` returned early if it pays no override here
+            plan = through
+        else:
+            found = plans.get(booked_on)
+            if found is None:
+                manager_plan = plan_on(self.state, manager_id, booked_on, at)
+                length = manager_plan.rules.period if manager_plan is not None else "month"
+                found = plans[booked_on] = (manager_plan, period_of(booked_on, length))
+            day_plan, plan_period = found
+            if day_plan is None or day_plan.rules.override_rate <= 0 or plan_period != period:
+                return None
+            plan = day_plan
+        cancellation = deal.cancellation
+        if cancellation is not None and cancellation.position <= at and not self._live(deal, report_id, at):
+            return None  # judged by the report's plan (§5.6)
+        amounts = _amounts(deal, at) if deal.amendments else (deal,)
         credit = amounts[-1].amount * _share(deal, report_id)
         exact = credit * plan.rules.override_rate
         return Line(  # positional, as in `_commission_line`
