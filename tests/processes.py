@@ -91,8 +91,7 @@ class Server:
     def kill(self) -> None:
         """SIGKILL: no shutdown handlers, no flush, no rollback by the process itself."""
         if self.process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
+            self._kill_group()
             self.process.wait(timeout=30)
             self.process = None
 
@@ -103,9 +102,17 @@ class Server:
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self._kill_group()
                 self.process.wait(timeout=15)
             self.process = None
+
+    def _kill_group(self) -> None:
+        """SIGKILL to the server's process group (uvicorn's workers too), while its leader is not yet
+        reaped: after that its id may be another process's."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
 
     def log_tail(self, chars: int = 4000) -> str:
         path = self.logs / f"server-{self.starts}.log"
