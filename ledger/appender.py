@@ -360,13 +360,17 @@ class LedgerLog:
                 # A retry means another process stored first. Checked again and then stored, the
                 # group would lose to that process's next commit whenever it waited for the lock
                 # meanwhile (with a steady writer elsewhere, every time): so a retry takes the
-                # lock first, then reads the log, which no one can extend until it commits.
+                # lock, then reads the rest of the log, which no one can extend until it commits.
+                # What the others stored so far is read before the lock: after an import through
+                # another process, reading its million events under the lock took longer than
+                # the other writers wait for it (`POSTGRES_LOCK_TIMEOUT`), and they answered 503.
                 streamed = (size >= STREAM_MIN or attempt > 0) and size <= STREAM_MAX
                 stream = self.store.append_stream() if streamed else None
                 outcomes: list[tuple[_Pending, list[AppendResult] | None, Exception | None]] = []
                 try:
                     if attempt:
                         if stream is not None:
+                            self.catch_up()
                             stream.lock()
                         self.catch_up()
                         read = True

@@ -8,10 +8,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 import pytest
 
-from ledger.appender import Rejected
-from ledger.settings import Settings
+from ledger.appender import LedgerLog, Rejected
+from ledger.settings import Settings, parse_database_url
+from ledger.store import EVENTS_TABLE, EventStore
 from replay.bootstrap import Services, build
 from replay.chain import verify
 
@@ -189,3 +191,51 @@ def test_a_process_behind_the_store_judges_appends_by_the_whole_log(make_service
         d.log.append([_deal("e-2", "d-1")])
     assert "d-1" in str(rejected.value) and "r1" not in str(rejected.value)
     assert a.store.head() == 2
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_writer_behind_reads_the_others_events_before_it_locks_the_table(database_url: str) -> None:
+    """A writer whose position was taken reads what the others stored before it takes the table
+    lock. Read under the lock, a long backlog (an import through another process) held the
+    other writers past their lock timeout, and their appends were answered 503."""
+    importer = LedgerLog(EventStore(parse_database_url(database_url)), "USD")
+    behind = LedgerLog(EventStore(parse_database_url(database_url)), "USD")
+    watcher = EventStore(parse_database_url(database_url))
+    try:
+        importer.append([_registration()])
+        behind.catch_up()
+        importer.append([_deal(f"imp-{n}", f"k{n}") for n in range(1_000)])
+        read_under_lock: list[bool] = []
+        catch_up = behind.catch_up
+
+        def watched(*args: Any, **kwargs: Any) -> int:
+            if behind.store.head() > behind.head:  # a backlog to read: is the table locked meanwhile?
+                read_under_lock.append(_table_locked(watcher))
+            return catch_up(*args, **kwargs)
+
+        behind.catch_up = watched  # type: ignore[method-assign]
+        [result] = behind.append([_deal("late-1", "k-late")])
+        assert (result.position, result.duplicate) == (1_002, False)
+        assert read_under_lock == [False]  # the whole backlog, read before the lock
+        assert [r.event_id for r in watcher.read(1_000)] == ["imp-999", "late-1"]
+    finally:
+        for log in (importer, behind):
+            log.close()
+            log.store.close()
+        watcher.close()
+
+
+def _registration() -> dict[str, Any]:
+    return {"event_id": "reg-1", "type": "ParticipantRegistered",
+            "data": {"participant_id": "r1", "name": "R1", "team_id": "t", "start_date": "2020-01-01"}}
+
+
+def _table_locked(store: EventStore) -> bool:
+    """Whether a writer holds the events table's lock now (as `LOCK TABLE` takes it to append)."""
+    with store.datastore.get_connection() as conn:
+        try:
+            with conn.transaction():  # committed at once: the lock is released as soon as it is had
+                conn.execute(f'LOCK TABLE "{store.datastore.schema}".{EVENTS_TABLE} IN EXCLUSIVE MODE NOWAIT')
+        except psycopg.errors.LockNotAvailable:
+            return True
+    return False
