@@ -18,11 +18,13 @@ from replay.bootstrap import Services, build
 from replay.chain import verify
 
 
+def _registration() -> dict[str, Any]:
+    return {"event_id": "reg-1", "type": "ParticipantRegistered",
+            "data": {"participant_id": "r1", "name": "R1", "team_id": "t", "start_date": "2020-01-01"}}
+
+
 def _register(services: Services) -> None:
-    services.log.append([
-        {"event_id": "reg-1", "type": "ParticipantRegistered",
-         "data": {"participant_id": "r1", "name": "R1", "team_id": "t", "start_date": "2020-01-01"}},
-    ])
+    services.log.append([_registration()])
 
 
 def _deal(event_id: str, deal_id: str) -> dict[str, Any]:
@@ -223,11 +225,6 @@ def test_a_writer_behind_reads_the_others_events_before_it_locks_the_table(datab
             log.close()
             log.store.close()
         watcher.close()
-
-
-def _registration() -> dict[str, Any]:
-    return {"event_id": "reg-1", "type": "ParticipantRegistered",
-            "data": {"participant_id": "r1", "name": "R1", "team_id": "t", "start_date": "2020-01-01"}}
 
 
 def _table_locked(store: EventStore) -> bool:
