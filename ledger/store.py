@@ -105,10 +105,18 @@ def _unavailable(error: Exception) -> StoreUnavailable:
 # (read-only transaction, insufficient privilege, disk full).
 _REFUSED_SQLITE = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_PERM")
 _REFUSED_POSTGRES = ("25006", "42501", "53100")
+#: PostgreSQL's `lock_not_available`: another writer held the table (events or tokens) past the lock
+#: timeout (`POSTGRES_LOCK_TIMEOUT`). The lock is a write's first statement: nothing of it was stored.
+_LOCK_TIMEOUT = "55P03"
 
 
 def _write_failed(error: Exception) -> StoreUnavailable:
     cause = error.__cause__
+    if getattr(cause, "sqlstate", None) == _LOCK_TIMEOUT:
+        return StoreUnavailable(
+            "the ledger is busy: another writer held the table past the lock timeout; nothing was stored:"
+            " try again"
+        )
     sqlite_name = str(getattr(cause, "sqlite_errorname", "") or "")
     refused = (
         isinstance(error, (InternalError, ProgrammingError))

@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 from ledger.appender import LedgerLog, Rejected
-from ledger.settings import Settings, parse_database_url
-from ledger.store import EVENTS_TABLE, EventStore
+from ledger.settings import Database, Settings, parse_database_url
+from ledger.store import EVENTS_TABLE, EventStore, StoreUnavailable
 from replay.bootstrap import Services, build
 from replay.chain import verify
 
@@ -236,3 +236,29 @@ def _table_locked(store: EventStore) -> bool:
         except psycopg.errors.LockNotAvailable:
             return True
     return False
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_an_append_that_waits_past_the_lock_timeout_is_answered_busy_and_stores_nothing(database_url: str) -> None:
+    """A writer holding the events table past the lock timeout is not an unreachable database: the
+    answer says the ledger is busy and that nothing was stored, and the same append goes through
+    once the table is free."""
+    database = parse_database_url(database_url)
+    quick = Database(database.kind, {**database.env, "POSTGRES_LOCK_TIMEOUT": "1"}, database.schema)
+    log = LedgerLog(EventStore(quick), "USD")
+    holder = EventStore(database)
+    try:
+        log.append([_registration()])
+        with holder.datastore.get_connection() as conn, conn.transaction():
+            conn.execute(f'LOCK TABLE "{database.schema}".{EVENTS_TABLE} IN EXCLUSIVE MODE')
+            with pytest.raises(StoreUnavailable) as busy:
+                log.append([_deal("d-1", "k1")])
+        assert str(busy.value) == (
+            "the ledger is busy: another writer held the table past the lock timeout; nothing was stored: try again")
+        assert holder.head() == 1
+        [result] = log.append([_deal("d-1", "k1")])
+        assert (result.position, result.duplicate) == (2, False)
+    finally:
+        log.close()
+        log.store.close()
+        holder.close()
