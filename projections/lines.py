@@ -89,10 +89,6 @@ class Line:
         return hash(_IDENTITY(self))
 
     @property
-    def payable(self) -> bool:
-        return self.kind != "earned"  # as `payable_lines` and `payable_total` test it
-
-    @property
     def order(self) -> tuple[Any, ...]:
         return (_ORDER[self.kind], *self.sort_key)
 
@@ -179,8 +175,9 @@ _IDENTITY = attrgetter("kind", "period", "sort_key", "event_ids")
 
 
 def payable_lines(lines: Sequence[Line]) -> tuple[Line, ...]:
-    # `Line.payable`'s test, inline: a property is a call per line, and a manager's views hold
-    # tens of thousands of lines.
+    """Every line but the earned ones: a collection-basis credit is paid by its release lines, not
+    by the line that says what it earned. The kind is tested inline, in one comprehension: a
+    manager's views hold tens of thousands of lines."""
     return tuple([line for line in lines if line.kind != "earned"])
 
 
