@@ -315,13 +315,21 @@ class Engine:
         return self._cached(("own", participant_id, period, at), at, lambda: self._own(participant_id, period, at))
 
     def _own(self, participant_id: str, period: str, at: int) -> PeriodView:
+        """The lines in `Line.order`: each kind's block sorted on its own (by `sort_key`, taken in
+        C), the blocks in the kinds' order; the group's lines are in that order already. One sort
+        of them all by `Line.order` made a tuple per line in Python: a manager's cold December
+        spent a tenth of its time there, on tens of thousands of override lines."""
         group = self.group(participant_id, period, at)
         view = PeriodView(group.credited, list(group.lines), list(group.warnings), group.earned, group.plan)
-        view.lines += self._releases(participant_id, period, at)
-        view.lines += self._overrides(participant_id, period, at, group.plan)
+        view.lines += _in_order(self._releases(participant_id, period, at))
+        view.lines += _in_order(self._overrides(participant_id, period, at, group.plan))
+        cap = self._cap(participant_id, period, at, view.lines, group.plan)
+        if cap is not None:
+            view.lines.append(cap)
+        manual: list[Line] = []
         for adjustment in upto(self.state.adjustments.get(participant_id, []), at):
             if adjustment.period == period:
-                view.lines.append(
+                manual.append(
                     Line(
                         "manual",
                         adjustment.amount,
@@ -332,11 +340,7 @@ class Engine:
                         details=(("adjustment_id", adjustment.adjustment_id),),
                     )
                 )
-        cap = self._cap(participant_id, period, at, view.lines, group.plan)
-        if cap is not None:
-            view.lines.append(cap)
-        if len(view.lines) > len(group.lines):  # the group's own are in order already
-            view.lines.sort(key=lambda line: line.order)
+        view.lines += _in_order(manual)
         return view
 
     def _releases(self, participant_id: str, period: str, at: int) -> list[Line]:
@@ -529,6 +533,17 @@ class Engine:
             plan_version=plan.version,
             details=(("cap", money_str(plan.rules.cap)), ("capped_total", money_str(capped))),
         )
+
+
+#: A line's place among the lines of its kind, in C.
+_SORT_KEY = attrgetter("sort_key")
+
+
+def _in_order(lines: list[Line]) -> list[Line]:
+    """Lines of one kind, sorted in place as `Line.order` sorts them (stable, as that sort was)."""
+    if len(lines) > 1:
+        lines.sort(key=_SORT_KEY)
+    return lines
 
 
 def _length(plan: PlanVersion | None) -> PeriodLength:

@@ -470,6 +470,56 @@ def test_lines_show_commissions_then_spiffs_each_in_booking_order(extra: str) ->
     led.oracle_agrees()
 
 
+def test_a_managers_lines_show_each_kind_in_its_own_order_the_kinds_in_theirs() -> None:
+    """Earned (or commission) lines in booking order, releases in payment order, overrides by the
+    deal's day, position and report (several reports' deals interleaved), the cap, then manual
+    lines in the order they were recorded: the order `Line.order` defines, whatever order they
+    were made in. A cap needs a booking-basis plan, releases a collection-basis one: two managers."""
+    led = L()
+    led.person("m")
+    led.person("n")
+    led.person("r1", manager="m")
+    led.person("r2", manager="m")
+    led.person("r3", manager="n")
+    led.plan("mc", [("0", "0.10")], basis="collection", override_rate="0.01")
+    led.plan("mb", [("0", "0.10")], override_rate="0.01", cap="15")
+    led.plan("rep", [("0", "0.05")])
+    led.assign("m", "mc")
+    led.assign("n", "mb")
+    for report in ("r1", "r2", "r3"):
+        led.assign(report, "rep")
+    led.deal("d1", "2026-03-20", "100", "m")  # earned 10.00
+    led.deal("d2", "2026-03-05", "50", "m")  # earned 5.00, booked first
+    led.pay("p1", "d1", "60", "2026-03-25")  # release 6.00, paid later but recorded first
+    led.pay("p2", "d2", "50", "2026-03-06")  # release 5.00
+    led.pay("p3", "d1", "40", "2026-03-26")  # release 4.00: d1's second payment, after d2's
+    led.deal("x1", "2026-03-10", "1000", "r2")  # override 10.00
+    led.deal("x2", "2026-03-10", "2000", "r1")  # override 20.00: the same day, recorded later
+    led.deal("x3", "2026-03-02", "500", "r1")  # override 5.00: the earliest day
+    led.deal("y1", "2026-03-15", "100", "n")  # commission 10.00
+    led.deal("y2", "2026-03-09", "3000", "r3")  # override 30.00
+    for manager in ("m", "n"):
+        led.adjust(manager, "2026-03", "-1")
+        led.adjust(manager, "2026-03", "2")
+
+    def shown(manager: str) -> list[tuple[str, str | None, str]]:
+        return [(line["kind"], line.get("deal_id"), line["amount"])
+                for line in led.statement(manager, "2026-03")["lines"]]
+
+    manual = [("manual", None, "-1.00"), ("manual", None, "2.00")]
+    assert shown("m") == [("earned", "d2", "5.00"), ("earned", "d1", "10.00"), ("release", "d1", "6.00"),
+                          ("release", "d2", "5.00"), ("release", "d1", "4.00"), ("override", "x3", "5.00"),
+                          ("override", "x1", "10.00"), ("override", "x2", "20.00"), *manual]
+    # commission and override 40.00 against a cap of 15.00: -25.00
+    assert shown("n") == [("commission", "y1", "10.00"), ("override", "y2", "30.00"), ("cap", None, "-25.00"),
+                          *manual]
+    book = led.book()
+    for manager in ("m", "n"):
+        lines = book.statement(manager, "2026-03").lines
+        assert list(lines) == sorted(lines, key=lambda line: line.order)
+    led.oracle_agrees()
+
+
 # --- §5.6 overrides --------------------------------------------------------------------------------
 
 
