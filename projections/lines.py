@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from operator import attrgetter
+from itertools import compress
+from operator import attrgetter, not_
 from typing import Any, Literal
 
 from ledger.values import exact_str, money_str
@@ -172,6 +173,8 @@ def same_lines(a: Sequence[Line], b: Sequence[Line]) -> bool:
 
 #: The fields `Line.__hash__` hashes, as a tuple made in C.
 _IDENTITY = attrgetter("kind", "period", "sort_key", "event_ids")
+#: A line's place among the lines of its kind, in C.
+SORT_KEY = attrgetter("sort_key")
 
 
 def payable_lines(lines: Sequence[Line]) -> tuple[Line, ...]:
@@ -189,7 +192,21 @@ def changed_event_ids(a: Sequence[Line], b: Sequence[Line]) -> list[str]:
     """The event ids of the lines in one of `a` and `b` and not in the other, sorted: what an
     adjustment line names. As `set(a) ^ set(b)` would find them, with each line's identifying
     fields (`Line.__hash__`'s) taken as a tuple in C rather than hashed in Python: lines that
-    differ in them differ, and only lines that agree in them are compared whole."""
+    differ in them differ, and only lines that agree in them are compared whole.
+
+    Line objects both sides hold are left out first, all in C: a manager's period before and after
+    a late deal shares the memoised override lines of every report the deal did not touch, and
+    keying each of them took most of the comparison. Sound unless a line of one side's own equals
+    one of them (the sets would count the two once); then the comparison is made whole."""
+    shared = set(map(id, a)).intersection(map(id, b))
+    if shared:
+        is_shared = shared.__contains__
+        a_own = list(compress(a, map(not_, map(is_shared, map(id, a)))))
+        b_own = list(compress(b, map(not_, map(is_shared, map(id, b)))))
+        if not a_own and not b_own:
+            return []
+        if _apart(a_own + b_own, list(compress(a, map(is_shared, map(id, a))))):
+            a, b = a_own, b_own
     mine, theirs = dict(zip(map(_IDENTITY, a), a, strict=True)), dict(zip(map(_IDENTITY, b), b, strict=True))
     if len(mine) < len(a) or len(theirs) < len(b):  # lines alike in those fields on one side
         return sorted({event_id for line in set(a) ^ set(b) for event_id in line.event_ids})
@@ -199,3 +216,12 @@ def changed_event_ids(a: Sequence[Line], b: Sequence[Line]) -> list[str]:
         if line is not other and line != other:
             event_ids.update(key[3])
     return sorted(event_ids)
+
+
+def _apart(own: list[Line], shared: list[Line]) -> bool:
+    """Whether no line of `own` equals one of `shared`: equal lines agree in their sort keys first
+    (cheaper to hash), then in all their identifying fields."""
+    keys = set(map(SORT_KEY, own))
+    if keys.isdisjoint(map(SORT_KEY, shared)):
+        return True
+    return set(map(_IDENTITY, own)).isdisjoint(map(_IDENTITY, shared))

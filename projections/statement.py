@@ -34,7 +34,7 @@ from ledger.values import (
     round_cents,
 )
 from projections import rules
-from projections.lines import Kind, Line
+from projections.lines import SORT_KEY, Kind, Line
 from projections.resolve import VARIES, Varies, plan_on, plan_through, team_on
 from projections.state import Amount, Deal, LedgerState, PlanVersion, upto
 
@@ -535,14 +535,10 @@ class Engine:
         )
 
 
-#: A line's place among the lines of its kind, in C.
-_SORT_KEY = attrgetter("sort_key")
-
-
 def _in_order(lines: list[Line]) -> list[Line]:
     """Lines of one kind, sorted in place as `Line.order` sorts them (stable, as that sort was)."""
     if len(lines) > 1:
-        lines.sort(key=_SORT_KEY)
+        lines.sort(key=SORT_KEY)
     return lines
 
 

@@ -68,6 +68,21 @@ def test_lines_repeated_on_one_side_count_once_as_sets_do() -> None:
     line = Line("spiff", Decimal("50.00"), "2026-03", (date(2026, 3, 1), 1), ("d1", "plan-1"))
     assert changed_event_ids([line, copy(line)], [line]) == []
     assert changed_event_ids([line, line], []) == ["d1", "plan-1"]
+    assert changed_event_ids([line, line], [line]) == []
+
+
+def test_lines_both_sides_share_are_left_out_whatever_shares_their_sort_key() -> None:
+    """A commission line and its deal's spiff line share a sort key: the spiff that changed is
+    found beside the commission line both views hold, and a copy of that line on one side only
+    counts as the line itself, not as a change."""
+    commission = Line("commission", Decimal("100.00"), "2026-03", (date(2026, 3, 1), 1), ("d1", "plan-1"))
+    spiff_before = Line("spiff", Decimal("50.00"), "2026-03", (date(2026, 3, 1), 1), ("d1", "plan-1"))
+    spiff_now = copy(spiff_before)
+    spiff_now.amount = Decimal("60.00")
+    assert changed_event_ids([commission, spiff_now], [commission, spiff_before]) == ["d1", "plan-1"]
+    assert changed_event_ids([commission, copy(commission)], [commission]) == []
+    late = Line("commission", Decimal("10.00"), "2026-03", (date(2026, 3, 2), 7), ("d7", "plan-1"))
+    assert changed_event_ids([commission, spiff_before, late], [spiff_before, commission]) == ["d7", "plan-1"]
 
 
 @given(st.lists(_line(), max_size=8))
