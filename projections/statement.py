@@ -536,10 +536,9 @@ class Engine:
 
 
 def _in_order(lines: list[Line]) -> list[Line]:
-    """Lines of one kind, sorted in place as `Line.order` sorts them (stable, as that sort was)."""
-    if len(lines) > 1:
-        lines.sort(key=SORT_KEY)
-    return lines
+    """Lines of one kind, sorted as `Line.order` sorts them (stable, as that sort was); a new list,
+    so that a memoised one handed in is never reordered."""
+    return sorted(lines, key=SORT_KEY) if len(lines) > 1 else lines
 
 
 def _length(plan: PlanVersion | None) -> PeriodLength:
