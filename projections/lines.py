@@ -91,6 +91,9 @@ class Line:
 
     @property
     def order(self) -> tuple[Any, ...]:
+        """Where a statement shows the line: by kind (`_ORDER`), then `sort_key`. The definition the
+        tests hold statements to; `Engine._own` builds it kind by kind, without this key
+        (decision 106)."""
         return (_ORDER[self.kind], *self.sort_key)
 
     def body(self) -> dict[str, Any]:
