@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, localcontext
 from functools import cached_property
 from operator import attrgetter, itemgetter
@@ -23,12 +23,14 @@ from ledger.immutable import immutable
 from ledger.settings import MEMO_LINES
 from ledger.values import (
     EXACT_PRECISION,
+    PeriodLength,
     attainment_str,
     money_str,
     next_period,
     period_first_day,
     period_last_day,
     period_length,
+    period_of,
 )
 from projections.lines import Line, changed_event_ids, payable_lines, payable_total, same_lines
 from projections.ordering import Shape, ratio_divide, ratio_shape
@@ -350,6 +352,25 @@ class BookView:
         return Row.of(participant_id, team, target.amount if target is not None else None, credited)
 
 
+def recent_periods(state: LedgerState, at: int) -> list[str]:
+    """The periods whose rankings are read most, newest first: where adjustments land as of `at`
+    (the period after the latest close of each length) and the year before it (eleven months,
+    three quarters). None of a length that has never closed."""
+    out = []
+    for length, count in _A_YEAR:
+        close = state.last_close(length, at)
+        if close is None:
+            continue
+        period = next_period(close.period)
+        for _ in range(count):
+            out.append(period)
+            first = period_first_day(period)
+            if first == date.min:
+                break
+            period = period_of(first - timedelta(days=1), length)
+    return out
+
+
 def rank(rows: list[Row]) -> list[tuple[int, Row]]:
     """Competition ranking by exact attainment (nulls last), then credited, then id.
 
@@ -372,5 +393,6 @@ def rank(rows: list[Row]) -> list[tuple[int, Row]]:
     return ranked
 
 
+_A_YEAR: tuple[tuple[PeriodLength, int], ...] = (("month", 12), ("quarter", 4))
 _FIRST = itemgetter(0)
 _PARTICIPANT = attrgetter("participant_id")

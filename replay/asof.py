@@ -14,18 +14,18 @@ import bisect
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Protocol
 
 from ledger.appender import LedgerLog
 from ledger.events import EventData
-from ledger.heap import HEAP, settle
+from ledger.heap import HEAP, no_cyclic_gc, settle
 from ledger.records import format_time
 from ledger.settings import MEMO_LINES
 from ledger.store import StoreUnavailable
-from projections.book import Book, BookView
+from projections.book import Book, BookView, recent_periods
 
 log = logging.getLogger("ledger.books")
 
@@ -91,12 +91,15 @@ def stream_budget(append_rate: float, elapsed: float, fold_rate: float | None) -
 
 
 _SETTLE_READS = 2_000  # memoised results between heap settles (decision 37)
+#: A fold of at least this many events at once (an import) is followed by `Books.warm`.
+WARM_AFTER = 10_000
 _PAGE = 10_000  # events read and folded at a time at start-up
 
 
 class Books:
-    def __init__(self, log: LedgerLog, memo_lines: int = MEMO_LINES) -> None:
+    def __init__(self, log: LedgerLog, memo_lines: int = MEMO_LINES, warm_after: int = WARM_AFTER) -> None:
         self.log = log
+        self.warm_after = warm_after
         self._head = Book(memo_lines=memo_lines)
         self._lock = threading.RLock()
         self._closing = threading.Event()
@@ -152,9 +155,12 @@ class Books:
                 if budget is None:
                     # Fold in chunks, and stop as soon as appends resume: a million-event backlog
                     # takes half a minute to fold, and appends arriving meanwhile would share the
-                    # CPU with it.
+                    # CPU with it. The same for warming the rankings after it.
+                    first = self._head.position
                     while not self._closing.is_set() and not grew.is_set() and self._fold(_CHUNK):
                         pass
+                    if self._head.position - first >= self.warm_after and not self.log.backlog:
+                        self.warm(stop=lambda: grew.is_set() or self._closing.is_set())
                 else:
                     # A little at a time, with pauses: folding in bursts doubled the appends' p99.
                     goal = min(self.log.head, self._head.position + budget)
@@ -198,9 +204,39 @@ class Books:
 
     @property
     def head(self) -> Book:
-        """The book at the newest position this process has read from the log."""
-        self._fold(None)
-        return self._head
+        """The book at the newest position this process has read from the log. A read that folds
+        an import (`warm_after` events or more) warms the rankings before it answers."""
+        with self._lock:
+            first = self._head.position
+            self._fold(None)
+            if self._head.position - first >= self.warm_after:
+                self.warm()
+            return self._head
+
+    def warm(self, stop: Callable[[], bool] = lambda: False) -> int:
+        """Compute everyone's attainment rows of the recent periods (`recent_periods`, newest
+        first), one period at a time with the books held, until `stop()`; the rows computed.
+
+        A ranking of a team reads its rows from the memo where they are (decision 108): after an
+        import, every row of every period it reached has to be computed again, 500 at the first
+        ranking of each team and period. Rows of people nothing changed are found, not computed.
+        Only as many periods as fill half the memo: the rows must not push each other out."""
+        computed = 0
+        with self._lock:
+            head = self._head
+            engine = head.engine
+            people = max(len(head.state.participants), 1)
+            periods = recent_periods(head.state, head.position)[: engine.memo_lines // 2 // people]
+        with no_cyclic_gc(settling=True):  # hundreds of thousands of rows, kept: settled, not walked
+            for period in periods:
+                if stop():
+                    break
+                with self._lock:
+                    before = engine.computed
+                    head.view().rows(period)
+                    computed += engine.computed - before
+                    self._settled_at = engine.computed
+        return computed
 
     def _fold(self, limit: int | None) -> bool:
         """Fold up to `limit` (None: all there are now) of the log's unfolded entries; True if
