@@ -362,6 +362,8 @@ def recent_periods(state: LedgerState, at: int) -> list[str]:
         if close is None:
             continue
         period = next_period(close.period)
+        if len(period) > len(close.period):  # after 9999's last period: no landing, the close's own
+            period = close.period
         for _ in range(count):
             out.append(period)
             first = period_first_day(period)

@@ -100,6 +100,10 @@ class Books:
     def __init__(self, log: LedgerLog, memo_lines: int = MEMO_LINES, warm_after: int = WARM_AFTER) -> None:
         self.log = log
         self.warm_after = warm_after
+        #: The position the recent periods' rows were last warmed at (or the follower started at):
+        #: the follower warms once it has folded `warm_after` events past it, in as many steps as
+        #: appends pausing and resuming cut an import into.
+        self._warmed_at = 0
         self._head = Book(memo_lines=memo_lines)
         self._lock = threading.RLock()
         self._closing = threading.Event()
@@ -127,6 +131,7 @@ class Books:
         """Fold what the log accepts as it arrives, in a thread of its own, so that a read after a
         large import does not pay for folding it (a read still folds whatever is left)."""
         if self._follower is None:
+            self._warmed_at = self._head.position  # start-up's fold is not an import to warm after
             self._follower = threading.Thread(target=self._follow, name="ledger-follow", daemon=True)
             self._follower.start()
 
@@ -156,11 +161,10 @@ class Books:
                     # Fold in chunks, and stop as soon as appends resume: a million-event backlog
                     # takes half a minute to fold, and appends arriving meanwhile would share the
                     # CPU with it. The same for warming the rankings after it.
-                    first = self._head.position
                     while not self._closing.is_set() and not grew.is_set() and self._fold(_CHUNK):
                         pass
-                    if self._head.position - first >= self.warm_after and not self.log.backlog:
-                        self.warm(stop=lambda: grew.is_set() or self._closing.is_set())
+                    if self._head.position - self._warmed_at >= self.warm_after and not self.log.backlog:
+                        self.warm(stop=lambda: grew.is_set() or self._closing.is_set() or self._broken is not None)
                 else:
                     # A little at a time, with pauses: folding in bursts doubled the appends' p99.
                     goal = min(self.log.head, self._head.position + budget)
@@ -205,7 +209,9 @@ class Books:
     @property
     def head(self) -> Book:
         """The book at the newest position this process has read from the log. A read that folds
-        an import (`warm_after` events or more) warms the rankings before it answers."""
+        an import (`warm_after` events or more at once) warms the rankings before it answers, the
+        books held throughout (other reads wait for it as for the fold); a read that folds less
+        never does, lest a read under a stream of appends pay for it."""
         with self._lock:
             first = self._head.position
             self._fold(None)
@@ -215,7 +221,8 @@ class Books:
 
     def warm(self, stop: Callable[[], bool] = lambda: False) -> int:
         """Compute everyone's attainment rows of the recent periods (`recent_periods`, newest
-        first), one period at a time with the books held, until `stop()`; the rows computed.
+        first), one period at a time with the books held, until `stop()` (asked before each
+        period); the rows computed.
 
         A ranking of a team reads its rows from the memo where they are (decision 108): after an
         import, every row of every period it reached has to be computed again, 500 at the first
@@ -224,18 +231,20 @@ class Books:
         computed = 0
         with self._lock:
             head = self._head
-            engine = head.engine
+            engine, at = head.engine, head.position
             people = max(len(head.state.participants), 1)
-            periods = recent_periods(head.state, head.position)[: engine.memo_lines // 2 // people]
-        with no_cyclic_gc(settling=True):  # hundreds of thousands of rows, kept: settled, not walked
-            for period in periods:
-                if stop():
-                    break
-                with self._lock:
-                    before = engine.computed
-                    head.view().rows(period)
-                    computed += engine.computed - before
-                    self._settled_at = engine.computed
+            periods = recent_periods(head.state, at)[: engine.memo_lines // 2 // people]
+        for period in periods:
+            if stop():
+                return computed
+            # Tens of thousands of rows, kept: settled, not walked by the collector. Paused only
+            # while the books are held, or other threads' garbage cycles would be frozen too.
+            with self._lock, no_cyclic_gc(settling=True):
+                before = engine.computed
+                head.view().rows(period)
+                computed += engine.computed - before
+                self._settled_at = engine.computed
+        self._warmed_at = max(self._warmed_at, at)
         return computed
 
     def _fold(self, limit: int | None) -> bool:

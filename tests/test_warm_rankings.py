@@ -100,6 +100,32 @@ def test_the_follower_warms_the_rankings_once_an_import_pauses(make_services: Ca
     assert engine.computed == expected
 
 
+def test_the_follower_warms_after_an_import_it_folded_in_parts(make_services: Callable[..., Services]) -> None:
+    """Appends that pause and resume cut an import into parts the follower folds one at a time; it
+    warms once they add up to `warm_after` events since it last warmed."""
+    services = make_services()
+    envelopes = _envelopes()
+    services.books.warm_after = len(envelopes) - 10
+    engine = services.books._head.engine
+
+    def folded(count: int) -> None:
+        deadline = time.monotonic() + 30
+        while services.books.folded < count:
+            assert time.monotonic() < deadline, "the follower did not fold the appends"
+            time.sleep(0.05)
+
+    services.log.append(envelopes[:30])
+    folded(30)
+    time.sleep(0.3)
+    assert engine.computed == 0  # 30 events: not yet
+    services.log.append(envelopes[30:])
+    folded(len(envelopes))
+    deadline = time.monotonic() + 30
+    while engine.computed < len(PEOPLE) * 12:
+        assert time.monotonic() < deadline, "the follower did not warm the rankings"
+        time.sleep(0.05)
+
+
 def test_a_warm_stops_when_asked_and_fills_at_most_half_the_memo(
     make_services: Callable[..., Services],
 ) -> None:
@@ -126,6 +152,9 @@ def test_the_recent_periods_are_a_year_to_where_adjustments_land() -> None:
     state.apply(2, "c2", _close("0001-02"))
     assert recent_periods(state, 2) == ["0001-03", "0001-02", "0001-01", "2026-Q3", "2026-Q2", "2026-Q1", "2025-Q4"]
     assert recent_periods(state, 1) == ["2026-Q3", "2026-Q2", "2026-Q1", "2025-Q4"]  # as of a position
+    last = LedgerState()
+    last.apply(1, "c", _close("9999-12"))  # no period after it: the year up to it
+    assert recent_periods(last, 1)[:2] == ["9999-12", "9999-11"] and len(recent_periods(last, 1)) == 12
 
 
 def _close(period: str) -> Any:
