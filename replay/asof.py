@@ -91,7 +91,8 @@ def stream_budget(append_rate: float, elapsed: float, fold_rate: float | None) -
 
 
 _SETTLE_READS = 2_000  # memoised results between heap settles (decision 37)
-#: A fold of at least this many events at once (an import) is followed by `Books.warm`.
+#: An import, after which `Books.warm` runs: this many events folded by one read, or by the
+#: follower since it last warmed.
 WARM_AFTER = 10_000
 _PAGE = 10_000  # events read and folded at a time at start-up
 
