@@ -52,28 +52,39 @@ def test_anyone_can_recompute_the_chain_from_the_listing(api: Api) -> None:
     assert verdict == {"ok": True, "events_checked": len(events), "head_hash": previous}
 
 
-def _tamper(database_url: str, position: int) -> None:
-    """Change the stored amount of one event behind the service's back."""
+def _rewrite(database_url: str, position: int, change: Callable[[bytes], bytes]) -> None:
+    """Replace the stored form of one event behind the service's back."""
     database = parse_database_url(database_url)
     if database.kind == "sqlite":
         with sqlite3.connect(database.env["SQLITE_DBNAME"]) as conn:
             (state,) = conn.execute(
                 "SELECT state FROM ledger_events WHERE originator_version = ?", (position,)).fetchone()
-            body = json.loads(state)
-            body["data"]["amount"] = "9999999.00"
             conn.execute("UPDATE ledger_events SET state = ? WHERE originator_version = ?",
-                         (json.dumps(body).encode(), position))
+                         (change(bytes(state)), position))
         return
-    base = database_url.split("?")[0]
-    with psycopg.connect(base, autocommit=True) as conn:
+    with psycopg.connect(database_url.split("?")[0], autocommit=True) as conn:
         row = conn.execute(
             f'SELECT state FROM "{database.schema}".ledger_events WHERE originator_version = %s', (position,)
         ).fetchone()
         assert row is not None
-        body = json.loads(bytes(row[0]))
-        body["data"]["amount"] = "9999999.00"
         conn.execute(f'UPDATE "{database.schema}".ledger_events SET state = %s WHERE originator_version = %s',
-                     (json.dumps(body).encode(), position))
+                     (change(bytes(row[0])), position))
+
+
+def _edited(edit: Callable[[dict[str, Any]], None]) -> Callable[[bytes], bytes]:
+    """A change of the stored JSON's values, written back as JSON."""
+
+    def change(state: bytes) -> bytes:
+        body = json.loads(state)
+        edit(body)
+        return json.dumps(body).encode()
+
+    return change
+
+
+def _tamper(database_url: str, position: int) -> None:
+    """Change the stored amount of one event behind the service's back."""
+    _rewrite(database_url, position, _edited(lambda body: body["data"].update(amount="9999999.00")))
 
 
 def test_tampering_with_a_stored_row_is_detected_at_its_position(api: Api, database_url: str) -> None:
@@ -88,6 +99,32 @@ def test_tampering_with_a_stored_row_is_detected_at_its_position(api: Api, datab
     result = CliRunner().invoke(cli_app, ["verify"], env={"LEDGER_DATABASE_URL": database_url})
     assert result.exit_code == 1
     assert json.loads(result.output)["first_bad_position"] == deal_position
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda state: state[:-1], "the stored event cannot be read"),  # JSON cut short
+        (_edited(lambda body: body.pop("hash")), "the stored event cannot be read"),
+        (_edited(lambda body: body.update(type=7)), "the stored event cannot be read"),  # the log reads text
+        (_edited(lambda body: body.update(position=body["position"] + 1)), "the stored position was changed"),
+        (_edited(lambda body: body.update(recorded_at="2000-01-01T00:00:00.000000Z")),
+         "the stored event does not match its hash"),
+    ],
+    ids=["cut", "no-hash", "type-not-text", "position", "recorded-at"],
+)
+def test_each_kind_of_damage_is_named_at_its_position(
+    api: Api, database_url: str, change: Callable[[bytes], bytes], problem: str
+) -> None:
+    """The verdict names what is wrong with the first damaged row; the rows before it still count."""
+    _small_ledger(api)
+    events = api.events()
+    deal = next(e for e in events if e["type"] == "DealBooked")
+    _rewrite(database_url, deal["position"], change)
+    verdict = verify(api.services.store)
+    assert (verdict.ok, verdict.first_bad_position, verdict.problem, verdict.events_checked) == (
+        False, deal["position"], problem, deal["position"] - 1)
+    assert verdict.head_hash == events[deal["position"] - 2]["hash"]  # the last good row's
 
 
 def _delete(database_url: str, position: int) -> None:
