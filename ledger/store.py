@@ -279,6 +279,7 @@ class EventStore:
         the next page this or another such call asks for if it is that range (decision 69).
         """
         cursor = after
+        reread = False
         while upto is None or cursor < upto:
             end = cursor + page if upto is None else min(cursor + page, upto)
             try:
@@ -286,9 +287,22 @@ class EventStore:
             except (OperationalError, InterfaceError) as error:
                 raise _unavailable(error) from error
             yield from batch
-            if len(batch) < end - cursor and (not batch or self.head() <= end):
-                return  # the end of the log (a short page with more beyond it is a gap: read on)
-            cursor = end
+            if len(batch) == end - cursor:
+                cursor, reread = end, False
+                continue
+            # A short page: the end of the log, a gap (rows deleted behind the ledger's back), or
+            # rows another process stored while this one worked through the page (the head is read
+            # after it). Read on from the last row returned, never from the page's end: that
+            # skipped what the others had stored meanwhile. Writers store in position order, so
+            # once the head is past the page, a range still empty when read again has no rows.
+            if self.head() <= end:
+                return
+            if batch:
+                cursor, reread = batch[-1][0], False
+            elif reread:
+                cursor, reread = end, False  # a whole page of rows is missing: read on past it
+            else:
+                reread = True  # the same range once more
 
     def _page(self, gt: int, lte: int, ahead: bool) -> list[StoredRow]:
         select = self._select_range if self.kind == "postgres" else self._select_range_sqlite

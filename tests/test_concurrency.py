@@ -262,3 +262,50 @@ def test_an_append_that_waits_past_the_lock_timeout_is_answered_busy_and_stores_
         log.close()
         log.store.close()
         holder.close()
+
+
+def test_rows_stored_while_a_reader_works_through_a_short_page_are_not_skipped(
+    make_services: Callable[..., Services],
+) -> None:
+    """A page shorter than asked for is the log's end only if the head has not moved past it: rows
+    another process stores while the reader works through the page are read next, none skipped.
+    (The reader read on from the page's end: positions 6 to 10 were never returned, and a catch-up
+    that hit this failed on a log no longer contiguous.)"""
+    writer, reader = make_services(), make_services()
+    _register(writer)
+    writer.log.append([_deal(f"e{n}", f"k{n}") for n in range(2, 6)])  # positions 1-5
+    seen = []
+    for position, _, _ in reader.store.read_rows(0, page=10):
+        seen.append(position)
+        if position == 5:  # the page (0, 10] gave five rows; another process stores ten more
+            writer.log.append([_deal(f"e{n}", f"k{n}") for n in range(6, 16)])
+    assert seen == list(range(1, 16))
+    reader.log.catch_up()
+    assert reader.log.head == 15 and list(reader.log.by_event_id.values()) == list(range(1, 16))
+
+
+def test_a_reader_reads_a_range_again_that_was_empty_when_the_log_was_past_it(
+    make_services: Callable[..., Services],
+) -> None:
+    """An empty page while the head moves past it: the rows were stored meanwhile, in order, so the
+    range is read once more before it counts as missing (a gap is read past, as before)."""
+    writer, reader = make_services(), make_services()
+    _register(writer)
+    seen = []
+    for position, _, _ in reader.store.read_rows(1, page=10):
+        seen.append(position)
+    assert seen == []
+    rows = reader.store.read_rows(1, page=10)
+    original = reader.store._page
+    calls = []
+
+    def page_then_store(gt: int, lte: int, ahead: bool) -> Any:
+        batch = original(gt, lte, ahead)
+        calls.append((gt, lte, len(batch)))
+        if len(calls) == 1:  # read empty; then another process stores twelve rows
+            writer.log.append([_deal(f"e{n}", f"k{n}") for n in range(2, 14)])
+        return batch
+
+    reader.store._page = page_then_store  # type: ignore[method-assign]
+    assert [position for position, _, _ in rows] == list(range(2, 14))
+    assert calls[:2] == [(1, 11, 0), (1, 11, 10)]
