@@ -204,26 +204,32 @@ class LedgerLog:
         self, fresh: Sequence[Logged], times: Sequence[str], last: Record, checked: ReferenceIndex | None = None
     ) -> None:
         """Take stored events into the log. `checked`: the overlay they were validated in, whose
-        writes are exactly what applying them to the index would do (cheaper to merge)."""
+        writes are exactly what applying them to the index would do (cheaper to merge).
+
+        Reads look at the head, the last record and the times without the log's lock: the events
+        are handed over to the projections first, so that a read naming a position it saw (or one
+        a time it saw maps to) finds the books able to fold that far (decision 111)."""
         by_event_id = self.by_event_id
+        head = self._head
         for entry in fresh:
-            assert entry.position == self._head + 1, "the log must be contiguous"
-            self._head = entry.position
+            assert entry.position == head + 1, "the log must be contiguous"
+            head = entry.position
             by_event_id[entry.event_id] = entry.position
             if checked is None:
                 self.refs.apply(entry.event)
         if checked is not None:
             checked.merge_into_parent()
         if fresh:
-            assert last.position == self._head
-            self.times.extend(sys.intern(time) for time in times)
-            self.last = last
+            assert last.position == head
             with self._handover:
                 if self._spilled() or len(self.unfolded) + len(fresh) > BACKLOG_MAX:
                     self.unfolded.clear()  # from now on the projections read back from the store
                 else:
                     self.unfolded.extend(fresh)
                 self._accepted = last.position
+            self.times.extend(sys.intern(time) for time in times)
+            self.last = last
+            self._head = head
             self.grew.set()
 
     @property

@@ -289,8 +289,13 @@ class Books:
             self._fold(None)
 
     def at(self, position: int | None) -> BookView:
-        """The book as it stood at a position (None: now). The caller checked 0 <= position <= head."""
-        return self.head.view(position)
+        """The book as it stood at a position (None: now). The caller checked 0 <= position <= head;
+        a position the log's times gave may be one the log accepted since the fold began."""
+        with self._lock:
+            book = self.head
+            if position is not None and position > book.position:
+                self._fold(position - book.position)
+            return book.view(position)
 
     def through(self, position: int) -> BookView:
         """The book folded to exactly `position`, not past it, for a what-if to copy its state there

@@ -418,3 +418,57 @@ def test_the_follower_outlives_an_error_outside_the_fold(
     while services.log.backlog and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not services.log.backlog  # taken by the follower, after its failure: no read asked
+
+
+def test_a_read_between_a_commit_and_its_hand_over_names_no_position_the_books_lack(
+    make_services: Callable[..., Services],
+) -> None:
+    """Reads take the log's head and times without its lock. A read that ran after a commit had
+    moved the head but before it handed the events to the books answered "as of" the new head
+    with the books short of it (and a what-if of no new events failed): the head now moves last.
+    Such a read is made here at that very moment, from the hand-over itself."""
+    import sys
+    from datetime import UTC, datetime
+
+    services = make_services()
+    log, books = services.log, services.books
+    log.append([_register("r1"), _register("r2")])
+    real = log._handover
+    seen: list[tuple[int, int, int, int]] = []
+
+    class ReadFirst:
+        """The hand-over's lock, with a read made just before `_accept` takes it."""
+
+        def __enter__(self) -> object:
+            if sys._getframe(1).f_code.co_name == "_accept" and log.head >= 2:
+                head = log.head
+                by_time = books.position_at_time(datetime(9999, 1, 1, tzinfo=UTC))
+                view = books.at(max(head, by_time))
+                seen.append((head, by_time, view.position, books.folded))
+            return real.__enter__()
+
+        def __exit__(self, *exc: Any) -> None:
+            real.__exit__(*exc)
+
+    class ReadAfter(list[str]):
+        """The log's times, with a read made as soon as a batch's are added (before the head)."""
+
+        def extend(self, times: Any) -> None:
+            super().extend(times)
+            if log.head >= 2:
+                head = log.head
+                by_time = books.position_at_time(datetime(9999, 1, 1, tzinfo=UTC))
+                view = books.at(max(head, by_time))
+                seen.append((head, by_time, view.position, books.folded))
+
+    log._handover = ReadFirst()  # type: ignore[assignment]
+    log.times = ReadAfter(log.times)
+    try:
+        log.append([_deal(n) for n in range(5)])
+        answer = what_if(log, books, [], ["2026-01"], ["r1"])  # no new events: as of the head
+    finally:
+        log._handover = real
+    # Before the hand-over: the head, the times and the books all before the batch. After its times
+    # are added: the time names the batch's last position, and the books fold that far to read it.
+    assert seen == [(2, 2, 2, 2), (2, 7, 7, 7)]
+    assert answer["as_of_position"] == 7 and books.folded == 7
