@@ -236,14 +236,16 @@ def _sqlite_path(database_url: str) -> str | None:
 
 
 def raw_read_decode(database_url: str) -> float:
-    """Baseline: read every stored row in order and JSON-decode it."""
+    """Baseline: read every stored row in order and JSON-decode it, with orjson as the issue's
+    baseline does (decision 112; the standard library's parser, used before, took 1.7 times as long,
+    so the rebuild's ratio to it looked better than it is)."""
     rows = 0
     started = time.perf_counter()
     path = _sqlite_path(database_url)
     if path is not None:
         with sqlite3.connect(path) as db:
             for (state,) in db.execute("SELECT state FROM ledger_events ORDER BY originator_version"):
-                json.loads(state)
+                orjson.loads(state)
                 rows += 1
         return rows / (time.perf_counter() - started)
     base, _, query = database_url.partition("?schema=")
@@ -252,7 +254,7 @@ def raw_read_decode(database_url: str) -> float:
         cursor.itersize = 10_000
         cursor.execute(f"SELECT state FROM {table} ORDER BY originator_version")
         for (state,) in cursor:
-            json.loads(state)
+            orjson.loads(state)
             rows += 1
     return rows / (time.perf_counter() - started)
 
