@@ -345,6 +345,41 @@ def test_disputes_are_listed_on_statements_and_by_query(api: Api) -> None:
     assert api.post("DisputeResolved", dispute_id="d1", resolution="rejected", note="again").status_code == 422
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/statements/r1/2026-01", "/v1/statements/r1/2026-01/lines/1", "/v1/attainment", "/v1/rankings"],
+)
+def test_a_read_waiting_for_the_log_does_not_hold_up_other_reads(api: Api, path: str) -> None:
+    """A read asking for a position beyond this process's head waits for the log, which a commit
+    may hold for seconds while the database is away; it waits before taking the books, so reads
+    that need nothing new answer meanwhile."""
+    _small_ledger(api)
+    log = api.services.log
+    head = log.head
+    waiting = threading.Event()
+    real_catch_up = log.catch_up
+
+    def catch_up(wait: bool = True, limit: int | None = None, read_ahead: bool = False) -> int:
+        if wait:
+            waiting.set()
+        return real_catch_up(wait, limit, read_ahead)
+
+    log.catch_up = catch_up  # type: ignore[method-assign]
+    answers: dict[str, int] = {}
+    params = {} if path.startswith("/v1/statements") else {"period": "2026-01"}
+    with log._lock:  # a commit under way
+        waiter = threading.Thread(
+            target=lambda: answers.update(waiter=api.get(path, min_position=head + 1, **params).status_code))
+        waiter.start()
+        assert waiting.wait(10)
+        other = threading.Thread(target=lambda: answers.update(other=api.get(path, **params).status_code))
+        other.start()
+        other.join(10)
+        assert answers == {"other": 200}  # answered while the first read still waits for the log
+    waiter.join(10)
+    assert answers == {"other": 200, "waiter": 422}  # nothing was stored meanwhile: beyond the head
+
+
 def test_as_of_time_and_parameter_rules(api: Api) -> None:
     _small_ledger(api)
     events = api.events()

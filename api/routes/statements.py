@@ -15,17 +15,21 @@ from replay.access import check_statement_caller, check_statement_reader
 router = APIRouter(prefix="/v1/statements", tags=["statements"])
 
 
-def _statement(
-    svc: ServicesDep, who: PrincipalDep, participant_id: str, period: str, at: ReadAt
-) -> tuple[int, Statement]:
+def _position(svc: ServicesDep, who: PrincipalDep, participant_id: str, period: str, at: ReadAt) -> int:
+    """The checks that need no books, then the position: before the books are held, since finding
+    it may wait for the log (a position beyond this process's head), and other reads must not
+    wait with it."""
     check_statement_caller(who, participant_id)
     checked_period(period)
-    position = resolve_position(svc, at)
+    return resolve_position(svc, at)
+
+
+def _statement(svc: ServicesDep, who: PrincipalDep, participant_id: str, period: str, position: int) -> Statement:
     book = svc.books.at(position)
     check_statement_reader(book, who, participant_id, period)
     if not book.has_participant(participant_id):
         raise NotFound(f"participant '{participant_id}' is not registered")
-    return position, book.statement(participant_id, period)
+    return book.statement(participant_id, period)
 
 
 @router.get("/{participant_id}/{period}", response_model=dict[str, Any])
@@ -36,9 +40,9 @@ def get_statement(
     who: PrincipalDep,
     at: ReadAtDep,
 ) -> FastJSONResponse:
+    position = _position(svc, who, participant_id, period, at)
     with svc.books.reading():
-        position, statement = _statement(svc, who, participant_id, period, at)
-        return answer(statement.body(position))
+        return answer(_statement(svc, who, participant_id, period, position).body(position))
 
 
 @router.get("/{participant_id}/{period}/lines/{n}", response_model=dict[str, Any])
@@ -51,8 +55,9 @@ def explain_line(
     at: ReadAtDep,
 ) -> FastJSONResponse:
     """One line (numbered from 1) with its arithmetic in exact figures, for a calculator."""
+    position = _position(svc, who, participant_id, period, at)
     with svc.books.reading():
-        position, statement = _statement(svc, who, participant_id, period, at)
+        statement = _statement(svc, who, participant_id, period, position)
     if not 1 <= n <= len(statement.lines):
         raise NotFound(f"the statement has {len(statement.lines)} lines; there is no line {n}")
     line = statement.lines[n - 1]

@@ -26,8 +26,8 @@ def attainment(
 ) -> FastJSONResponse:
     check_attainment_caller(who)
     checked_period(period)
+    position = resolve_position(svc, at)  # before the books are held: it may wait for the log
     with svc.books.reading():
-        position = resolve_position(svc, at)
         rows = visible_attainment(svc.books.at(position), who, period, team_id)
         return answer({"period": period, "as_of_position": position, "rows": [row.body() for row in rows]})
 
@@ -44,7 +44,7 @@ def rankings(
     checked_period(period)
     anonymous = svc.settings.ranking_names == "anonymous"
     salt = svc.tokens.salt() if anonymous and who.role == "rep" else ""
+    position = resolve_position(svc, at)  # before the books are held: it may wait for the log
     with svc.books.reading():
-        position = resolve_position(svc, at)
         rows = visible_rankings(svc.books.at(position), who, period, team_id, anonymous, salt)
         return answer({"period": period, "as_of_position": position, "rows": rows})
