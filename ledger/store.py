@@ -279,7 +279,6 @@ class EventStore:
         the next page this or another such call asks for if it is that range (decision 69).
         """
         cursor = after
-        reread = False
         while upto is None or cursor < upto:
             end = cursor + page if upto is None else min(cursor + page, upto)
             try:
@@ -288,21 +287,16 @@ class EventStore:
                 raise _unavailable(error) from error
             yield from batch
             if len(batch) == end - cursor:
-                cursor, reread = end, False
+                cursor = end
                 continue
             # A short page: the end of the log, a gap (rows deleted behind the ledger's back), or
             # rows another process stored while this one worked through the page (the head is read
             # after it). Read on from the last row returned, never from the page's end: that
-            # skipped what the others had stored meanwhile. Writers store in position order, so
-            # once the head is past the page, a range still empty when read again has no rows.
-            if self.head() <= end:
+            # skipped what the others had stored meanwhile (decision 110). An empty page ends the
+            # read without asking for the head (most reads find nothing new).
+            if not batch or self.head() <= end:
                 return
-            if batch:
-                cursor, reread = batch[-1][0], False
-            elif reread:
-                cursor, reread = end, False  # a whole page of rows is missing: read on past it
-            else:
-                reread = True  # the same range once more
+            cursor = batch[-1][0]
 
     def _page(self, gt: int, lte: int, ahead: bool) -> list[StoredRow]:
         select = self._select_range if self.kind == "postgres" else self._select_range_sqlite

@@ -37,10 +37,29 @@ def _text(value: Any) -> str:
 def verify(store: EventStore) -> Verdict:
     """Each stored row's JSON is parsed once (orjson, as the log reads it), and the public fields
     the hash covers are taken from it as stored: a second parse with the standard library, for
-    the stored position alone, was a quarter of a million-event check (decision 109)."""
+    the stored position alone, was a quarter of a million-event check (decision 109). Appends
+    that go on meanwhile are checked too, not taken for missing rows (decision 114)."""
     previous = GENESIS_HASH
     checked = 0
-    for position, _, state in store.read_rows(0, ahead=True):
+    while True:
+        verdict = _verify_from(store, previous, checked)
+        if isinstance(verdict, Verdict):
+            return verdict
+        read, previous, checked = verdict
+        stored = store.head()
+        if stored == checked:
+            return Verdict(True, checked, previous)
+        if stored < checked or not read:  # rows missing at the very end, or a whole page of them
+            return Verdict(False, checked, previous, checked + 1, f"expected position {checked + 1}")
+        # The log grew while it was read (appends go on): what was added is checked too.
+
+
+def _verify_from(store: EventStore, previous: str, checked: int) -> Verdict | tuple[bool, str, int]:
+    """The rows after `checked`, chained to `previous`: a failed verdict, or whether any row was
+    read, the last hash and the rows checked so far."""
+    read = False
+    for position, _, state in store.read_rows(checked, ahead=True):
+        read = True
         try:
             body = parse_state(state)
             public = {  # `Record.public()`'s fields, the row's position among them
@@ -62,7 +81,4 @@ def verify(store: EventStore) -> Verdict:
             return Verdict(False, checked, previous, position, "the stored event does not match its hash")
         previous = expected
         checked += 1
-    stored = store.head()
-    if stored != checked:  # rows missing at the very end, or a whole page of them
-        return Verdict(False, checked, previous, checked + 1, f"expected position {checked + 1}")
-    return Verdict(True, checked, previous)
+    return read, previous, checked

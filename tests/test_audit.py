@@ -127,6 +127,26 @@ def test_each_kind_of_damage_is_named_at_its_position(
     assert verdict.head_hash == events[deal["position"] - 2]["hash"]  # the last good row's
 
 
+def test_the_chain_is_verified_while_appends_go_on(api: Api) -> None:
+    """Rows stored while the verification reads are checked too, not taken for missing ones (the
+    verification answered "expected position N + 1" for a ledger nobody had touched)."""
+    _small_ledger(api)
+    store = api.services.store
+    real_read_rows = store.read_rows
+    more = iter([["late-1", "late-2"]])
+
+    def read_then_append(after: int, *args: Any, **options: Any) -> Any:
+        yield from real_read_rows(after, *args, **options)
+        for deals in more:  # once: another process appends as the first pass ends
+            for deal_id in deals:
+                api.deal(deal_id, "2026-01-12", "100", "r2")
+
+    store.read_rows = read_then_append  # type: ignore[method-assign]
+    verdict = verify(store)
+    events = api.events()
+    assert (verdict.ok, verdict.events_checked, verdict.head_hash) == (True, len(events), events[-1]["hash"])
+
+
 def _delete(database_url: str, position: int) -> None:
     database = parse_database_url(database_url)
     if database.kind == "sqlite":
@@ -147,6 +167,21 @@ def test_deleted_rows_are_detected_wherever_they_were(api: Api, database_url: st
         1, 2, *range(4, head + 1)]
     verdict = verify(api.services.store)
     assert (verdict.ok, verdict.first_bad_position, verdict.problem) == (False, 4, "expected position 3")
+
+
+def test_a_whole_page_of_deleted_rows_is_named_at_its_first(api: Api, database_url: str) -> None:
+    """An empty page ends a read; the verification, finding the head past it, names the first
+    missing position (pages of three here, so that positions 4-6 are a whole page)."""
+    _small_ledger(api)
+    store = api.services.store
+    assert store.head() >= 7
+    for position in (4, 5, 6):
+        _delete(database_url, position)
+    real_read_rows = store.read_rows
+    store.read_rows = lambda after, *args, **options: real_read_rows(after, page=3)  # type: ignore[method-assign]
+    verdict = verify(store)
+    assert (verdict.ok, verdict.first_bad_position, verdict.problem, verdict.events_checked) == (
+        False, 4, "expected position 4", 3)
 
 
 def test_what_if_shows_differences_and_stores_nothing(api: Api) -> None:
