@@ -166,15 +166,15 @@ def memo_held(engine: Any) -> int:
     return total
 
 
-def watch_folds(monkeypatch: Any, module: Any) -> list[int]:
-    """The memo bound of every book that `module.fold` folds from now on (the replay audit's)."""
+def watch_books(monkeypatch: Any, module: Any) -> list[int]:
+    """The memo bound of every book that `module` makes from now on (the replay audit's)."""
     bounds: list[int] = []
-    fold = module.fold
+    make = module.Book
 
-    def watched(entries: Any, memo_lines: int) -> Any:
-        book = fold(entries, memo_lines)
+    def watched(*args: Any, **options: Any) -> Any:
+        book = make(*args, **options)
         bounds.append(book.engine.memo_lines)
         return book
 
-    monkeypatch.setattr(module, "fold", watched)
+    monkeypatch.setattr(module, "Book", watched)
     return bounds

@@ -25,7 +25,7 @@ from ledger.settings import parse_database_url
 from replay.bootstrap import Services
 from replay.chain import verify
 from replay.whatif import what_if
-from tests.support import Api, eager_forks, watch_folds
+from tests.support import Api, eager_forks, watch_books
 
 
 def _small_ledger(api: Api) -> None:
@@ -341,22 +341,40 @@ def test_replay_audit_finds_no_difference_on_a_healthy_ledger(api: Api, database
     assert "differences: 0" in result.output
 
 
+def test_the_replay_audit_names_a_statement_the_stored_log_no_longer_gives(api: Api, database_url: str) -> None:
+    """An amount changed in the store behind the running service: its frozen statement still shows
+    what was closed, and the audit, folding the stored log afresh, names the one it changes, with
+    both figures; the other statements, of both closes, agree."""
+    _small_ledger(api)
+    api.close("2026-01")
+    api.close("2026-02")
+    deal = next(e for e in api.events() if e["event_id"] and e["data"].get("deal_id") == "a")
+    _tamper(database_url, deal["position"])  # deal a: 1,000.00 -> 9,999,999.00, credited to r1 alone
+    body = api.client.post("/v1/audit/replay", headers=api.headers).json()
+    assert (body["ok"], body["statements_checked"]) == (False, 4)
+    [difference] = body["differences"]
+    assert (difference["participant_id"], difference["period"]) == ("r1", "2026-01")
+    # 5 % of r1's credit: 1,000.00 + half of 3,000.00 frozen; 9,999,999.00 + 1,500.00 in the store.
+    assert (difference["frozen"]["total"], difference["recomputed"]["total"]) == ("125.00", "500074.95")
+
+
 def test_the_replay_audit_folds_its_books_with_the_services_memo_lines(
     make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The book the audit folds for each close keeps to `LEDGER_MEMO_LINES` too (decision 84), and
-    a small memo finds what a roomy one does."""
+    """The book the audit folds keeps to `LEDGER_MEMO_LINES` too (decision 84), and a small memo
+    finds what a roomy one does. One book for every close (decision 115)."""
     import replay.audit
 
-    made = watch_folds(monkeypatch, replay.audit)
+    made = watch_books(monkeypatch, replay.audit)
     services = make_services(memo_lines=5)
     with TestClient(create_app(services)) as client:
         api = Api(client, services)
         _small_ledger(api)
         api.close("2026-01")
         api.deal("late", "2026-01-30", "1000", "r1")
+        api.close("2026-02")
         body = api.client.post("/v1/audit/replay", headers=api.headers).json()
-    assert (body["ok"], body["statements_checked"]) == (True, 2)
+    assert (body["ok"], body["statements_checked"]) == (True, 4)
     assert made == [5]
 
 
