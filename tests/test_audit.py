@@ -358,6 +358,20 @@ def test_the_replay_audit_names_a_statement_the_stored_log_no_longer_gives(api: 
     assert (difference["frozen"]["total"], difference["recomputed"]["total"]) == ("125.00", "500074.95")
 
 
+def test_the_replay_audit_names_a_statement_whose_stored_event_was_deleted(api: Api, database_url: str) -> None:
+    """A row deleted from the store behind the running service is a difference, not a failure of
+    the audit itself: r1's frozen January still counts deal a, the stored log no longer does."""
+    _small_ledger(api)
+    api.close("2026-01")
+    deal = next(e for e in api.events() if e["event_id"] and e["data"].get("deal_id") == "a")
+    _delete(database_url, deal["position"])
+    response = api.client.post("/v1/audit/replay", headers=api.headers)
+    assert response.status_code == 200, response.text
+    [difference] = response.json()["differences"]
+    assert (difference["participant_id"], difference["period"]) == ("r1", "2026-01")
+    assert (difference["frozen"]["total"], difference["recomputed"]["total"]) == ("125.00", "75.00")
+
+
 def test_the_replay_audit_folds_its_books_with_the_services_memo_lines(
     make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
 ) -> None:
