@@ -42,10 +42,13 @@ def verify(store: EventStore) -> Verdict:
     previous = GENESIS_HASH
     checked = 0
     while True:
-        verdict = _verify_from(store, previous, checked)
-        if isinstance(verdict, Verdict):
-            return verdict
-        read, previous, checked = verdict
+        read = False
+        for position, _, state in store.read_rows(checked, ahead=True):
+            read = True
+            problem, link = _link(previous, checked + 1, position, state)
+            if problem is not None:
+                return Verdict(False, checked, previous, position, problem)
+            previous, checked = link, checked + 1
         stored = store.head()
         if stored == checked:
             return Verdict(True, checked, previous)
@@ -54,31 +57,25 @@ def verify(store: EventStore) -> Verdict:
         # The log grew while it was read (appends go on): what was added is checked too.
 
 
-def _verify_from(store: EventStore, previous: str, checked: int) -> Verdict | tuple[bool, str, int]:
-    """The rows after `checked`, chained to `previous`: a failed verdict, or whether any row was
-    read, the last hash and the rows checked so far."""
-    read = False
-    for position, _, state in store.read_rows(checked, ahead=True):
-        read = True
-        try:
-            body = parse_state(state)
-            public = {  # `Record.public()`'s fields, the row's position among them
-                "position": position,
-                "event_id": body["event_id"],
-                "type": _text(body["type"]),
-                "data": body["data"],
-                "recorded_at": _text(body["recorded_at"]),
-            }
-            stored_hash, stored_position = body["hash"], body.get("position")
-        except (ValueError, KeyError, TypeError, json.JSONDecodeError):
-            return Verdict(False, checked, previous, position, "the stored event cannot be read")
-        if position != checked + 1:
-            return Verdict(False, checked, previous, position, f"expected position {checked + 1}")
-        if stored_position != position:
-            return Verdict(False, checked, previous, position, "the stored position was changed")
-        expected = chain_hash(previous, public)
-        if stored_hash != expected:
-            return Verdict(False, checked, previous, position, "the stored event does not match its hash")
-        previous = expected
-        checked += 1
-    return read, previous, checked
+def _link(previous: str, expected_position: int, position: int, state: bytes) -> tuple[str | None, str]:
+    """(what is wrong with a stored row, or None; its hash chained to `previous`)."""
+    try:
+        body = parse_state(state)
+        public = {  # `Record.public()`'s fields, the row's position among them
+            "position": position,
+            "event_id": body["event_id"],
+            "type": _text(body["type"]),
+            "data": body["data"],
+            "recorded_at": _text(body["recorded_at"]),
+        }
+        stored_hash, stored_position = body["hash"], body.get("position")
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError):
+        return "the stored event cannot be read", previous
+    if position != expected_position:
+        return f"expected position {expected_position}", previous
+    if stored_position != position:
+        return "the stored position was changed", previous
+    link = chain_hash(previous, public)
+    if stored_hash != link:
+        return "the stored event does not match its hash", previous
+    return None, link

@@ -133,18 +133,22 @@ def test_the_chain_is_verified_while_appends_go_on(api: Api) -> None:
     _small_ledger(api)
     store = api.services.store
     real_read_rows = store.read_rows
-    more = iter([["late-1", "late-2"]])
+    passes: list[int] = []
 
     def read_then_append(after: int, *args: Any, **options: Any) -> Any:
         yield from real_read_rows(after, *args, **options)
-        for deals in more:  # once: another process appends as the first pass ends
-            for deal_id in deals:
-                api.deal(deal_id, "2026-01-12", "100", "r2")
+        if not options.get("ahead"):
+            return  # the appends' own reads, and the listing's
+        passes.append(after)
+        if len(passes) == 1:  # as the verification's first pass ends, two deals are appended
+            api.deal("late-1", "2026-01-12", "100", "r2")
+            api.deal("late-2", "2026-01-12", "100", "r2")
 
     store.read_rows = read_then_append  # type: ignore[method-assign]
     verdict = verify(store)
     events = api.events()
     assert (verdict.ok, verdict.events_checked, verdict.head_hash) == (True, len(events), events[-1]["hash"])
+    assert passes == [0, len(events) - 2]  # the second pass reads only what was appended
 
 
 def _delete(database_url: str, position: int) -> None:

@@ -291,21 +291,22 @@ def test_an_empty_page_ends_a_read_without_asking_for_the_head(make_services: Ca
     _register(writer)
     store = reader.store
     real_page, real_head = store._page, store.head
-    heads: list[int] = []
+    pages: list[int] = []
+    head_reads: list[int] = []
 
     def page_then_store(gt: int, lte: int, ahead: bool) -> Any:
         batch = real_page(gt, lte, ahead)
-        if not heads:  # read empty; then another process stores twelve rows
-            heads.append(0)
+        if not pages:  # read empty; then another process stores twelve rows
             writer.log.append([_deal(f"e{n}", f"k{n}") for n in range(2, 14)])
+        pages.append(len(batch))
         return batch
 
     def counted_head() -> int:
-        heads.append(1)
-        return real_head()
+        head_reads.append(real_head())
+        return head_reads[-1]
 
     store._page = page_then_store  # type: ignore[method-assign]
     store.head = counted_head  # type: ignore[method-assign]
     assert list(store.read_rows(1, page=10)) == []
-    assert heads == [0]  # no head read after the empty page
+    assert (pages, head_reads) == ([0], [])  # one query, and no head read after the empty page
     assert [position for position, _, _ in store.read_rows(1, page=10)] == list(range(2, 14))

@@ -436,15 +436,19 @@ def test_a_read_between_a_commit_and_its_hand_over_names_no_position_the_books_l
     real = log._handover
     seen: list[tuple[int, int, int, int]] = []
 
+    def read() -> None:
+        """A read as a statement makes it, by the head or by a time, and what the books hold."""
+        head = log.head
+        by_time = books.position_at_time(datetime(9999, 1, 1, tzinfo=UTC))
+        view = books.at(max(head, by_time))
+        seen.append((head, by_time, view.position, books.folded))
+
     class ReadFirst:
         """The hand-over's lock, with a read made just before `_accept` takes it."""
 
         def __enter__(self) -> object:
             if sys._getframe(1).f_code.co_name == "_accept" and log.head >= 2:
-                head = log.head
-                by_time = books.position_at_time(datetime(9999, 1, 1, tzinfo=UTC))
-                view = books.at(max(head, by_time))
-                seen.append((head, by_time, view.position, books.folded))
+                read()
             return real.__enter__()
 
         def __exit__(self, *exc: Any) -> None:
@@ -456,10 +460,7 @@ def test_a_read_between_a_commit_and_its_hand_over_names_no_position_the_books_l
         def extend(self, times: Any) -> None:
             super().extend(times)
             if log.head >= 2:
-                head = log.head
-                by_time = books.position_at_time(datetime(9999, 1, 1, tzinfo=UTC))
-                view = books.at(max(head, by_time))
-                seen.append((head, by_time, view.position, books.folded))
+                read()
 
     log._handover = ReadFirst()  # type: ignore[assignment]
     log.times = ReadAfter(log.times)
