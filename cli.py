@@ -91,7 +91,7 @@ def replay() -> None:
     from replay.audit import replay_closes
 
     services = _services()
-    checked, differences = replay_closes(services.store, services.books.head)
+    _, checked, differences = replay_closes(services.store, services.books)
     typer.echo(f"closed statements checked: {checked}")
     typer.echo(f"differences: {len(differences)}")
     for difference in differences:

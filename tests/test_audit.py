@@ -396,6 +396,56 @@ def test_the_replay_audit_folds_its_books_with_the_services_memo_lines(
     assert made == [5]
 
 
+def test_reads_answer_while_a_replay_audit_folds_the_stored_log(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The audit folds a book of its own from the stored log, a minute and more at a million
+    events, with the service's books free: a read meanwhile answers at once, and events appended
+    meanwhile are folded, not held up. The audit answers as of the position it began at
+    (decision 116)."""
+    import replay.audit
+    from ledger.decode import decode_trusted
+
+    _small_ledger(api)
+    begun_at = api.close("2026-01")
+    folding, finish = threading.Event(), threading.Event()
+
+    def decode(type_: str, data: dict[str, Any]) -> Any:
+        folding.set()
+        assert finish.wait(10)
+        return decode_trusted(type_, data)
+
+    monkeypatch.setattr(replay.audit, "decode_trusted", decode)
+    answers: dict[str, Any] = {}
+    audit = threading.Thread(
+        target=lambda: answers.update(audit=api.client.post("/v1/audit/replay", headers=api.headers).json()))
+    audit.start()
+    try:
+        assert folding.wait(10)
+        late = api.deal("late", "2026-01-30", "1000", "r1")  # while the audit folds; adjusts February
+        api.close("2026-02")
+        reader = threading.Thread(target=lambda: answers.update(
+            january=api.total("r1", "2026-01"), february=api.total("r1", "2026-02", min_position=late)))
+        reader.start()
+        reader.join(10)
+        assert answers == {"january": "125.00", "february": "50.00"}  # answered while the audit still folds
+    finally:
+        finish.set()
+        audit.join(10)
+    body = answers["audit"]
+    assert (body["ok"], body["as_of_position"], body["statements_checked"]) == (True, begun_at, 2)
+
+
+def test_the_replay_audit_checks_a_close_another_process_stored(api: Api, make_services: Any) -> None:
+    """The audit is as of the stored head, as every read is: a close stored by another process,
+    which this one's books had not folded yet, is checked too."""
+    _small_ledger(api)
+    api.close("2026-01")
+    other = Api(TestClient(create_app(make_services())), api.services)  # a second service process
+    other.statement("r1", "2026-01")  # it has read the log so far
+    position = api.close("2026-02")
+    body = other.client.post("/v1/audit/replay", headers=other.headers).json()
+    assert (body["ok"], body["as_of_position"], body["statements_checked"]) == (True, position, 4)
+
+
 def test_disputes_are_listed_on_statements_and_by_query(api: Api) -> None:
     _small_ledger(api)
     api.add("DisputeOpened", dispute_id="d1", participant_id="r1", period="2026-01", deal_id="b",
