@@ -11,10 +11,13 @@ tracked position is still checked in every write (`ledger.views`).
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from typing import IO, Any, Protocol
 
 from ledger.settings import Database
+
+log = logging.getLogger("ledger.election")
 
 
 class Election(Protocol):
@@ -33,9 +36,12 @@ def lock_key(schema: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-#: A leader whose connection went half-open must notice within seconds, and so must the server (which
-#: then ends the session and frees the lock for a standby): TCP keepalives, a TCP user timeout and a
-#: statement timeout on the election's own connection.
+#: A leader whose connection went half-open must notice within seconds (the client's TCP keepalives,
+#: TCP user timeout and statement timeout), and so must the server, which then ends the session and
+#: frees the lock for a standby: the same keepalives and timeout for the server's end of the session,
+#: set for it alone (`options`). The server's own defaults are the system's, about two hours on
+#: Linux, during which a leader whose host died or was cut off kept the lock and no standby could
+#: take over (decision 117). `tcp_user_timeout` needs PostgreSQL 12 or later.
 _LIVENESS: dict[str, Any] = {
     "connect_timeout": 5,
     "keepalives": 1,
@@ -43,7 +49,8 @@ _LIVENESS: dict[str, Any] = {
     "keepalives_interval": 2,
     "keepalives_count": 3,
     "tcp_user_timeout": 10_000,
-    "options": "-c statement_timeout=5000",
+    "options": "-c statement_timeout=5000 -c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2"
+    " -c tcp_keepalives_count=3 -c tcp_user_timeout=10000",
 }
 
 
@@ -52,6 +59,8 @@ class PostgresElection:
         self._kwargs = {k: v for k, v in connect_kwargs.items() if k != "row_factory"}
         self._key = lock_key(schema)
         self._conn: Any = None
+        #: The last failure to reach the server for the election, logged once until it changes.
+        self._failure: str | None = None
 
     def try_lead(self) -> bool:
         import psycopg
@@ -63,15 +72,28 @@ class PostgresElection:
         try:
             conn = psycopg.connect(**self._kwargs, **_LIVENESS, autocommit=True)
             won = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
-        except psycopg.Error:
+        except psycopg.Error as error:
             if conn is not None:
                 conn.close()
+            self._failed(error)
             return False
+        if self._failure is not None:
+            log.warning("the election reaches the database again")
+            self._failure = None
         if won is None or not won[0]:
             conn.close()
             return False
         self._conn = conn
         return True
+
+    def _failed(self, error: Exception) -> None:
+        """A worker that cannot reach the server for the election stays a standby: say why, once per
+        cause, or every worker waits as a standby with the view standing still and nothing said
+        (a pooler that refuses the connection's `options`, a server out of connections)."""
+        failure = f"{type(error).__name__}: {error}".strip()
+        if failure != self._failure:
+            log.warning("this worker cannot stand for election, and waits as a standby: %s", failure)
+            self._failure = failure
 
     def leading(self) -> bool:
         import psycopg

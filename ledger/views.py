@@ -205,6 +205,12 @@ def _sqlite_view(store: EventStore) -> StatementView:
             self, upserts: Sequence[ViewRow], deletes: Sequence[tuple[str, str]], first: int, last: int, worker: str
         ) -> None:
             with self.datastore.transaction(commit=True) as curs:  # the writer's lock: one transaction at a time
+                # Take the writer's lock before reading: a transaction that read first and wrote after
+                # an append committed meanwhile failed at once (SQLite's stale snapshot, which waits
+                # for nothing), and the projector refolded the whole log to try again (decision 117).
+                curs.execute(
+                    "UPDATE tracking SET notification_id = notification_id WHERE application_name = ?", (VIEW,)
+                )
                 curs.execute("SELECT notification_id FROM tracking WHERE application_name = ?", (VIEW,))
                 found = curs.fetchone()
                 tracked = int(found[0]) if found else 0

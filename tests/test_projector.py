@@ -138,6 +138,48 @@ def test_later_events_update_insert_and_delete_rows(api: Api) -> None:
     projector.election.resign()
 
 
+def test_a_view_write_on_sqlite_waits_for_an_append_made_while_it_reads(
+    api: Api, make_services: Callable[..., Services], database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: an append committed between the view's read of its tracked position and its first
+    write made the write fail at once (a stale snapshot, which waits for nothing), and the worker
+    refolded the log to try again. The write takes the writer's lock first: the append waits for
+    it instead, and both are stored (decision 117)."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's view write locks its tables first")
+    import ledger.views
+
+    api.add("PlanPublished", plan_id="p", effective_from="2026-01-01", rules=rules([("0", "0.1")]))
+    api.add("ParticipantRegistered", participant_id="a", name="a", start_date="2026-01-01", team_id="t")
+    api.add("PlanAssigned", participant_id="a", plan_id="p", effective_from="2026-01-01")
+    deal = {"booked_on": "2026-02-10", "amount": "500.00", "currency": "USD"}
+    api.add("DealBooked", deal_id="d1", credits=[{"participant_id": "a", "share": "1"}], **deal)
+    projector = _projector(api.services)
+    assert projector.election.try_lead()
+    projector.activate()
+    real_params = ledger.views._params
+    service = make_services()  # `ledger serve`, a process apart from the worker's: its own connections
+    appends: list[threading.Thread] = []
+
+    def params(row: ViewRow, position: int, text: bool) -> tuple[Any, ...]:
+        if not appends:  # once, between the view's read and its first write of rows
+            appends.append(threading.Thread(target=lambda: service.log.append([{
+                "event_id": "d2", "type": "DealBooked",
+                "data": {"deal_id": "d2", "credits": [{"participant_id": "a", "share": "1"}], **deal}}])))
+            appends[0].start()
+            appends[0].join(1)  # committed by now, unless the view's write holds the writer's lock
+        return real_params(row, position, text)
+
+    monkeypatch.setattr(ledger.views, "_params", params)
+    first = projector.catch_up()
+    appends[0].join(10)
+    assert service.log.head == first + 1  # the append was stored too, once the view's write ended
+    assert projector.catch_up() == first + 1
+    assert projector.view.rows() == _expected(api, ["a"])
+    assert projector.view.rows()[0].total == Decimal("100.00")  # 10 % of d1 and d2
+    projector.election.resign()
+
+
 def test_a_worker_behind_the_view_cannot_write(api: Api) -> None:
     load_demo(api.services.log)
     first, second = _projector(api.services, "first", 100), _projector(api.services, "second", 100)
@@ -163,6 +205,48 @@ def test_one_leader_at_a_time(make_services: Callable[..., Services]) -> None:
     assert two.try_lead()
     assert not one.try_lead()
     two.resign()
+
+
+def test_the_server_watches_the_leaders_session_too(make_services: Callable[..., Services], database_url: str) -> None:
+    """The leader's lock lasts as long as its session on the server: if the leader's host dies or is
+    cut off, only the server's own keepalives end that session, and its defaults are the system's
+    (about two hours), so the election's session sets them for itself (decision 117)."""
+    if not database_url.startswith("postgres"):
+        pytest.skip("the election's session is PostgreSQL's")
+    election = _projector(make_services()).election
+    assert election.try_lead()
+    try:
+        shown = {
+            name: election._conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[attr-defined]
+            for name in ("tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count", "tcp_user_timeout")
+        }
+    finally:
+        election.resign()
+    assert shown == {"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2", "tcp_keepalives_count": "3",
+                     "tcp_user_timeout": "10000"}
+
+
+def test_a_worker_that_cannot_stand_for_election_says_why_once(
+    make_services: Callable[..., Services], database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker whose election cannot reach the server waits as a standby, as before, but says why,
+    once for as long as the cause lasts, and again when it reaches the server: every worker
+    waiting silently left the view standing still with nothing said (decision 117)."""
+    if not database_url.startswith("postgres"):
+        pytest.skip("the election's session is PostgreSQL's")
+    election = _projector(make_services()).election
+    reachable = dict(election._kwargs)  # type: ignore[attr-defined]
+    election._kwargs = {**reachable, "dbname": "no_such_ledger_database"}  # type: ignore[attr-defined]
+    with caplog.at_level("WARNING", logger="ledger.election"):
+        assert not election.try_lead()
+        assert not election.try_lead()
+        election._kwargs = reachable  # type: ignore[attr-defined]
+        assert election.try_lead()
+    election.resign()
+    messages = [record.getMessage() for record in caplog.records if record.name == "ledger.election"]
+    assert len(messages) == 2, messages
+    assert "cannot stand for election" in messages[0] and "no_such_ledger_database" in messages[0]
+    assert messages[1] == "the election reaches the database again"
 
 
 # --- the scale-out path with real processes -------------------------------------------------
