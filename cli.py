@@ -158,6 +158,7 @@ def _rebuild_view(store: EventStore, restart: bool, batch: int, total: int, rate
     settings = Settings()
     projector = projector_for(store, parse_database_url(settings.database_url), batch, settings.memo_lines)
     if not projector.election.try_lead():
+        projector.election.resign()
         typer.echo("a `ledger project` worker leads the projection; stop it first", err=True)
         raise typer.Exit(3)
     if restart:

@@ -58,33 +58,31 @@ class PostgresElection:
     def __init__(self, connect_kwargs: dict[str, Any], schema: str) -> None:
         self._kwargs = {k: v for k, v in connect_kwargs.items() if k != "row_factory"}
         self._key = lock_key(schema)
+        #: The election's own session: the leader's, holding the lock, or a standby's, kept to try
+        #: again on (a new session every `--poll` seconds cost the server a process start each).
         self._conn: Any = None
+        self._leads = False
         #: The last failure to reach the server for the election, logged once until it changes.
         self._failure: str | None = None
 
     def try_lead(self) -> bool:
         import psycopg
 
-        if self._conn is not None and self.leading():
+        if self._leads and self.leading():
             return True
-        self.resign()
-        conn = None
         try:
-            conn = psycopg.connect(**self._kwargs, **_LIVENESS, autocommit=True)
-            won = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
+            if self._conn is None:
+                self._conn = psycopg.connect(**self._kwargs, **_LIVENESS, autocommit=True)
+            won = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
         except psycopg.Error as error:
-            if conn is not None:
-                conn.close()
+            self.resign()  # a session that failed is not tried again: the next try starts a new one
             self._failed(error)
             return False
         if self._failure is not None:
             log.warning("the election reaches the database again")
             self._failure = None
-        if won is None or not won[0]:
-            conn.close()
-            return False
-        self._conn = conn
-        return True
+        self._leads = won is not None and bool(won[0])
+        return self._leads
 
     def _failed(self, error: Exception) -> None:
         """A worker that cannot reach the server for the election stays a standby: say why, once per
@@ -98,7 +96,7 @@ class PostgresElection:
     def leading(self) -> bool:
         import psycopg
 
-        if self._conn is None:
+        if not self._leads:
             return False
         try:  # a session-level advisory lock lasts as long as its session: a live session still holds it
             self._conn.execute("SELECT 1")
@@ -108,9 +106,11 @@ class PostgresElection:
         return True
 
     def resign(self) -> None:
+        """Leave the election, leader or standby: closing the session releases its advisory locks."""
+        self._leads = False
         if self._conn is not None:
             try:
-                self._conn.close()  # closing the session releases its advisory locks
+                self._conn.close()
             finally:
                 self._conn = None
 

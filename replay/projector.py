@@ -88,24 +88,27 @@ class Projector:
     def run(self, stop: threading.Event, poll: float = 0.2) -> None:
         """Lead when possible, stand by otherwise, until `stop` is set."""
         standing_by = False
-        while not stop.is_set():
-            if not self.election.try_lead():
-                if not standing_by:
-                    log.info("standby", extra={"worker": self.worker})
-                    standing_by = True
-                stop.wait(poll)
-                continue
-            standing_by = False
-            try:
-                log.info("leading", extra={"worker": self.worker, "position": self.activate()})
-                while not stop.is_set() and self.election.leading():
-                    if not self.step():
-                        stop.wait(poll)
-            except Exception:  # a lost database or a rival's write: start over from the tracked position
-                log.exception("projection interrupted", extra={"worker": self.worker})
-                stop.wait(poll)
-            finally:
-                self.election.resign()
+        try:
+            while not stop.is_set():
+                if not self.election.try_lead():
+                    if not standing_by:
+                        log.info("standby", extra={"worker": self.worker})
+                        standing_by = True
+                    stop.wait(poll)
+                    continue
+                standing_by = False
+                try:
+                    log.info("leading", extra={"worker": self.worker, "position": self.activate()})
+                    while not stop.is_set() and self.election.leading():
+                        if not self.step():
+                            stop.wait(poll)
+                except Exception:  # a lost database or a rival's write: start over from the tracked position
+                    log.exception("projection interrupted", extra={"worker": self.worker})
+                    stop.wait(poll)
+                finally:
+                    self.election.resign()
+        finally:
+            self.election.resign()  # a standby's session too
 
 
 def projector_for(

@@ -205,6 +205,39 @@ def test_one_leader_at_a_time(make_services: Callable[..., Services]) -> None:
     assert two.try_lead()
     assert not one.try_lead()
     two.resign()
+    one.resign()
+
+
+def test_a_standby_tries_again_on_its_own_session(
+    make_services: Callable[..., Services], database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A standby keeps one session to try for the lock on, every `--poll` seconds: a new one each
+    time cost the server a process start five times a second per standby. A session that fails is
+    replaced at the next try (decision 117)."""
+    if not database_url.startswith("postgres"):
+        pytest.skip("the election's session is PostgreSQL's")
+    import psycopg
+
+    services = make_services()
+    leader, standby = _projector(services).election, _projector(services).election
+    sessions: list[Any] = []
+    real_connect = psycopg.connect
+
+    def connect(*args: Any, **kwargs: Any) -> Any:
+        sessions.append(real_connect(*args, **kwargs))
+        return sessions[-1]
+
+    monkeypatch.setattr(psycopg, "connect", connect)
+    assert leader.try_lead()
+    assert [standby.try_lead() for _ in range(5)] == [False] * 5
+    assert len(sessions) == 2  # the leader's and the standby's
+    with psycopg.connect(services.settings.database_url.split("?")[0], autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (sessions[1].info.backend_pid,))
+    assert not standby.try_lead()  # its session ended: it says so, and starts another next time
+    leader.resign()
+    assert standby.try_lead() and standby.leading()
+    assert len(sessions) == 4  # the admin's, and the standby's second
+    standby.resign()
 
 
 def test_the_server_watches_the_leaders_session_too(make_services: Callable[..., Services], database_url: str) -> None:
