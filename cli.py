@@ -161,19 +161,32 @@ def _rebuild_view(store: EventStore, restart: bool, batch: int, total: int, rate
         projector.election.resign()
         typer.echo("a `ledger project` worker leads the projection; stop it first", err=True)
         raise typer.Exit(3)
-    if restart:
-        projector.view.reset()
-    tracked = projector.activate()
-    typer.echo(f"the view is at position {tracked} of {total}", err=True)
-    done = 0
-    with typer.progressbar(
-        length=total - tracked, label="projecting", show_pos=True, item_show_func=lambda item: item
-    ) as progress:
-        while applied := projector.step():
-            done += applied
-            progress.current_item = rate(done)
-            progress.update(applied)
-    projector.election.resign()
+    from ledger.views import ViewMoved
+
+    try:
+        if restart:
+            projector.view.reset()
+        tracked = projector.activate()
+        typer.echo(f"the view is at position {tracked} of {total}", err=True)
+        done = 0
+        with typer.progressbar(
+            length=total - tracked, label="projecting", show_pos=True, item_show_func=lambda item: item
+        ) as progress:
+            # Leadership is checked before each batch, as `ledger project` does: if the election's
+            # session dropped, a standby may lead now (its writes and these would still not both
+            # land: each is checked against the tracked position, `ViewMoved`).
+            while projector.election.leading() and (applied := projector.step()):
+                done += applied
+                progress.current_item = rate(done)
+                progress.update(applied)
+        if projector.book.position < total:
+            raise ViewMoved("this rebuild lost the projection's leadership")
+    except ViewMoved as moved:
+        typer.echo(f"stopped at position {projector.book.position}: {moved}; another worker leads the "
+                   "projection now (run `ledger rebuild --view` again once it stops, to go on)", err=True)
+        raise typer.Exit(3) from None
+    finally:
+        projector.election.resign()
     return done
 
 

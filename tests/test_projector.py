@@ -431,6 +431,32 @@ def test_rebuild_of_the_view_resumes_from_its_tracked_position(database_url: str
     assert view.rows() == expected
 
 
+def test_a_view_rebuild_that_loses_the_lead_stops_and_says_so(
+    database_url: str, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ledger rebuild --view` checks its leadership before each batch, as `ledger project` does: if
+    the election's session dropped (a standby may lead now), it stops with exit code 3 and says
+    where and why, where it went on writing until a rival's write made it fail with a traceback."""
+    from typer.testing import CliRunner
+
+    from cli import app as cli_app
+
+    load_demo(api.services.log)
+    real_step = Projector.step
+
+    def step(projector: Projector) -> int:
+        applied = real_step(projector)
+        projector.election.resign()  # its session dropped after the first batch
+        return applied
+
+    monkeypatch.setattr(Projector, "step", step)
+    result = CliRunner().invoke(cli_app, ["rebuild", "--view", "--batch", "100"],
+                                env={"LEDGER_DATABASE_URL": database_url})
+    assert result.exit_code == 3, result.output
+    assert "stopped at position 100: this rebuild lost the projection's leadership" in result.output
+    assert [(b.first_position, b.last_position) for b in open_view(api.services.store).batches()] == [(1, 100)]
+
+
 def test_a_projector_on_a_small_memo_writes_the_same_rows_within_it(api: Api) -> None:
     """The projector reads every changed statement at each new head; its memo keeps within its
     lines (decision 84: it grew by every batch's views before) and the rows are still the API's."""
