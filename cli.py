@@ -118,11 +118,8 @@ def rebuild(
     """
     import time
 
-    from ledger.decode import decode_trusted
-    from ledger.heap import no_cyclic_gc
     from ledger.settings import parse_database_url
     from ledger.store import EventStore
-    from projections.book import Book
 
     store = EventStore(parse_database_url(Settings().database_url))
     total = store.head()
@@ -131,28 +128,38 @@ def rebuild(
     def rate(done: int) -> str:
         return f"{done / max(time.perf_counter() - started, 1e-9):,.0f} events/s"
 
-    if view:
-        done = _rebuild_view(store, restart, batch, total, rate)
-    else:
-        book, done = Book(), 0
-        with typer.progressbar(
-            length=total, label="rebuilding", show_pos=True, item_show_func=lambda item: item
-        ) as progress, no_cyclic_gc():
-            for record in store.read(0, ahead=True):
-                book.apply(record.position, record.event_id, decode_trusted(record.type, record.data))
-                done += 1
-                if done % 10_000 == 0:  # the bar costs more than a fold step: move it now and then
-                    progress.current_item = rate(done)
-                    progress.update(10_000)
-            progress.update(done % 10_000)
+    try:
+        done = _rebuild_view(store, restart, batch, total, rate) if view else _rebuild_book(store, total, rate)
+    finally:
+        store.close()
     elapsed = time.perf_counter() - started
     typer.echo(f"{done} events in {elapsed:.2f} s ({rate(done)})")
-    store.close()
+
+
+def _rebuild_book(store: EventStore, total: int, rate: Callable[[int], str]) -> int:
+    """Fold the whole stored log into a fresh book, as the service does at start; the events folded."""
+    from ledger.decode import decode_trusted
+    from ledger.heap import no_cyclic_gc
+    from projections.book import Book
+
+    book, done = Book(), 0
+    with typer.progressbar(
+        length=total, label="rebuilding", show_pos=True, item_show_func=lambda item: item
+    ) as progress, no_cyclic_gc():
+        for record in store.read(0, ahead=True):
+            book.apply(record.position, record.event_id, decode_trusted(record.type, record.data))
+            done += 1
+            if done % 10_000 == 0:  # the bar costs more than a fold step: move it now and then
+                progress.current_item = rate(done)
+                progress.update(10_000)
+        progress.update(done % 10_000)
+    return done
 
 
 def _rebuild_view(store: EventStore, restart: bool, batch: int, total: int, rate: Callable[[int], str]) -> int:
     """Bring the SQL statement view up to the head as the projection's leader; returns the events applied."""
     from ledger.settings import parse_database_url
+    from ledger.views import ViewMoved
     from replay.projector import projector_for
 
     settings = Settings()
@@ -161,14 +168,12 @@ def _rebuild_view(store: EventStore, restart: bool, batch: int, total: int, rate
         projector.election.resign()
         typer.echo("a `ledger project` worker leads the projection; stop it first", err=True)
         raise typer.Exit(3)
-    from ledger.views import ViewMoved
-
+    tracked = done = 0
     try:
         if restart:
             projector.view.reset()
         tracked = projector.activate()
         typer.echo(f"the view is at position {tracked} of {total}", err=True)
-        done = 0
         with typer.progressbar(
             length=total - tracked, label="projecting", show_pos=True, item_show_func=lambda item: item
         ) as progress:
@@ -181,9 +186,9 @@ def _rebuild_view(store: EventStore, restart: bool, batch: int, total: int, rate
                 progress.update(applied)
         if projector.book.position < total:
             raise ViewMoved("this rebuild lost the projection's leadership")
-    except ViewMoved as moved:
-        typer.echo(f"stopped at position {projector.book.position}: {moved}; another worker leads the "
-                   "projection now (run `ledger rebuild --view` again once it stops, to go on)", err=True)
+    except ViewMoved as moved:  # this run's last batch, if a rival wrote first, was not written
+        typer.echo(f"stopped at position {tracked + done}: {moved}; another worker may lead the projection "
+                   "(run `ledger rebuild --view` again once none does, to go on)", err=True)
         raise typer.Exit(3) from None
     finally:
         projector.election.resign()

@@ -15,6 +15,7 @@ from ledger.appender import EventIdReused, Rejected
 from ledger.store import PositionTaken, StoreUnavailable
 from replay.access import Forbidden
 from replay.asof import BooksBroken
+from replay.audit import AuditRunning
 from replay.payouts import PeriodNotClosed
 from replay.whatif import UnknownParticipants
 
@@ -92,6 +93,7 @@ _HANDLERS: dict[type[Exception], Callable[[Any], JSONResponse]] = {
     StoreUnavailable: lambda exc: error(503, "unavailable", str(exc)),
     BooksBroken: lambda exc: error(500, "books_failed", str(exc)),  # a bug: retrying will not help
     PositionTaken: lambda exc: error(503, "busy", str(exc)),
+    AuditRunning: lambda exc: error(429, "audit_running", str(exc)),
     StarletteHTTPException: lambda exc: error(exc.status_code, "http_error", str(exc.detail)),
 }
 

@@ -9,6 +9,7 @@ the service shows as frozen. On a healthy ledger there is none.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,17 @@ _IGNORED = ("as_of_position", "status", "frozen_total", "recomputed_total", "dis
 #: Frozen statements read per hold of the books: a few milliseconds of reads at a time, so that
 #: other reads, and the books' follower, wait no longer than that for the audit (decision 116).
 HELD_STATEMENTS = 20
+#: One audit at a time in a process: each folds a book of its own from the whole log (the service's
+#: books again in memory, a minute and more at a million events), and a client that gave up on one
+#: and asked again would have had two running (decision 116).
+_RUNNING = threading.Lock()
+
+
+class AuditRunning(Exception):
+    """A replay audit is already running in this process."""
+
+    def __init__(self) -> None:
+        super().__init__("a replay audit is already running; ask again once it has answered")
 
 
 @dataclass(frozen=True)
@@ -42,7 +54,17 @@ def replay_closes(store: EventStore, books: Books) -> tuple[int, int, list[Diffe
     The fresh book is the audit's own, so only the frozen statements are read with the running
     books held, `HELD_STATEMENTS` at a time: held for the whole audit (a minute and more at a
     million events), they kept every other read waiting as long (decision 116). The frozen
-    statements are all read as of one position, whatever the books fold meanwhile."""
+    statements are all read as of one position, whatever the books fold meanwhile (the first hold
+    folds them to the log's head, as any read does). `AuditRunning` if another audit is under way."""
+    if not _RUNNING.acquire(blocking=False):
+        raise AuditRunning
+    try:
+        return _replay(store, books)
+    finally:
+        _RUNNING.release()
+
+
+def _replay(store: EventStore, books: Books) -> tuple[int, int, list[Difference]]:
     with books.reading():
         current = books.head.view()  # folded to the log's head, as every read
         closes = [close for close in current.state.closes if close.position <= current.position]

@@ -420,6 +420,8 @@ def test_reads_answer_while_a_replay_audit_folds_the_stored_log(api: Api, monkey
     audit.start()
     try:
         assert folding.wait(10)
+        again = api.client.post("/v1/audit/replay", headers=api.headers)  # one audit at a time
+        assert (again.status_code, again.json()["error"]) == (429, "audit_running"), again.text
         late = api.deal("late", "2026-01-30", "1000", "r1")  # while the audit folds; adjusts February
         api.close("2026-02")
         reader = threading.Thread(target=lambda: answers.update(
