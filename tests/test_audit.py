@@ -380,10 +380,15 @@ def test_the_replay_audit_folds_its_books_with_the_services_memo_lines(
     make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The book the audit folds keeps to `LEDGER_MEMO_LINES` too (decision 84), and a small memo
-    finds what a roomy one does. One book for every close (decision 115)."""
+    finds what a roomy one does. One book for every close (decision 115), whose memo is smaller than
+    the service's default (decision 116)."""
     import replay.audit
 
     made = watch_books(monkeypatch, replay.audit)
+    default = make_services()
+    replay.audit.replay_closes(default.store, default.books)
+    assert made == [replay.audit.AUDIT_MEMO_LINES] and default.settings.memo_lines > made[0]
+    made.clear()
     services = make_services(memo_lines=5)
     with TestClient(create_app(services)) as client:
         api = Api(client, services)
