@@ -72,7 +72,7 @@ def replay_closes(store: EventStore, books: Books) -> tuple[int, int, list[Diffe
 def _replay(store: EventStore, books: Books) -> tuple[int, int, list[Difference]]:
     with books.reading():
         current = books.head.view()  # folded to the log's head, as every read
-        closes = [close for close in current.state.closes if close.position <= current.position]
+        closes = list(current.state.closes)  # a copy: the books' follower appends the closes it folds
         memo_lines = current.engine.memo_lines
     checked = 0
     differences = []
