@@ -370,6 +370,23 @@ def test_the_same_event_twice_in_one_batch_is_stored_once(api: Api) -> None:
     assert replay.status_code == 200 and replay.json() == {**first, "duplicate": True}
 
 
+def test_an_event_again_in_its_batch_is_judged_by_type_and_data_alone(api: Api) -> None:
+    """§3: the same `event_id` with the same `type` and `data` is a replay, whatever else its
+    envelope holds, as a resend of a stored event is: inside one batch too (its second envelope
+    was compared whole, and an extra key made the batch 409)."""
+    setup(api)
+    _, log = snapshot(api)
+    first = envelope("DealBooked", deal("d2"), "tw-1")
+    response = api.batch([first, envelope("TargetSet", target(), "tw-2"), {**first, "note": "resent"}])
+    assert response.status_code == 201, response.text
+    new, _, again = response.json()["results"]
+    assert (new["duplicate"], again["duplicate"], again["position"]) == (False, True, new["position"])
+    _, after = snapshot(api)
+    assert [e["event_id"] for e in after[len(log):]] == ["tw-1", "tw-2"]
+    resent = post(api, {**first, "note": "resent"})  # as a resend of the stored event is answered
+    assert resent.status_code == 200 and resent.json() == {**new, "duplicate": True}
+
+
 def test_the_same_event_id_twice_in_one_batch_with_other_content_is_409(api: Api) -> None:
     setup(api)
     before = snapshot(api)
