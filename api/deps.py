@@ -81,12 +81,16 @@ _RFC3339 = re.compile(
 
 
 def parse_rfc3339(text: str, field: str = "as_of") -> datetime:
-    """An RFC 3339 date-time with an offset (`T`/`Z` in either case, any fraction digits)."""
+    """An RFC 3339 date-time with an offset (`T`/`Z` in either case, any fraction digits). A leap
+    second (`:60`, which RFC 3339 allows) is the last microsecond of its minute: times are recorded
+    to the microsecond and never in a leap second, so the positions at or before it are the same."""
     match = _RFC3339.fullmatch(text)
     if match is None:
         raise BadRequest(field, "must be an RFC 3339 time with an offset, e.g. 2026-11-22T15:04:05Z")
     day, clock, fraction, offset = match.groups()
     micro = (fraction or ".0")[1:7].ljust(6, "0")
+    if clock.endswith(":60"):
+        clock, micro = clock[:-2] + "59", "999999"
     offset = "+00:00" if offset in ("Z", "z") else offset
     try:
         return datetime.fromisoformat(f"{day}T{clock}.{micro}{offset}")

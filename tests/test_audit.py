@@ -536,6 +536,11 @@ def test_as_of_time_and_parameter_rules(api: Api) -> None:
     assert last_moment.json()["as_of_position"] == len(events)
     beyond = api.get("/v1/attainment", period="2026-01", as_of="0001-01-01T00:00:00+14:00", min_position=99)
     assert (beyond.status_code, beyond.json()["problems"][0]["field"]) == (422, "min_position")
+    # a leap second, which RFC 3339 allows: the last instant of its minute (was 422)
+    for leap, position in (("2016-12-31T23:59:60Z", 0), ("9998-12-31T23:59:60.5+01:00", len(events))):
+        answer = api.get("/v1/attainment", period="2026-01", as_of=leap)
+        assert (answer.status_code, answer.json().get("as_of_position")) == (200, position), answer.text
+    assert api.get("/v1/attainment", period="2026-01", as_of="2026-01-01T00:00:61Z").status_code == 422
 
 
 def test_read_your_writes_across_processes(api: Api, make_services: Any) -> None:
