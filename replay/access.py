@@ -193,6 +193,7 @@ def check_what_if(
                 participant_id == me
                 or (
                     isinstance(participant_id, str)
+                    and bool(periods)  # a report is one as of a period's last day: with none, no one is
                     and all(is_direct_report(book, me, participant_id, period) for period in periods)
                 ),
                 "a manager may run what-if only for themselves and their direct reports",

@@ -309,6 +309,33 @@ def test_what_if_validates_like_an_append(api: Api) -> None:
     assert api.events() == before
 
 
+def test_what_if_takes_lists_of_any_length_up_to_its_rows_bound(api: Api) -> None:
+    """The contract names no bound on a what-if's lists: an empty one answers no rows, and more
+    than 1,000 entries (each list's old bound, undocumented) are answered; only a question of more
+    than `MAX_ROWS` rows, one per participant and period, is 422, naming both figures."""
+    from api.routes.whatif import MAX_ROWS
+
+    _small_ledger(api)
+    head = api.head()
+
+    def ask(periods: list[str], participant_ids: list[str]) -> Any:
+        return api.client.post("/v1/what-if", headers=api.headers,
+                               json={"events": [], "periods": periods, "participant_ids": participant_ids})
+
+    for periods, people in ((["2026-01"], []), ([], ["r1"]), ([], [])):
+        response = ask(periods, people)
+        assert (response.status_code, response.json()) == (200, {"as_of_position": head, "rows": []})
+    many = ask(["2026-01"], ["r1", "r2"] * 600)
+    assert many.status_code == 200, many.text
+    rows = many.json()["rows"]
+    assert len(rows) == 1200 and {(r["participant_id"], r["total_now"]) for r in rows} == {
+        ("r1", "125.00"), ("r2", "75.00")}
+    too_many = ask(["2026-01", "2026-02"], ["r1"] * (MAX_ROWS // 2 + 1))
+    assert too_many.status_code == 422
+    [problem] = too_many.json()["problems"]
+    assert problem["field"] == "participant_ids" and f"{MAX_ROWS + 2:,}" in problem["problem"]
+
+
 def test_payout_export_lists_frozen_totals_with_a_checksum(api: Api, database_url: str) -> None:
     _small_ledger(api)
     assert api.get("/v1/payouts/2026-01").status_code == 409
