@@ -385,10 +385,10 @@ class EventStore:
         except (OperationalError, InterfaceError, InternalError, ProgrammingError) as error:
             raise _write_failed(error) from error
 
-    def read_token_events(self, after: int) -> list[tuple[int, dict[str, Any]]]:
-        """Token events after a notification id, with their ids (to resume from)."""
+    def read_token_events(self, after: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
+        """At most `limit` token events after a notification id, with their ids (to resume from)."""
         try:
-            found = self._call(self._tokens.select_notifications, after, 10_000, inclusive_of_start=False)
+            found = self._call(self._tokens.select_notifications, after, limit, inclusive_of_start=False)
         except (OperationalError, InterfaceError) as error:
             raise _unavailable(error) from error
         return [(n.id, json.loads(n.state)) for n in found]

@@ -25,6 +25,8 @@ ROLES: tuple[Role, ...] = ("admin", "finance", "integration", "manager", "rep")
 BOOTSTRAP_ADMIN_ID = "bootstrap-admin"
 _ENV_ADMIN_ID = "env-admin"
 _SALT_ID = "pseudonym-salt"
+#: Token events read per query: a registry reads on until a page comes back short (decision 120).
+PAGE = 10_000
 
 
 def digest(token: str) -> str:
@@ -60,27 +62,38 @@ class TokenRegistry:
         self._env_admin = digest(env_admin_token) if env_admin_token else None
 
     def _refresh(self) -> None:
+        """Take in every token event stored since the last look, page by page: one page a request
+        left a process that had just started (or had not looked while more than a page was stored)
+        answering from the first pages only, a token revoked after them still valid (decision 120)."""
         with self._lock:
-            for notification_id, body in self._store.read_token_events(self._seen):
-                self._seen = notification_id
-                if body["type"] == "TokenIssued":
-                    expires = body.get("expires_at")
-                    principal = Principal(
-                        body["token_id"],
-                        body["role"],
-                        body.get("participant_id"),
-                        datetime.fromisoformat(expires) if expires else None,
-                    )
-                    self._by_digest[body["digest"]] = principal
-                    self._by_id[principal.token_id] = body["digest"]
-                elif body["type"] == "SaltGenerated":
-                    self._salt = body["salt"]
-                elif body["type"] == "TokenRevoked":
-                    key = self._by_id[body["token_id"]]
-                    old = self._by_digest[key]
-                    self._by_digest[key] = Principal(
-                        old.token_id, old.role, old.participant_id, old.expires_at, True
-                    )
+            while True:
+                page = self._store.read_token_events(self._seen, PAGE)
+                self._take(page)
+                if len(page) < PAGE:
+                    return
+
+    def _take(self, events: list[tuple[int, dict[str, Any]]]) -> None:
+        """Token events, in order, into the registry's tables (the caller holds its lock)."""
+        for notification_id, body in events:
+            self._seen = notification_id
+            if body["type"] == "TokenIssued":
+                expires = body.get("expires_at")
+                principal = Principal(
+                    body["token_id"],
+                    body["role"],
+                    body.get("participant_id"),
+                    datetime.fromisoformat(expires) if expires else None,
+                )
+                self._by_digest[body["digest"]] = principal
+                self._by_id[principal.token_id] = body["digest"]
+            elif body["type"] == "SaltGenerated":
+                self._salt = body["salt"]
+            elif body["type"] == "TokenRevoked":
+                key = self._by_id[body["token_id"]]
+                old = self._by_digest[key]
+                self._by_digest[key] = Principal(
+                    old.token_id, old.role, old.participant_id, old.expires_at, True
+                )
 
     def ensure_bootstrap_admin(self) -> str | None:
         """Generate the first admin token when none is configured; return it once, else None."""

@@ -383,6 +383,24 @@ def test_revoked_tokens_are_401(api: Api) -> None:
                for t in api.get("/v1/tokens").json()["tokens"])
 
 
+@pytest.mark.parametrize("first_use", ["revoked", "issued last"])
+def test_a_process_started_after_pages_of_token_events_knows_them_all_at_once(
+    api: Api, make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch, first_use: str
+) -> None:
+    """A process reads the token events page by page until a page is short: reading one page a
+    request, a process started after more than a page of them accepted, on its first request, a
+    token revoked after that page (and refused one issued after it) (decision 120)."""
+    import ledger.tokens
+
+    monkeypatch.setattr(ledger.tokens, "PAGE", 2)  # five issues and a revocation: three pages
+    issued = [api.client.post("/v1/tokens", headers=api.headers, json={"role": "finance"}).json()
+              for _ in range(5)]
+    assert api.client.delete(f"/v1/tokens/{issued[0]['token_id']}", headers=api.headers).status_code == 204
+    started = Api(TestClient(create_app(make_services())), api.services)  # a process started now
+    token, status = (issued[0]["token"], 401) if first_use == "revoked" else (issued[-1]["token"], 200)
+    assert started.as_token(token).get("/v1/disputes").status_code == status  # its first request
+
+
 def test_expired_tokens_are_401(api: Api) -> None:
     build_world(api)
     # through the API: a token that expires a moment from now works, then stops working
