@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -185,14 +185,19 @@ def _rebuild_view(store: EventStore, restart: bool, batch: int, total: int, rate
                 progress.current_item = rate(done)
                 progress.update(applied)
         if projector.book.position < total:
-            raise ViewMoved("this rebuild lost the projection's leadership")
+            _stopped(tracked + done, "this rebuild lost the projection's leadership")
     except ViewMoved as moved:  # this run's last batch, if a rival wrote first, was not written
-        typer.echo(f"stopped at position {tracked + done}: {moved}; another worker may lead the projection "
-                   "(run `ledger rebuild --view` again once none does, to go on)", err=True)
-        raise typer.Exit(3) from None
+        _stopped(tracked + done, str(moved))
     finally:
         projector.election.resign()
     return done
+
+
+def _stopped(position: int, why: str) -> NoReturn:
+    """End a view rebuild that another worker may have taken over, saying where it stopped."""
+    typer.echo(f"stopped at position {position}: {why}; another worker may lead the projection "
+               "(run `ledger rebuild --view` again once none does, to go on)", err=True)
+    raise typer.Exit(3)
 
 
 @app.command()

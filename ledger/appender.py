@@ -126,14 +126,11 @@ def json_equal(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _same_event(record: Record, envelope: dict[str, Any]) -> bool:
-    return json_equal(envelope.get("type"), record.type) and json_equal(envelope.get("data"), record.data)
-
-
-def _same_content(first: dict[str, Any], again: dict[str, Any]) -> bool:
-    """Whether an event id's second envelope in a batch replays its first: the same `type` and
-    `data` (§3), as a resend of a stored event is judged; anything else in it is not looked at."""
-    return json_equal(first.get("type"), again.get("type")) and json_equal(first.get("data"), again.get("data"))
+def _replays(type_: Any, data: Any, envelope: dict[str, Any]) -> bool:
+    """Whether an envelope replays the event of this `type` and `data` (a stored one, or its event
+    id's first envelope in the batch): the same `type` and `data`, compared as JSON values (§3);
+    anything else in it is not looked at."""
+    return json_equal(envelope.get("type"), type_) and json_equal(envelope.get("data"), data)
 
 
 class LedgerLog:
@@ -482,11 +479,12 @@ class LedgerLog:
                 continue
             known = known_records.get(event_id) if known_records else None
             if known is not None:
-                if not _same_event(known, envelopes[i]):
+                if not _replays(known.type, known.data, envelopes[i]):
                     raise EventIdReused(i if batch else None, event_id)
                 replays[i] = known
             elif event_id in first_in_batch:
-                if not _same_content(envelopes[first_in_batch[event_id]], envelopes[i]):
+                first = envelopes[first_in_batch[event_id]]
+                if not _replays(first.get("type"), first.get("data"), envelopes[i]):
                     raise EventIdReused(i, event_id)
                 repeated = True
             else:
