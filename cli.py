@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from ledger.store import EventStore
     from replay.bootstrap import Services
 
-app = typer.Typer(help="Performance Ledger: an event-sourced ledger for incentive compensation.", no_args_is_help=True)
+# Never locals in a traceback: they would print the settings, the admin token among them.
+app = typer.Typer(help="Performance Ledger: an event-sourced ledger for incentive compensation.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
 export_app = typer.Typer(help="Export files for other systems.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
@@ -33,9 +35,9 @@ def _services() -> Services:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
     demo: Annotated[bool, typer.Option("--demo", help="load the demo ledger first if the ledger is empty")] = False,
-    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
 ) -> None:
     """Start the HTTP service (stops cleanly on SIGTERM)."""
     import uvicorn
@@ -295,5 +297,24 @@ def _clean_exit_server_class() -> type[uvicorn.Server]:
     return CleanExitServer
 
 
+def main() -> None:
+    """The console script. A configuration the commands cannot start with (a bad setting, a
+    database that refuses the connection) is one line on stderr and exit 2, not a traceback."""
+    from pydantic import ValidationError
+
+    from ledger.settings import DatabaseUrlError
+    from ledger.store import StoreUnavailable
+
+    try:
+        app()
+    except (ValidationError, DatabaseUrlError) as error:
+        typer.echo(f"error: the configuration: {error}", err=True)
+        sys.exit(2)
+    except StoreUnavailable as error:
+        cause = f": {str(error.__cause__).strip()}" if error.__cause__ else ""
+        typer.echo(f"error: {error}{cause}", err=True)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
-    app()
+    main()

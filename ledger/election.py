@@ -56,7 +56,10 @@ _LIVENESS: dict[str, Any] = {
 
 class PostgresElection:
     def __init__(self, connect_kwargs: dict[str, Any], schema: str) -> None:
-        self._kwargs = {k: v for k, v in connect_kwargs.items() if k != "row_factory"}
+        kwargs = {k: v for k, v in connect_kwargs.items() if k != "row_factory"}
+        # The URL's own `options` (server settings) come first: the liveness settings win.
+        options = " ".join(o for o in (kwargs.get("options"), _LIVENESS["options"]) if o)
+        self._kwargs = {**kwargs, **_LIVENESS, "options": options}
         self._key = lock_key(schema)
         #: The election's own session: the leader's, holding the lock, or a standby's, kept to try
         #: again on (a new session every `--poll` seconds cost the server a process start each).
@@ -72,7 +75,7 @@ class PostgresElection:
             return True
         try:
             if self._conn is None:
-                self._conn = psycopg.connect(**self._kwargs, **_LIVENESS, autocommit=True)
+                self._conn = psycopg.connect(**self._kwargs, autocommit=True)
             won = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
         except psycopg.Error as error:
             self.resign()  # a session that failed is not tried again: the next try starts a new one

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlparse
 
+from psycopg import ProgrammingError
+from psycopg.conninfo import make_conninfo
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -15,7 +18,8 @@ MEMO_LINES = 1_000_000
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore")
+    #: An empty variable is an unset one: compose files pass `${LEDGER_X:-}` through as "".
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore", env_ignore_empty=True)
 
     database_url: str = "sqlite:///ledger.db"
     admin_token: str | None = None
@@ -29,6 +33,10 @@ class Settings(BaseSettings):
     memo_lines: int = Field(default=MEMO_LINES, ge=0)
 
 
+class DatabaseUrlError(ValueError):
+    """`LEDGER_DATABASE_URL` names no database this ledger can use."""
+
+
 @dataclass(frozen=True)
 class Database:
     """Where the event store lives, as the `eventsourcing` library wants it."""
@@ -36,6 +44,9 @@ class Database:
     kind: Literal["sqlite", "postgres"]
     env: dict[str, str]
     schema: str = "public"
+    #: libpq connection parameters from the URL's query (`sslmode`, `sslrootcert`, ...), given to
+    #: every connection: the library's settings have no place for them (decision 121).
+    options: Mapping[str, str] = field(default_factory=dict)
 
 
 def parse_database_url(url: str) -> Database:
@@ -43,16 +54,25 @@ def parse_database_url(url: str) -> Database:
 
     A `?schema=name` query on a PostgreSQL URL keeps the ledger's tables in
     that schema (created if missing), so several ledgers can share a database.
+    Any other key of the query is a libpq connection parameter (`?sslmode=verify-full`),
+    checked here: a misspelt one must not leave a connection less safe than asked.
     """
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
         if not path:
-            raise ValueError("LEDGER_DATABASE_URL: a sqlite URL needs a file, e.g. sqlite:///ledger.db")
+            raise DatabaseUrlError("LEDGER_DATABASE_URL: a sqlite URL needs a file, e.g. sqlite:///ledger.db")
         return Database("sqlite", {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path})
     if parsed.scheme in ("postgresql", "postgres"):
-        query = parse_qs(parsed.query)
-        schema = query.get("schema", ["public"])[0]
+        query = parse_qs(parsed.query, keep_blank_values=True)
+        schema = query.pop("schema", ["public"])[-1]
+        options = {key: values[-1] for key, values in query.items()}
+        try:
+            make_conninfo("", **options)
+        except ProgrammingError as error:
+            raise DatabaseUrlError(
+                f"LEDGER_DATABASE_URL: {error} (the query takes schema and libpq's connection parameters)"
+            ) from None
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": unquote(parsed.path.lstrip("/")) or "postgres",
@@ -67,5 +87,5 @@ def parse_database_url(url: str) -> Database:
             "POSTGRES_LOCK_TIMEOUT": "10",
             "POSTGRES_PRE_PING": "y",
         }
-        return Database("postgres", env, schema)
-    raise ValueError("LEDGER_DATABASE_URL must start with sqlite:/// or postgresql://")
+        return Database("postgres", env, schema, options)
+    raise DatabaseUrlError("LEDGER_DATABASE_URL must start with sqlite:/// or postgresql://")

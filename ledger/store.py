@@ -150,6 +150,7 @@ class EventStore:
             self._factory = InfrastructureFactory.construct(env)
             datastore = self._factory.datastore
             if database.kind == "postgres":
+                datastore.pool.kwargs.update(database.options)  # before the pool's first connection
                 from eventsourcing.postgres import PostgresApplicationRecorder
 
                 self._events: ApplicationRecorder = PostgresApplicationRecorder(

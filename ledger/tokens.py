@@ -101,7 +101,11 @@ class TokenRegistry:
         if self._env_admin is not None or BOOTSTRAP_ADMIN_ID in self._by_id:
             return None
         token = "pl_" + secrets.token_urlsafe(32)
-        self._issue(BOOTSTRAP_ADMIN_ID, token, "admin", None, None)
+        try:
+            self._issue(BOOTSTRAP_ADMIN_ID, token, "admin", None, None)
+        except PositionTaken:  # another process starting on the same new database issued it first
+            self._refresh()
+            return None
         return token
 
     def _issue(

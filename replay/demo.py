@@ -36,7 +36,7 @@ def _rules(basis: str, method: str, tiers: list[tuple[str, str]], **extra: Any) 
     return rules
 
 
-def demo_events(seed: int = 7) -> list[dict[str, Any]]:
+def demo_events(seed: int = 7, currency: str = "USD") -> list[dict[str, Any]]:
     rng = random.Random(seed)
     out: list[dict[str, Any]] = []
 
@@ -92,7 +92,7 @@ def demo_events(seed: int = 7) -> list[dict[str, Any]]:
             credits = [{"participant_id": rep, "share": "0.6"}, {"participant_id": partner, "share": "0.4"}]
         product = rng.choice(["widget", "widget-pro", "service"])
         deal_id = f"D-{n:04d}"
-        add("DealBooked", deal_id=deal_id, booked_on=booked.isoformat(), amount=amount, currency="USD",
+        add("DealBooked", deal_id=deal_id, booked_on=booked.isoformat(), amount=amount, currency=currency,
             product=product, customer=f"Customer {rng.randrange(1, 60)}", credits=credits)
         deals.append((deal_id, booked, amount, team))
     add("TargetSet", participant_id="rep-alba", period="2026-08", amount="45000.00")
@@ -117,6 +117,7 @@ def demo_events(seed: int = 7) -> list[dict[str, Any]]:
 
 
 def load_demo(log: LedgerLog) -> int:
-    events = demo_events()
+    """The demo in the ledger's own currency (`LEDGER_CURRENCY`), which every deal must name."""
+    events = demo_events(currency=log.currency)
     log.append(events)
     return len(events)

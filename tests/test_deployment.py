@@ -66,3 +66,21 @@ def test_the_compose_services_reach_the_compose_database() -> None:
         )
         assert url == expected, name
         assert services[name]["depends_on"]["db"]["condition"] == "service_healthy", name
+
+
+def test_the_database_is_healthy_only_once_it_answers_over_tcp() -> None:
+    """The image's first start-up runs a temporary server on the Unix socket alone: a socket check
+    would pass while the ledger, which connects over TCP, is still refused."""
+    check = " ".join(_compose()["services"]["db"]["healthcheck"]["test"])
+    assert "pg_isready -h 127.0.0.1" in check
+
+
+def test_the_service_is_published_on_this_host_only() -> None:
+    assert _compose()["services"]["ledger"]["ports"] == ["127.0.0.1:8000:8000"]
+
+
+def test_both_processes_take_the_memo_setting_and_an_init() -> None:
+    services = _compose()["services"]
+    for name in ("ledger", "projector"):
+        assert services[name]["environment"]["LEDGER_MEMO_LINES"] == "${LEDGER_MEMO_LINES:-1000000}", name
+        assert services[name]["init"] is True, name

@@ -1,0 +1,144 @@
+"""What an operator configures reaches the service as written, and what it cannot use is said in one line.
+
+From a review of the deployment path: a PostgreSQL URL's `sslmode` was dropped without a word, an
+empty variable from a compose file was taken literally, the demo refused any currency but USD, and
+two processes starting on a new database raced to issue the generated admin token.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app as cli_app
+from ledger.settings import DatabaseUrlError, Settings, parse_database_url
+from ledger.store import EventStore
+from ledger.tokens import TokenRegistry
+from replay.bootstrap import Services, build
+from replay.demo import demo_events, load_demo
+from replay.projector import projector_for
+from tests.support import ADMIN_TOKEN
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_a_postgres_url_carries_libpq_parameters_beside_its_schema() -> None:
+    database = parse_database_url(
+        "postgresql://ledger@db.example:6432/books?schema=east&sslmode=verify-full&sslrootcert=root.crt"
+    )
+    assert database.schema == "east"
+    assert dict(database.options) == {"sslmode": "verify-full", "sslrootcert": "root.crt"}
+    assert database.env["POSTGRES_HOST"] == "db.example" and database.env["POSTGRES_PORT"] == "6432"
+    assert dict(parse_database_url("postgresql://ledger@db/books").options) == {}
+
+
+def test_a_misspelt_parameter_is_refused_by_name() -> None:
+    """Ignoring it would leave the connection less safe than the operator asked (no TLS)."""
+    with pytest.raises(DatabaseUrlError, match='"sslmod"'):
+        parse_database_url("postgresql://ledger@db/books?sslmod=require")
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_every_connection_of_the_service_and_its_election_uses_the_urls_parameters(
+    database_url: str, request: pytest.FixtureRequest
+) -> None:
+    url = f"{database_url}&application_name=ledger-config-test&options=-c%20work_mem%3D7MB"
+    services = build(Settings(database_url=url, admin_token=ADMIN_TOKEN))
+    request.addfinalizer(services.close)
+    with services.store.datastore.get_connection() as conn:
+        shown = {name: conn.execute(f"SHOW {name}").fetchone()[name] for name in ("application_name", "work_mem")}
+    assert shown == {"application_name": "ledger-config-test", "work_mem": "7MB"}
+    election = projector_for(services.store, parse_database_url(url)).election
+    assert election.try_lead()
+    try:
+        session: Any = election._conn  # type: ignore[attr-defined]
+        seen = {name: session.execute(f"SHOW {name}").fetchone()[0]
+                for name in ("application_name", "work_mem", "statement_timeout")}
+    finally:
+        election.resign()
+    # The URL's server settings, and the election's own liveness settings beside them (decision 117).
+    assert seen == {"application_name": "ledger-config-test", "work_mem": "7MB", "statement_timeout": "5s"}
+
+
+def test_an_empty_variable_is_an_unset_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compose file's `${LEDGER_CURRENCY:-}` passes an empty string, meaning "the default"."""
+    monkeypatch.setenv("LEDGER_CURRENCY", "")
+    monkeypatch.setenv("LEDGER_DATABASE_URL", "")
+    monkeypatch.setenv("LEDGER_MEMO_LINES", "")
+    settings = Settings()
+    assert (settings.currency, settings.database_url, settings.memo_lines) == ("USD", "sqlite:///ledger.db", 1_000_000)
+
+
+def test_the_demo_loads_into_a_ledger_of_any_currency(make_services: Callable[..., Services]) -> None:
+    services = make_services(currency="EUR")
+    count = load_demo(services.log)
+    assert count == len(demo_events()) and services.log.head == count
+    booked = [r for r in services.store.read(0) if r.type == "DealBooked"]
+    assert booked and {r.data["currency"] for r in booked} == {"EUR"}
+
+
+def test_two_processes_starting_on_a_new_database_issue_one_admin_token(database_url: str) -> None:
+    """Both look, find no generated admin token, and issue one: the second must start all the same."""
+    first, second = EventStore(parse_database_url(database_url)), EventStore(parse_database_url(database_url))
+    try:
+        one, other = TokenRegistry(first), TokenRegistry(second)
+        real, looks = other._refresh, []
+
+        def looked_before_the_first_issued() -> None:
+            looks.append(1)
+            if len(looks) > 1:
+                real()
+
+        other._refresh = looked_before_the_first_issued  # type: ignore[method-assign]
+        token = one.ensure_bootstrap_admin()
+        assert token is not None
+        assert other.ensure_bootstrap_admin() is None
+        principal = other.authenticate(token, datetime.now(UTC))
+        assert principal is not None and principal.role == "admin"
+    finally:
+        first.close()
+        second.close()
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args], cwd=REPO, env={**os.environ, **env},
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"LEDGER_DATABASE_URL": "postgresql://ledger@127.0.0.1:5432/books?sslmod=require"}, '"sslmod"'),
+        ({"LEDGER_DATABASE_URL": "mysql://ledger@127.0.0.1/books"}, "must start with sqlite:/// or postgresql://"),
+        ({"LEDGER_WHAT_IF_WORKERS": "0"}, "what_if_workers"),
+    ],
+)
+def test_a_configuration_the_commands_cannot_use_is_one_line_and_exit_2(
+    env: dict[str, str], said: str, tmp_path: Path
+) -> None:
+    result = _cli({"LEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/ledger.db", **env}, "verify")
+    assert result.returncode == 2, result.stderr
+    assert said in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: the configuration:")
+
+
+def test_a_database_that_cannot_be_opened_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = _cli({"LEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/no-such-directory/ledger.db"}, "verify")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: the database is unreachable") and "Traceback" not in result.stderr
+    assert "unable to open database file" in result.stderr
+
+
+def test_a_port_out_of_range_is_a_usage_error() -> None:
+    result = CliRunner().invoke(cli_app, ["serve", "--port", "70000"])
+    assert result.exit_code == 2 and "65535" in result.output
