@@ -68,20 +68,24 @@ def map_forked(items: Sequence[T], work: Callable[[T], Any], workers: int) -> li
     if workers <= 1 or not can_fork():
         return [work(item) for item in items]
     context = multiprocessing.get_context("fork")
+    try:  # a semaphore in shared memory: a host without a usable /dev/shm has none to give
+        taken = context.Value("q", 0)
+    except OSError:
+        _log.warning("no shared counter for forked workers; computing here", exc_info=True)
+        return [work(item) for item in items]
     last = len(items) - 1
     started = time.monotonic()
     answers: dict[int, Any] = {last: work(items[last])}
     forked = (time.monotonic() - started) * last >= FORK_WORTH_S
-    taken = context.Value("q", 0)
     children: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
     try:
         if forked:
-            children = _fork_all(context, items[:last], work, taken, workers)
+            _fork_all(children, context, items[:last], work, taken, workers)
         while (index := _take(taken)) < last:
             answers[index] = work(items[index])
             if not forked and _worth_forking(time.monotonic() - started, len(answers), last - taken.value):
                 forked = True
-                children = _fork_all(context, items[:last], work, taken, workers)
+                _fork_all(children, context, items[:last], work, taken, workers)
         deadline = time.monotonic() + _PATIENCE_S + 2 * (time.monotonic() - started)
         for _, receive in children:
             answers.update(_collect(receive, deadline))
@@ -98,9 +102,13 @@ def map_forked(items: Sequence[T], work: Callable[[T], Any], workers: int) -> li
     return [answers[i] for i in range(len(items))]
 
 
-def _fork_all(context: Any, items: Sequence[T], work: Callable[[T], Any], taken: Synchronized[int],
-              workers: int) -> list[tuple[multiprocessing.process.BaseProcess, Connection]]:
-    return [c for c in (_fork(context, items, work, taken) for _ in range(workers - 1)) if c]
+def _fork_all(children: list[tuple[multiprocessing.process.BaseProcess, Connection]], context: Any,
+              items: Sequence[T], work: Callable[[T], Any], taken: Synchronized[int], workers: int) -> None:
+    """Start the workers into `children` one by one, so that each started one is stopped and
+    reaped in the end even if a later start fails."""
+    for _ in range(workers - 1):
+        if (child := _fork(context, items, work, taken)) is not None:
+            children.append(child)
 
 
 def _worth_forking(elapsed: float, done: int, left: int) -> bool:

@@ -312,10 +312,16 @@ def test_what_if_validates_like_an_append(api: Api) -> None:
 def test_what_if_takes_lists_of_any_length_up_to_its_rows_bound(api: Api) -> None:
     """The contract names no bound on a what-if's lists: an empty one answers no rows, and more
     than 1,000 entries (each list's old bound, undocumented) are answered; only a question of more
-    than `MAX_ROWS` rows, one per participant and period, is 422, naming both figures."""
+    than `MAX_ROWS` rows, one per participant and period, is 422, naming both figures. A participant
+    or period named twice is answered once, where first named (one row per participant and period)."""
     from api.routes.whatif import MAX_ROWS
 
     _small_ledger(api)
+    others = [f"x{n:04d}" for n in range(1198)]
+    registered = api.client.post("/v1/events/batch", headers=api.headers, json={"events": [
+        {"event_id": f"reg-{p}", "type": "ParticipantRegistered",
+         "data": {"participant_id": p, "name": p, "team_id": "t1", "start_date": "2020-01-01"}} for p in others]})
+    assert registered.status_code == 201, registered.text
     head = api.head()
 
     def ask(periods: list[str], participant_ids: list[str]) -> Any:
@@ -325,12 +331,16 @@ def test_what_if_takes_lists_of_any_length_up_to_its_rows_bound(api: Api) -> Non
     for periods, people in ((["2026-01"], []), ([], ["r1"]), ([], [])):
         response = ask(periods, people)
         assert (response.status_code, response.json()) == (200, {"as_of_position": head, "rows": []})
-    many = ask(["2026-01"], ["r1", "r2"] * 600)
+    many = ask(["2026-01"], ["r2", "r1", *others])
     assert many.status_code == 200, many.text
     rows = many.json()["rows"]
-    assert len(rows) == 1200 and {(r["participant_id"], r["total_now"]) for r in rows} == {
-        ("r1", "125.00"), ("r2", "75.00")}
-    too_many = ask(["2026-01", "2026-02"], ["r1"] * (MAX_ROWS // 2 + 1))
+    assert [r["participant_id"] for r in rows] == ["r2", "r1", *others]
+    assert [r["total_now"] for r in rows[:3]] == ["75.00", "125.00", "0.00"]
+    twice = ask(["2026-01", "2026-02", "2026-01"], ["r2", "r1", "r2"] * (MAX_ROWS // 3))
+    assert twice.status_code == 200, twice.text
+    assert [(r["participant_id"], r["period"], r["total_now"]) for r in twice.json()["rows"]] == [
+        ("r2", "2026-01", "75.00"), ("r2", "2026-02", "0.00"), ("r1", "2026-01", "125.00"), ("r1", "2026-02", "0.00")]
+    too_many = ask(["2026-01", "2026-02"], [f"y{n}" for n in range(MAX_ROWS // 2 + 1)])
     assert too_many.status_code == 422
     [problem] = too_many.json()["problems"]
     assert problem["field"] == "participant_ids" and f"{MAX_ROWS + 2:,}" in problem["problem"]

@@ -87,6 +87,40 @@ def test_a_fork_the_system_refuses_leaves_the_work_to_the_parent(
 
 
 @pytest.mark.usefixtures("eager")
+def test_a_host_without_shared_memory_computes_everything_here(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The shared counter is a semaphore in /dev/shm; a container may have none to give."""
+    def no_shm(*args: object, **kwargs: object) -> None:
+        raise FileNotFoundError(2, "No such file or directory", "/dev/shm")
+
+    monkeypatch.setattr(multiprocessing.context.ForkContext, "Value", no_shm)
+    with caplog.at_level(logging.WARNING, "ledger.forked"):
+        answers = map_squares(_square, 2)
+    assert {pid for _, pid in answers} == {os.getpid()}
+    assert "no shared counter for forked workers" in caplog.text
+
+
+@pytest.mark.usefixtures("eager")
+def test_a_worker_started_before_a_later_start_fails_is_stopped_and_reaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    started = multiprocessing.process.BaseProcess.start
+    starts: list[int] = []
+
+    def second_fails(self: multiprocessing.process.BaseProcess) -> None:
+        starts.append(1)
+        if len(starts) > 1:
+            raise RuntimeError("out of something")
+        started(self)
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", second_fails)
+    monkeypatch.setattr(forked, "usable_cpus", lambda: 3)
+    with pytest.raises(RuntimeError, match="out of something"):
+        forked.map_forked(list(range(200)), _square, 3)
+    assert len(starts) == 2
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.usefixtures("eager")
 def test_a_worker_that_dies_holding_the_counter_does_not_stop_the_parent(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

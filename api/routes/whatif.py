@@ -36,11 +36,13 @@ MAX_ROWS = 200_000
 
 
 def _string_list(body: dict[str, Any], field: str) -> list[str]:
-    """Any list of strings, empty included (the answer then has no rows)."""
+    """Any list of strings, empty included (the answer then has no rows), each string once, where
+    first named: the answer has one row per participant and period (§6), and a list naming one
+    period 200,000 times must not cost 200,000 statements."""
     value = body.get(field)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise BadRequest(field, "must be a list of strings")
-    return value
+    return list(dict.fromkeys(value))
 
 
 @router.post(
