@@ -32,12 +32,18 @@ class NotFound(Exception):
 
 
 class BadRequest(Exception):
-    """A query or path value the contract rejects (422)."""
+    """A query, path or body value the contract rejects (422); each problem is named."""
 
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
+    def __init__(self, field: str, problem: str, *more: tuple[str, str]) -> None:
+        self.problems = [(field, problem), *more]
+        super().__init__("; ".join(f"{f}: {p}" for f, p in self.problems))
+
+
+def reject_unexpected(body: dict[str, Any], fields: set[str]) -> None:
+    """422 naming every key of a request body that is not one of `fields`, not only the first."""
+    problems = [(key, "unexpected field") for key in sorted(set(body) - fields)]
+    if problems:
+        raise BadRequest(*problems[0], *problems[1:])
 
 
 class Unauthorized(Exception):
@@ -69,6 +75,13 @@ def _unknown(exc: UnknownParticipants) -> JSONResponse:
     return error(422, "validation_failed", "unknown participants", problems)
 
 
+def _http_error(exc: StarletteHTTPException) -> JSONResponse:
+    """The framework's own answers (404, 405) with their headers: a 405 must say what is `Allow`ed."""
+    response = error(exc.status_code, "http_error", str(exc.detail))
+    response.headers.update(exc.headers or {})
+    return response
+
+
 def _unauthorized(exc: Unauthorized) -> JSONResponse:
     response = error(401, "unauthorized", str(exc))
     response.headers["WWW-Authenticate"] = "Bearer"
@@ -80,7 +93,7 @@ _HANDLERS: dict[type[Exception], Callable[[Any], JSONResponse]] = {
     EventIdReused: _reused,
     BodyError: lambda exc: error(exc.status, "bad_body", exc.message, [{"field": "body", "problem": exc.message}]),
     BadRequest: lambda exc: error(
-        422, "validation_failed", str(exc), [{"field": exc.field, "problem": exc.problem}]
+        422, "validation_failed", str(exc), [{"field": f, "problem": p} for f, p in exc.problems]
     ),
     RequestValidationError: _request_validation,
     UnknownParticipants: _unknown,
@@ -94,7 +107,7 @@ _HANDLERS: dict[type[Exception], Callable[[Any], JSONResponse]] = {
     BooksBroken: lambda exc: error(500, "books_failed", str(exc)),  # a bug: retrying will not help
     PositionTaken: lambda exc: error(503, "busy", str(exc)),
     AuditRunning: lambda exc: error(429, "audit_running", str(exc)),
-    StarletteHTTPException: lambda exc: error(exc.status_code, "http_error", str(exc.detail)),
+    StarletteHTTPException: _http_error,
 }
 
 

@@ -172,8 +172,10 @@ def round_cents(value: Decimal) -> Decimal:
 
 
 def money_str(value: Decimal) -> str:
-    """A money figure on the wire: rounded half-up to exactly two fraction digits."""
-    return format(round_cents(value), "f")
+    """A money figure on the wire: rounded half-up to exactly two fraction digits; never "-0.00"
+    (a target of "-0", or a negative figure under half a cent, is zero to a finance team)."""
+    cents = round_cents(value)
+    return format(cents if cents else abs(cents), "f")
 
 
 def exact_str(value: Decimal) -> str:

@@ -833,6 +833,35 @@ def test_a_bad_batch_body_is_rejected(api: Api) -> None:
     assert snapshot(api) == before
 
 
+def test_every_unexpected_key_of_a_request_body_is_named(api: Api) -> None:
+    """Each problem is named (§3), the body's own keys too: not only the first of them."""
+    before = load_world(api)
+    event = envelope("TargetSet", VALID["TargetSet"], "extra-keys")
+    for path, body in (
+        ("/v1/events/batch", {"events": [event], "source": "crm", "meta": {}}),
+        ("/v1/what-if", {"events": [], "periods": [], "participant_ids": [], "source": "crm", "meta": {}}),
+        ("/v1/tokens", {"role": "finance", "source": "crm", "meta": {}}),
+    ):
+        response = api.client.post(path, json=body, headers=api.headers)
+        assert response.status_code == 422, (path, response.text)
+        assert [(p["field"], p["problem"]) for p in response.json()["problems"]] == [
+            ("meta", "unexpected field"), ("source", "unexpected field")], path
+    assert snapshot(api) == before
+
+
+def test_a_method_a_route_does_not_take_is_405_saying_which_it_does(api: Api) -> None:
+    response = api.client.put("/v1/events", headers=api.headers, json={})
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST" and response.json()["error"] == "http_error"
+
+
+def test_a_target_of_minus_zero_reads_as_zero(api: Api) -> None:
+    load_world(api)
+    api.target("r1", "2026-05", "-0")
+    statement = api.get("/v1/statements/r1/2026-05").json()
+    assert (statement["target"], statement["attainment"]) == ("0.00", None)
+
+
 def test_a_batch_of_10001_events_is_rejected(api: Api) -> None:
     before = load_world(api)
     events = [envelope("TargetSet", VALID["TargetSet"], f"big-{i}") for i in range(10_001)]

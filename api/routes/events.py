@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from api.body import read_json_object
 from api.deps import PrincipalDep, ReadAtDep, ServicesDep, resolve_position
-from api.errors import BadRequest, NotFound
+from api.errors import BadRequest, NotFound, reject_unexpected
 from api.responses import FastJSONResponse
 from ledger.appender import MAX_BATCH
 from replay.access import AUDITORS, check_append, check_may_append, require
@@ -57,9 +57,7 @@ async def append_one(request: Request, svc: ServicesDep, who: PrincipalDep) -> J
 async def append_batch(request: Request, svc: ServicesDep, who: PrincipalDep) -> JSONResponse:
     check_may_append(who)
     body = await read_json_object(request)
-    extra = sorted(set(body) - {"events"})
-    if extra:
-        raise BadRequest(extra[0], "unexpected field")
+    reject_unexpected(body, {"events"})
     events = body.get("events")
     if not isinstance(events, list):
         raise BadRequest("events", "must be a list of 1 to 10,000 events")

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from api.body import read_json_object
 from api.deps import PrincipalDep, ServicesDep, parse_rfc3339
-from api.errors import BadRequest, NotFound
+from api.errors import BadRequest, NotFound, reject_unexpected
 from ledger.tokens import ROLES, Role
 from ledger.values import parse_id
 from replay.access import require, token_subject_problem
@@ -36,9 +36,7 @@ _SCHEMA = {
 async def issue(request: Request, svc: ServicesDep, who: PrincipalDep) -> JSONResponse:
     require(who.role == "admin", "only an admin issues tokens")
     body = await read_json_object(request)
-    extra = sorted(set(body) - {"role", "participant_id", "expires_at"})
-    if extra:
-        raise BadRequest(extra[0], "unexpected field")
+    reject_unexpected(body, {"role", "participant_id", "expires_at"})
     role = body.get("role")
     if role not in get_args(Role):
         raise BadRequest("role", f"must be one of {', '.join(ROLES)}")

@@ -10,7 +10,7 @@ from starlette.background import BackgroundTask
 
 from api.body import read_json_object
 from api.deps import PrincipalDep, ServicesDep, checked_period
-from api.errors import BadRequest
+from api.errors import BadRequest, reject_unexpected
 from api.responses import FastJSONResponse, answer
 from ledger.values import parse_id
 from replay.access import check_reader, check_what_if
@@ -53,9 +53,7 @@ def _string_list(body: dict[str, Any], field: str) -> list[str]:
 async def post_what_if(request: Request, svc: ServicesDep, who: PrincipalDep) -> FastJSONResponse:
     check_reader(who)
     body = await read_json_object(request)
-    extra = sorted(set(body) - {"events", "periods", "participant_ids"})
-    if extra:
-        raise BadRequest(extra[0], "unexpected field")
+    reject_unexpected(body, {"events", "periods", "participant_ids"})
     events = body.get("events")
     if not isinstance(events, list):
         raise BadRequest("events", "must be a list of events")
