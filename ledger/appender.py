@@ -31,6 +31,7 @@ from ledger.immutable import immutable
 from ledger.records import Record, format_time, seal
 from ledger.store import AppendStream, EventStore, PositionTaken, StoreUnavailable, decode_record, parse_state
 from ledger.validation import (
+    MAX_PROBLEMS,
     Problem,
     ReferenceIndex,
     check_references,
@@ -502,6 +503,10 @@ class LedgerLog:
                 event_id = ids[i]
                 if i in replays or (isinstance(event_id, str) and first_in_batch.get(event_id, i) != i):
                     continue
+            if len(problems) >= MAX_PROBLEMS:  # the request is rejected; its first problems are enough
+                problems.append(Problem("", f"this event and those after it were not checked: a request "
+                                            f"names its first {MAX_PROBLEMS:,} problems").at(i if batch else None))
+                break
             checked = parse_envelope(envelope)
             if isinstance(checked, list):
                 checked += references_beside(envelope, refs, self.currency)

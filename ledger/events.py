@@ -10,9 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 from itertools import pairwise
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from ledger.values import Bound, Day, Id, Money, Period, Text, money, rate
 
@@ -60,6 +71,10 @@ class Spiff(Strict):
     amount: PositiveMoney
 
 
+#: Spiffs past a plan's first bad one whose problems are named too (decision 123).
+SPIFFS_NAMED_PAST_THE_FIRST_BAD = 500
+
+
 class PlanRules(Strict):
     period: Literal["month", "quarter"]
     basis: Literal["booking", "collection"]
@@ -70,16 +85,36 @@ class PlanRules(Strict):
     clawback_days: StrictInt | None = Field(ge=0, le=3650)
     override_rate: UnitRate
 
+    @field_validator("spiffs", mode="wrap")
+    @classmethod
+    def _spiffs_named_in_part(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """A plan may hold any number of spiffs; a long list with bad ones names the problems of the
+        first bad one and of the next `SPIFFS_NAMED_PAST_THE_FIRST_BAD` only: a 16 MiB list of empty
+        spiffs has 11 million problems, which took pydantic 26 s and 5 GB to make."""
+        if type(value) is list and len(value) > SPIFFS_NAMED_PAST_THE_FIRST_BAD:
+            try:
+                return _SPIFFS_TO_THE_FIRST_BAD.validate_python(value)
+            except ValidationError as error:
+                first_bad = error.errors(include_url=False, include_input=False)[0]["loc"][0]
+                if isinstance(first_bad, int):
+                    handler(value[: first_bad + 1 + SPIFFS_NAMED_PAST_THE_FIRST_BAD])  # raises, as it holds it
+        return handler(value)
+
     @model_validator(mode="after")
     def _consistent(self) -> PlanRules:
         _require(self.tiers[0].from_ == 0, "tiers.0.from", "the first tier's 'from' must be 0")
         for i, (low, high) in enumerate(pairwise(tier.from_ for tier in self.tiers)):
             _require(low < high, f"tiers.{i + 1}.from", "tier 'from' values must be strictly ascending")
         _require(self.cap is None or self.basis == "booking", "cap", "a cap is only allowed with basis 'booking'")
-        products = [spiff.product for spiff in self.spiffs]
-        for i, product in enumerate(products):
-            _require(product not in products[:i], f"spiffs.{i}.product", f"product '{product}' appears twice")
+        seen: set[str] = set()  # a set: a look back along the list took 2 s for 20,000 spiffs
+        for i, spiff in enumerate(self.spiffs):
+            _require(spiff.product not in seen, f"spiffs.{i}.product", f"product '{spiff.product}' appears twice")
+            seen.add(spiff.product)
         return self
+
+
+#: The spiffs up to the first bad one, and no further (pydantic's `fail_fast`).
+_SPIFFS_TO_THE_FIRST_BAD: TypeAdapter[list[Spiff]] = TypeAdapter(Annotated[list[Spiff], Field(fail_fast=True)])
 
 
 # --- events (§3) ------------------------------------------------------------------------

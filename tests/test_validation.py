@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from ledger import events as ev
-from ledger.validation import _STAND_INS
+from ledger.validation import _STAND_INS, MAX_PROBLEMS
 from tests.support import Api
 
 # --- the ledger every case starts from ----------------------------------------------------------
@@ -860,6 +860,52 @@ def test_a_target_of_minus_zero_reads_as_zero(api: Api) -> None:
     api.target("r1", "2026-05", "-0")
     statement = api.get("/v1/statements/r1/2026-05").json()
     assert (statement["target"], statement["attainment"]) == ("0.00", None)
+
+
+def test_an_event_with_more_problems_than_a_request_names_says_how_many_it_has(api: Api) -> None:
+    """200,000 unexpected keys in one deal: the answer names a sample of them and counts them all,
+    where it named each (an answer of 16 MiB made the service take 14.6 s and 2.2 GB: decision 123)."""
+    before = load_world(api)
+    data = {**VALID["DealBooked"], **{f"k{n:06d}": 0 for n in range(200_000)}}
+    found = problems(send(api, envelope("DealBooked", data)))
+    assert 100 <= len(found) <= MAX_PROBLEMS + 1
+    assert all(p["problem"] == "Extra inputs are not permitted" for p in found[:-1])
+    assert found[0]["field"] == "data.k000000"
+    assert found[-1]["field"] == "data" and found[-1]["problem"].startswith("200,000 problems in all; ")
+    assert snapshot(api) == before
+
+
+def test_a_long_list_of_bad_spiffs_is_named_from_its_first_bad_one(api: Api) -> None:
+    """A plan may hold any number of spiffs; of a long list with bad ones the problems of the first
+    bad one and the next `SPIFFS_NAMED_PAST_THE_FIRST_BAD` are named."""
+    before = load_world(api)
+    good = [{"product": f"prod-{n}", "amount": "10.00"} for n in range(2_000)]
+    spiffs = [*good[:700], {"product": "bad id!", "amount": "-1"}, *good[701:1500], {}, *good[1501:]]
+    found = problems(send(api, envelope("PlanPublished", {**VALID["PlanPublished"],
+                                                          "rules": {**_rules(), "spiffs": spiffs}})))
+    assert [(p["field"], p["problem"]) for p in found] == [
+        ("data.rules.spiffs.700.product", "must be a string of 1-128 characters from A-Z a-z 0-9 . _ : -"),
+        ("data.rules.spiffs.700.amount", "must be > 0"),
+    ]
+    spiffs[1100] = {"product": "prod-3", "amount": "1.00"}
+    del spiffs[700], spiffs[1499]  # the good ones only, and one product twice: named as before
+    found = problems(send(api, envelope("PlanPublished", {**VALID["PlanPublished"],
+                                                          "rules": {**_rules(), "spiffs": spiffs}})))
+    assert [(p["field"], p["problem"]) for p in found] == [
+        ("data.rules.spiffs.1099.product", "product 'prod-3' appears twice")]
+    assert snapshot(api) == before
+    spiffs[1099] = {"product": "prod-x", "amount": "1.00"}
+    assert send(api, envelope("PlanPublished", {**VALID["PlanPublished"],
+                                                "rules": {**_rules(), "spiffs": spiffs}})).status_code == 201
+
+
+def test_a_request_names_its_first_problems_and_says_where_it_stopped(api: Api) -> None:
+    before = load_world(api)
+    found = problems(api.client.post("/v1/events/batch", json={"events": [5] * 3_000}, headers=api.headers))
+    assert len(found) == MAX_PROBLEMS + 1
+    assert [p["index"] for p in found[:-1]] == list(range(MAX_PROBLEMS))
+    assert found[-1]["index"] == MAX_PROBLEMS and "were not checked" in found[-1]["problem"]
+    assert snapshot(api) == before
 
 
 def test_a_batch_of_10001_events_is_rejected(api: Api) -> None:
