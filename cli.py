@@ -47,6 +47,8 @@ def serve(
 
     configure_logging()
     services = _services()
+    if (warning := weak_admin_token(services.settings)) is not None:
+        typer.echo(warning, err=True)
     token = services.tokens.ensure_bootstrap_admin()
     if token is not None:
         typer.echo(f"Generated the admin token (shown once, only its hash is stored):\n  {token}\n", err=True)
@@ -62,6 +64,16 @@ def serve(
     server = _clean_exit_server_class()(uvicorn.Config(create_app(services), host=host, port=port, log_config=None))
     server.run()
     services.close()
+
+
+def weak_admin_token(settings: Settings) -> str | None:
+    """A warning if the configured admin token is short enough to guess (tokens issued by the
+    ledger are 43 random characters; nothing limits how often a token may be tried)."""
+    token = (settings.admin_token or "").strip()
+    if token and len(token) < 32:
+        return (f"warning: LEDGER_ADMIN_TOKEN is {len(token)} characters long; use 32 or more random "
+                "characters (e.g. `openssl rand -hex 32`), or leave it unset to have one generated")
+    return None
 
 
 @app.command()

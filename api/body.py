@@ -138,7 +138,7 @@ def parse_json(raw: bytes) -> Any:
 async def read_json_object(request: Request) -> dict[str, Any]:
     """The body as a JSON object, whatever Content-Type says: valid JSON is never refused for a header."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
         raise BodyError(413, "the body is larger than 16 MiB")
     chunks = bytearray()
     async for chunk in request.stream():

@@ -73,11 +73,18 @@ def parse_database_url(url: str) -> Database:
             raise DatabaseUrlError(
                 f"LEDGER_DATABASE_URL: {error} (the query takes schema and libpq's connection parameters)"
             ) from None
+        try:
+            port = parsed.port
+        except ValueError:  # the message would quote the text after the colon: a password, maybe
+            raise DatabaseUrlError(
+                "LEDGER_DATABASE_URL: its port is not a number (in a password, percent-encode "
+                "/ # ? @ : as %2F %23 %3F %40 %3A)"
+            ) from None
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": unquote(parsed.path.lstrip("/")) or "postgres",
             "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(parsed.port or 5432),
+            "POSTGRES_PORT": str(port or 5432),
             "POSTGRES_USER": unquote(parsed.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parsed.password or ""),
             "POSTGRES_SCHEMA": schema,

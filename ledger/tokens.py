@@ -59,6 +59,8 @@ class TokenRegistry:
         self._seen = 0
         self._salt: str | None = None
         self._lock = threading.Lock()
+        # Stripped as a presented token is: a secret file's trailing newline must not lock the admin out.
+        env_admin_token = (env_admin_token or "").strip()
         self._env_admin = digest(env_admin_token) if env_admin_token else None
 
     def _refresh(self) -> None:

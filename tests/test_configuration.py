@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app as cli_app
+from cli import weak_admin_token
 from ledger.settings import DatabaseUrlError, Settings, parse_database_url
 from ledger.store import EventStore
 from ledger.tokens import TokenRegistry
@@ -142,3 +143,29 @@ def test_a_database_that_cannot_be_opened_is_one_line_and_exit_2(tmp_path: Path)
 def test_a_port_out_of_range_is_a_usage_error() -> None:
     result = CliRunner().invoke(cli_app, ["serve", "--port", "70000"])
     assert result.exit_code == 2 and "65535" in result.output
+
+
+def test_a_password_that_breaks_the_url_is_not_quoted_back() -> None:
+    with pytest.raises(DatabaseUrlError) as raised:
+        parse_database_url("postgresql://ledger:se/cret@db:5432/books")
+    assert "se" not in str(raised.value).replace("settings", "") and "percent-encode" in str(raised.value)
+
+
+def test_the_configured_admin_token_is_compared_without_surrounding_whitespace(database_url: str) -> None:
+    """A secret file's trailing newline would otherwise leave no admin: the variable is set, so
+    none is generated, and a presented token is stripped."""
+    store = EventStore(parse_database_url(database_url))
+    try:
+        registry = TokenRegistry(store, "  a-long-enough-admin-secret-0123456789\n")
+        principal = registry.authenticate("a-long-enough-admin-secret-0123456789", datetime.now(UTC))
+        assert principal is not None and principal.role == "admin"
+        assert registry.ensure_bootstrap_admin() is None
+    finally:
+        store.close()
+
+
+def test_a_short_admin_token_is_warned_about() -> None:
+    assert weak_admin_token(Settings(admin_token="admin")) is not None
+    assert "5 characters" in str(weak_admin_token(Settings(admin_token=" admin\n")))
+    assert weak_admin_token(Settings(admin_token="x" * 32)) is None
+    assert weak_admin_token(Settings(admin_token=None)) is None

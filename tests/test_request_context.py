@@ -69,6 +69,15 @@ def test_a_request_id_sent_is_echoed(services: Services) -> None:
     assert (fast.headers["x-request-id"], slow.headers["x-request-id"]) == ("crm-42", "crm-43")
 
 
+def test_a_request_id_that_is_not_an_id_is_replaced(services: Services) -> None:
+    """A client's prose, or another request's id with a suffix, must not be what the logs trace."""
+    with TestClient(create_app(services)) as client:
+        answers = [client.get("/v1/events", headers={**AUTH, "X-Request-ID": sent})
+                   for sent in ("crm 42; DROP", "x" * 65, "crm-42\tother")]
+    ids = [answer.headers["x-request-id"] for answer in answers]
+    assert len(set(ids)) == 3 and all(len(i) == 32 and i.isalnum() for i in ids), ids
+
+
 def test_one_log_line_per_request_without_the_query_string(
     services: Services, caplog: pytest.LogCaptureFixture
 ) -> None:
