@@ -396,6 +396,11 @@ class LedgerLog:
                             # Without its traceback: through this frame, which holds `outcomes`,
                             # it would be a reference cycle, left for the paused collector.
                             outcomes.append((pending, None, _bare(rejected)))
+                        except (StoreUnavailable, PositionTaken):
+                            raise  # the store's trouble: the whole group's
+                        except Exception as error:  # a bug on this batch's input: its caller's 500 alone
+                            log.exception("checking a batch failed")
+                            outcomes.append((pending, None, _bare(error)))
                     failed = any(failure is not None for _, _, failure in outcomes)
                     if stream is not None and failed:
                         stream.abort()  # it holds what the rejected batch sent: store the rest anew

@@ -183,6 +183,34 @@ def test_group_commits_make_no_garbage_cycles(
     assert unreachable == 0
 
 
+def test_a_batch_that_fails_unexpectedly_fails_alone(
+    make_services: Callable[..., Services], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug on one batch's input answers its caller with the error (a 500) and is logged; the
+    batches grouped with it are stored, where all of them failed."""
+    services = make_services()
+    log = services.log
+    log.append([{"event_id": "reg", "type": "ParticipantRegistered",
+                 "data": {"participant_id": "r1", "name": "R", "team_id": "t", "start_date": "2020-01-01"}}])
+    prepare = log._prepare
+
+    def broken_on_boom(envelopes: Any, *args: Any, **kwargs: Any) -> Any:
+        if envelopes[0]["event_id"] == "boom":
+            raise RuntimeError("a bug in checking")
+        return prepare(envelopes, *args, **kwargs)
+
+    log._prepare = broken_on_boom  # type: ignore[method-assign]
+    with caplog.at_level(logging.ERROR, logger="ledger.appender"):
+        with log._lock:  # the committer waits here: all three are queued for one group
+            first, boom, last = (log.submit([_deal(name, f"d-{name}")]) for name in ("e-1", "boom", "e-2"))
+        assert [r.position for r in first.result(timeout=30)] == [2]
+        assert [r.position for r in last.result(timeout=30)] == [3]
+        with pytest.raises(RuntimeError, match="a bug in checking"):
+            boom.result(timeout=30)
+    assert [r.event_id for r in services.store.read(0)] == ["reg", "e-1", "e-2"]
+    assert any(r.getMessage() == "checking a batch failed" for r in caplog.records)
+
+
 def test_a_group_that_fails_unexpectedly_is_logged_with_the_committers_stack(
     make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -75,6 +75,9 @@ def get_event(event_id: str, svc: ServicesDep, who: PrincipalDep) -> dict[str, A
     require(who.role in AUDITORS, "only admin and finance read the event log")
     svc.log.catch_up(wait=False)
     record = svc.log.record_of(event_id)
+    if record is None:  # stored by another process while this one's committer held the log?
+        svc.log.catch_up(wait=True)
+        record = svc.log.record_of(event_id)
     if record is None:
         raise NotFound(f"no event '{event_id}'")
     return record.listing()

@@ -55,7 +55,9 @@ async def issue(request: Request, svc: ServicesDep, who: PrincipalDep) -> JSONRe
         if not isinstance(raw_expiry, str):
             raise BadRequest("expires_at", "must be an RFC 3339 time with an offset")
         expires_at = parse_rfc3339(raw_expiry, "expires_at")  # a past time gives a token that is already expired
-    token_id, token = svc.tokens.issue(cast(Role, role), participant_id, expires_at)
+    # In the thread pool: it writes to the database and waits for the registry's lock, which would
+    # stop every other request of this process meanwhile (the event loop's thread).
+    token_id, token = await run_in_threadpool(svc.tokens.issue, cast(Role, role), participant_id, expires_at)
     body_out = {"token_id": token_id, "token": token, "role": role, "participant_id": participant_id}
     if expires_at is not None:
         body_out["expires_at"] = expires_at.isoformat()
