@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -169,19 +169,21 @@ class Stop(Protocol):
     def is_set(self) -> bool: ...
 
 
-def _load(url: str, participants: int, clients: int, stop: Stop) -> None:
+def _load(url: str, participants: int, clients: int, stop: Stop, rate: Any) -> None:
     eps, _ = single_appends(url, participants, clients, until=stop)
+    rate.value = eps
     if eps < 100:  # the load did not run: the measurement under it means nothing
         raise SystemExit(f"the load appended {eps:.0f} events/s")
 
 
-def under_load(url: str, participants: int, work: Callable[[], float]) -> float:
+def under_load(url: str, participants: int, work: Callable[[], float]) -> tuple[float, float]:
     """`work()` while 64 clients append single events (target 1's load), from a process of their
-    own: in this one their threads would hold up the measuring client's. Fails if the load did
-    not run all along."""
+    own: in this one their threads would hold up the measuring client's; and the load's rate in
+    events/s, to show it was target 1's. Fails if the load did not run all along."""
     context = multiprocessing.get_context("fork")  # no thread runs here now; spawn cannot find `_load` in `__main__`
     stop = context.Event()
-    load = context.Process(target=_load, args=(url, participants, 64, stop))
+    rate = context.Value("d", 0.0)
+    load = context.Process(target=_load, args=(url, participants, 64, stop, rate))
     load.start()
     try:
         time.sleep(2)  # the load's clients connect and reach their pace
@@ -195,7 +197,7 @@ def under_load(url: str, participants: int, work: Callable[[], float]) -> float:
             load.kill()
             load.join()
     assert load.exitcode == 0, f"the load failed (exit code {load.exitcode})"
-    return result
+    return result, rate.value
 
 
 def library_batches(database_url: str, count: int) -> float:
@@ -235,28 +237,42 @@ def _sqlite_path(database_url: str) -> str | None:
     return database_url[len("sqlite:///") :] if database_url.startswith("sqlite:///") else None
 
 
-def raw_read_decode(database_url: str) -> float:
-    """Baseline: read every stored row in order and JSON-decode it, with orjson as the issue's
-    baseline does (decision 112; the standard library's parser, used before, took 1.7 times as long,
-    so the rebuild's ratio to it looked better than it is)."""
-    rows = 0
-    started = time.perf_counter()
+def _stored_states(database_url: str) -> Iterator[bytes]:
+    """Every stored event's row (its JSON), in position order."""
     path = _sqlite_path(database_url)
     if path is not None:
         with sqlite3.connect(path) as db:
             for (state,) in db.execute("SELECT state FROM ledger_events ORDER BY originator_version"):
-                orjson.loads(state)
-                rows += 1
-        return rows / (time.perf_counter() - started)
+                yield state
+        return
     base, _, query = database_url.partition("?schema=")
     table = f'"{query}".ledger_events' if query else "ledger_events"
     with psycopg.connect(base) as conn, conn.cursor(name="scan") as cursor:
         cursor.itersize = 10_000
         cursor.execute(f"SELECT state FROM {table} ORDER BY originator_version")
         for (state,) in cursor:
-            orjson.loads(state)
-            rows += 1
+            yield state
+
+
+def raw_read_decode(database_url: str) -> float:
+    """Baseline: read every stored row in order and JSON-decode it, with orjson as the issue's
+    baseline does (decision 112; the standard library's parser, used before, took 1.7 times as long,
+    so the rebuild's ratio to it looked better than it is)."""
+    rows = 0
+    started = time.perf_counter()
+    for state in _stored_states(database_url):
+        orjson.loads(state)
+        rows += 1
     return rows / (time.perf_counter() - started)
+
+
+def stored_deals_and_targets(database_url: str) -> Iterator[dict[str, Any]]:
+    """The stored log's deals and targets (`type` and `data`, as in an envelope): the SQL baseline
+    recomputes the log the rebuild folds, the single appends' deals included (decision 124)."""
+    for state in _stored_states(database_url):
+        body = orjson.loads(state)
+        if body["type"] in ("DealBooked", "TargetSet"):
+            yield body
 
 
 def rebuild(database_url: str) -> dict[str, float]:
@@ -277,6 +293,25 @@ def rebuild(database_url: str) -> dict[str, float]:
     return result
 
 
+def view_rebuild(database_url: str) -> dict[str, float]:
+    """`ledger rebuild --view --restart` in a fresh process: the persistent SQL statement view,
+    every participant's statement of every period computed and written, resumable from its
+    tracked position (decision 124); seconds, events and the process's own peak memory."""
+    code = (
+        "import json,sys,time;from cli import app;t=time.perf_counter();"
+        "app(['rebuild','--view','--restart'],standalone_mode=False);d=time.perf_counter()-t;"
+        "from ledger.settings import Settings,parse_database_url;from ledger.store import EventStore;"
+        "s=EventStore(parse_database_url(Settings().database_url));h=s.head();s.close();"
+        "print(json.dumps({'events':h,'seconds':d,'rss_mb':_peak_mb()}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", _PEAK_MB + code], capture_output=True, text=True, check=True,
+        env={**os.environ, "LEDGER_DATABASE_URL": database_url},
+    ).stdout
+    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
 #: The process's own peak resident memory in MB: `VmHWM` where there is /proc, else `ru_maxrss`
 #: (which may be a parent's, see `rebuild`). Defines `_peak_mb()` in the child's code.
 _PEAK_MB = """
@@ -290,7 +325,7 @@ def _peak_mb():
 """
 
 
-def sql_recompute(database_url: str, envelopes: list[dict[str, Any]]) -> float:
+def sql_recompute(database_url: str, envelopes: Iterable[dict[str, Any]]) -> float:
     """Baseline: what a spreadsheet shop would run instead — one SQL statement over a plain deals
     table computing marginal commissions per participant and period (the generator's tiers)."""
     base, _, schema = database_url.partition("?schema=")
@@ -407,10 +442,13 @@ def reads(url: str, participants: int, head: int, samples: int) -> dict[str, flo
             month = f"2026-{rng.randrange(1, 13):02d}"
             team = f"team-{rng.randrange(participants // 500 or 1)}"
             old = rng.randrange(14 * participants + 3, head)  # after the set-up events
+            # Someone else's statement, of another month: the one just read would be in the memo
+            # (a closed month read after its close is the statement as it stood then, decision 124).
+            then = (f"p{rng.randrange(1, participants):05d}", f"2026-{rng.randrange(1, 13):02d}")
             for kind, path, params in (
                 ("statement", f"/v1/statements/{person}/{month}", {}),
                 ("ranking", "/v1/rankings", {"period": month, "team_id": team}),
-                ("asof", f"/v1/statements/{person}/{month}", {"as_of_position": old}),
+                ("asof", f"/v1/statements/{then[0]}/{then[1]}", {"as_of_position": old}),
             ):
                 started = time.perf_counter()
                 response = client.get(path, params=params)
@@ -427,6 +465,25 @@ def reads(url: str, participants: int, head: int, samples: int) -> dict[str, flo
         "asof_p99_ms": p99(out["asof"]) * 1000,
         "whatif_s": whatif,
     }
+
+
+def cold_rankings(database_url: str, participants: int, samples: int) -> float:
+    """p99 ms of team rankings in a service just started on the ledger, each team and month asked
+    once: nothing computed before (`ranking_p99_ms` is measured after an import, whose warm has
+    computed the recent months' rows: decisions 108 and 124)."""
+    teams = participants // 500 or 1
+    pairs = [(f"team-{t}", f"2026-{m:02d}") for t in range(teams) for m in range(1, 13)]
+    random.Random(2).shuffle(pairs)
+    latencies = []
+    with server(database_url) as base, httpx.Client(
+        base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+    ) as client:
+        for team, month in pairs[:samples]:
+            started = time.perf_counter()
+            response = client.get("/v1/rankings", params={"period": month, "team_id": team})
+            latencies.append(time.perf_counter() - started)
+            assert response.status_code == 200, response.text[:300]
+    return p99(latencies) * 1000
 
 
 def main() -> None:
@@ -456,13 +513,19 @@ def main() -> None:
             samples = 100 if args.quick else 300
             note(catch_up_read_ms=catch_up_read(base))
             note(**reads(base, participants, len(envelopes), samples=samples))
-            note(ryw_p99_ms=under_load(base, participants, lambda: read_your_writes(base, participants, samples)))
+            ryw, load = under_load(base, participants, lambda: read_your_writes(base, participants, samples))
+            note(ryw_p99_ms=ryw, ryw_load_eps=load)
         note(lib_batch_eps=library_batches(url, 20_000 if args.quick else 100_000))
         note(raw_read_decode_eps=raw_read_decode(url))
         rebuilt = rebuild(url)
         note(rebuild_s=rebuilt["seconds"], rebuild_eps=rebuilt["events"] / rebuilt["seconds"],
              rebuild_peak_rss_mb=rebuilt["rss_mb"])
-        note(sql_recompute_s=sql_recompute(url, envelopes))
+        viewed = view_rebuild(url)
+        note(view_rebuild_s=viewed["seconds"], view_rebuild_eps=viewed["events"] / viewed["seconds"],
+             view_rebuild_peak_rss_mb=viewed["rss_mb"])
+        del envelopes  # the baseline's data is the stored log's, below
+        note(sql_recompute_s=sql_recompute(url, stored_deals_and_targets(url)))
+        note(ranking_cold_p99_ms=cold_rankings(url, participants, samples))
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
