@@ -267,7 +267,9 @@ class Books:
                             assert position == head.position + 1, "the book must follow the log in order"
                             head.apply(position, entry.event_id, entry.event)
                     except BaseException as error:  # the log has handed these over: they cannot be taken again
-                        self._broken = (position, f"{type(error).__name__}: {error}")
+                        # Its kind only: every caller sees it, the health checks without a token, and
+                        # the message may name anything the event holds; the log keeps all of it.
+                        self._broken = (position, f"{type(error).__name__}; its message is in the service's log")
                         if not isinstance(error, Exception):
                             raise  # an interrupt or exit goes on its way; the books stay marked
                         log.exception("the books could not fold the event at position %d", position)
