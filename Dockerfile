@@ -26,5 +26,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2)"]
 
-# Exec form: `ledger` is PID 1 and receives SIGTERM from `docker stop` directly.
+# Exec form: `ledger` receives SIGTERM from `docker stop` directly (PID 1 here; docker-compose.yml
+# puts a minimal init in front of it, which passes the signal on).
 CMD ["ledger", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -327,12 +327,16 @@ def main() -> None:
     try:
         app()
     except (ValidationError, DatabaseUrlError) as error:
-        typer.echo(f"error: the configuration: {error}", err=True)
+        typer.echo(_one_line(f"error: the configuration: {error}"), err=True)
         sys.exit(2)
     except StoreUnavailable as error:
-        cause = f": {str(error.__cause__).strip()}" if error.__cause__ else ""
-        typer.echo(f"error: {error}{cause}", err=True)
+        typer.echo(_one_line(f"error: {error}: {error.__cause__ or ''}"), err=True)
         sys.exit(2)
+
+
+def _one_line(text: str) -> str:
+    """pydantic's and libpq's messages span lines; an operator's terminal or log wants one."""
+    return " ".join(text.split()).removesuffix(":")
 
 
 if __name__ == "__main__":

@@ -299,7 +299,8 @@ def view_rebuild(database_url: str) -> dict[str, float]:
     tracked position (decision 124); seconds, events and the process's own peak memory."""
     code = (
         "import json,sys,time;from cli import app;t=time.perf_counter();"
-        "app(['rebuild','--view','--restart'],standalone_mode=False);d=time.perf_counter()-t;"
+        "code=app(['rebuild','--view','--restart'],standalone_mode=False);d=time.perf_counter()-t;"
+        "assert not code,f'ledger rebuild --view stopped early (exit {code})';"
         "from ledger.settings import Settings,parse_database_url;from ledger.store import EventStore;"
         "s=EventStore(parse_database_url(Settings().database_url));h=s.head();s.close();"
         "print(json.dumps({'events':h,'seconds':d,'rss_mb':_peak_mb()}))"

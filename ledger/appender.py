@@ -389,6 +389,7 @@ class LedgerLog:
                     # rows (on a first attempt; a retry holds it already, and reads what it must).
                     stored = self._stored_records([pending.envelopes for pending in group])
                     for pending in group:
+                        joined = len(draft.fresh)
                         try:
                             prepared = self._prepare(pending.envelopes, draft, pending.indexed, stream, stored)
                             outcomes.append((pending, prepared, None))
@@ -398,7 +399,9 @@ class LedgerLog:
                             outcomes.append((pending, None, _bare(rejected)))
                         except (StoreUnavailable, PositionTaken):
                             raise  # the store's trouble: the whole group's
-                        except Exception as error:  # a bug on this batch's input: its caller's 500 alone
+                        except Exception as error:  # a bug on this batch's input: its caller's 500 alone,
+                            if len(draft.fresh) != joined:  # unless its events joined the group's already
+                                raise
                             log.exception("checking a batch failed")
                             outcomes.append((pending, None, _bare(error)))
                     failed = any(failure is not None for _, _, failure in outcomes)

@@ -64,21 +64,26 @@ def parse_database_url(url: str) -> Database:
             raise DatabaseUrlError("LEDGER_DATABASE_URL: a sqlite URL needs a file, e.g. sqlite:///ledger.db")
         return Database("sqlite", {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path})
     if parsed.scheme in ("postgresql", "postgres"):
+        # A password with an unencoded / # ? @ or : breaks the URL, and the errors below would quote
+        # a part of it: the port's (after a colon), or a query key's (after a question mark).
+        broken = DatabaseUrlError(
+            "LEDGER_DATABASE_URL is not a URL this ledger can read (in a password, percent-encode "
+            "/ # ? @ : as %2F %23 %3F %40 %3A)"
+        )
+        try:
+            port = parsed.port
+        except ValueError:
+            raise broken from None
         query = parse_qs(parsed.query, keep_blank_values=True)
-        schema = query.pop("schema", ["public"])[-1]
+        if any("@" in key or "/" in key for key in query):
+            raise broken
+        schema = query.pop("schema", [""])[-1] or "public"
         options = {key: values[-1] for key, values in query.items()}
         try:
             make_conninfo("", **options)
         except ProgrammingError as error:
             raise DatabaseUrlError(
                 f"LEDGER_DATABASE_URL: {error} (the query takes schema and libpq's connection parameters)"
-            ) from None
-        try:
-            port = parsed.port
-        except ValueError:  # the message would quote the text after the colon: a password, maybe
-            raise DatabaseUrlError(
-                "LEDGER_DATABASE_URL: its port is not a number (in a password, percent-encode "
-                "/ # ? @ : as %2F %23 %3F %40 %3A)"
             ) from None
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",

@@ -62,7 +62,7 @@ _VALIDATORS: dict[str, Callable[[Any], ev.EventData]] = {
 #: of 1,000,000 empty spiffs has 2,000,000 problems: naming each took 29 s and 3.2 GB, for an
 #: answer of 230 MiB, while every other append waited (decision 123).
 MAX_PROBLEMS = 1_000
-#: Entries a container keeps in the sample of an event with more problems than that.
+#: Unknown keys an object keeps in the sample of an event with more problems than that.
 _SAMPLE = 100
 #: Every field name (or alias) of the event models, kept in any sample: a field left out of it
 #: would be named "field required", which it is not.
@@ -77,8 +77,11 @@ _FIELDS = frozenset(
 
 
 def _sample(value: Any) -> Any:
-    """The value with each object cut to its known fields and first `_SAMPLE` other keys, and each
-    list to its first `_SAMPLE` items: what it fails for is a part of what the whole fails for."""
+    """The value with each object cut to its known fields and first `_SAMPLE` other keys: each
+    problem it has is one the whole has, and it has one wherever the whole has some (an object's
+    unknown keys are each a problem, and its first are kept). Lists are kept whole: the models'
+    lists are at most 20 long but spiffs, and a long list of spiffs is checked only up to 500 past
+    its first bad one (`PlanRules`)."""
     if type(value) is dict:
         kept, others = {}, 0
         for key, item in value.items():
@@ -87,7 +90,7 @@ def _sample(value: Any) -> Any:
                 kept[key] = _sample(item)
         return kept
     if type(value) is list:
-        return [_sample(item) for item in value[:_SAMPLE]]
+        return [_sample(item) for item in value]
     return value
 
 
@@ -102,7 +105,7 @@ def _value_problems(validate: Callable[[Any], Any], data: Any, error: Validation
         named: list[Problem] = []
     except ValidationError as sampled:
         named = _pydantic_problems(sampled, prefix)[:MAX_PROBLEMS]
-    return [*named, Problem(prefix, f"{total:,} problems in all; {len(named):,} of them are named")]
+    return [*named, Problem(prefix, f"{total:,} problems found; {len(named):,} of them are named")]
 
 
 def _pydantic_problems(error: ValidationError, prefix: str) -> list[Problem]:

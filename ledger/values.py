@@ -159,7 +159,6 @@ Text = Annotated[str, _TEXT]
 #: For query parameters and envelope ids, outside a model.
 parse_period: Callable[[Any], str] = _PERIOD_WIRE.parser()
 parse_id: Callable[[Any], str] = _ID_WIRE.parser()
-parse_day: Callable[[Any], date] = _DAY.parser()
 is_id: Callable[[Any], bool] = _ID_WIRE.accepts()
 
 

@@ -148,6 +148,9 @@ def _fork(context: Any, items: Sequence[T], work: Callable[[T], Any],
         _log.warning("could not fork a worker", exc_info=True)
         receive.close()
         return None
+    except BaseException:
+        receive.close()
+        raise
     finally:
         send.close()
     return child, receive

@@ -130,13 +130,14 @@ def test_a_configuration_the_commands_cannot_use_is_one_line_and_exit_2(
     result = _cli({"LEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/ledger.db", **env}, "verify")
     assert result.returncode == 2, result.stderr
     assert said in result.stderr and "Traceback" not in result.stderr
-    assert result.stderr.startswith("error: the configuration:")
+    assert result.stderr.startswith("error: the configuration:") and result.stderr.count("\n") == 1
 
 
 def test_a_database_that_cannot_be_opened_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = _cli({"LEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/no-such-directory/ledger.db"}, "verify")
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("error: the database is unreachable") and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1
     assert "unable to open database file" in result.stderr
 
 
@@ -145,10 +146,20 @@ def test_a_port_out_of_range_is_a_usage_error() -> None:
     assert result.exit_code == 2 and "65535" in result.output
 
 
-def test_a_password_that_breaks_the_url_is_not_quoted_back() -> None:
+@pytest.mark.parametrize("url", [
+    "postgresql://ledger:s3cr/3t@db:5432/books",  # the port would be "s3cr"
+    "postgresql://ledger:s3?cr3t@db:5432/books",  # a query key would be "cr3t@db:5432/books"
+    "postgresql://ledger:?s3cr3t@db:5432/books",
+])
+def test_a_password_that_breaks_the_url_is_not_quoted_back(url: str) -> None:
     with pytest.raises(DatabaseUrlError) as raised:
-        parse_database_url("postgresql://ledger:se/cret@db:5432/books")
-    assert "se" not in str(raised.value).replace("settings", "") and "percent-encode" in str(raised.value)
+        parse_database_url(url)
+    assert "s3" not in str(raised.value) and "cr3t" not in str(raised.value)
+    assert "percent-encode" in str(raised.value)
+
+
+def test_an_empty_schema_is_the_default_one() -> None:
+    assert parse_database_url("postgresql://ledger@db/books?schema=").schema == "public"
 
 
 def test_the_configured_admin_token_is_compared_without_surrounding_whitespace(database_url: str) -> None:

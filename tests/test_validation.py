@@ -846,11 +846,15 @@ def test_every_unexpected_key_of_a_request_body_is_named(api: Api) -> None:
         assert response.status_code == 422, (path, response.text)
         assert [(p["field"], p["problem"]) for p in response.json()["problems"]] == [
             ("meta", "unexpected field"), ("source", "unexpected field")], path
+    many = {"events": [event], **{f"k{n:05d}": 0 for n in range(MAX_PROBLEMS + 500)}}
+    found = problems(api.client.post("/v1/events/batch", json=many, headers=api.headers))
+    assert len(found) == MAX_PROBLEMS + 1 and found[0]["field"] == "k00000"
+    assert found[-1]["problem"] == f"{MAX_PROBLEMS + 500:,} unexpected fields; {MAX_PROBLEMS:,} of them are named"
     assert snapshot(api) == before
 
 
 def test_a_method_a_route_does_not_take_is_405_saying_which_it_does(api: Api) -> None:
-    response = api.client.put("/v1/events", headers=api.headers, json={})
+    response = api.client.delete("/v1/what-if", headers=api.headers)
     assert response.status_code == 405
     assert response.headers["allow"] == "POST" and response.json()["error"] == "http_error"
 
@@ -871,7 +875,7 @@ def test_an_event_with_more_problems_than_a_request_names_says_how_many_it_has(a
     assert 100 <= len(found) <= MAX_PROBLEMS + 1
     assert all(p["problem"] == "Extra inputs are not permitted" for p in found[:-1])
     assert found[0]["field"] == "data.k000000"
-    assert found[-1]["field"] == "data" and found[-1]["problem"].startswith("200,000 problems in all; ")
+    assert found[-1]["field"] == "data" and found[-1]["problem"] == "200,000 problems found; 100 of them are named"
     assert snapshot(api) == before
 
 
@@ -887,6 +891,11 @@ def test_a_long_list_of_bad_spiffs_is_named_from_its_first_bad_one(api: Api) -> 
         ("data.rules.spiffs.700.product", "must be a string of 1-128 characters from A-Z a-z 0-9 . _ : -"),
         ("data.rules.spiffs.700.amount", "must be > 0"),
     ]
+    many_bad = [*good[:100], *([{}] * 501), *good[601:1200]]  # 1,002 problems, none in the first 100
+    found = problems(send(api, envelope("PlanPublished", {**VALID["PlanPublished"],
+                                                          "rules": {**_rules(), "spiffs": many_bad}})))
+    assert len(found) == MAX_PROBLEMS + 1 and found[0]["field"] == "data.rules.spiffs.100.product"
+    assert found[-1]["problem"] == "1,002 problems found; 1,000 of them are named"
     spiffs[1100] = {"product": "prod-3", "amount": "1.00"}
     del spiffs[700], spiffs[1499]  # the good ones only, and one product twice: named as before
     found = problems(send(api, envelope("PlanPublished", {**VALID["PlanPublished"],
