@@ -406,8 +406,9 @@ class LedgerLog:
                             outcomes.append((pending, None, _bare(error)))
                     failed = any(failure is not None for _, _, failure in outcomes)
                     if stream is not None and failed:
-                        stream.abort()  # it holds what the rejected batch sent: store the rest anew
-                        stream = None
+                        # It holds what the rejected batch sent: the rest are sent anew, below, and
+                        # the table lock (a retry's, taken before it read) is kept meanwhile.
+                        stream.drop_rows()
                     if not read and failed:
                         head = self.head
                         self.catch_up()
@@ -416,6 +417,9 @@ class LedgerLog:
                             continue
                     if draft.fresh:
                         try:
+                            if stream is not None and failed:
+                                for sealed in draft.fresh:
+                                    stream.write(sealed.record)
                             if stream is None or not stream.commit():
                                 self.store.append([sealed.record for sealed in draft.fresh])
                         except PositionTaken:

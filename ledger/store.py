@@ -491,6 +491,9 @@ class AppendStream:
         self._store = store
         self._stack = contextlib.ExitStack()
         self._copy: Any = None
+        self._copying = contextlib.ExitStack()  # the COPY under way, ended alone by `drop_rows`
+        self._cursor: Any = None
+        self._copy_sql = b""
         self._lines: list[bytes] = []
         self.broken = False
         self._done = False
@@ -503,8 +506,10 @@ class AppendStream:
         self._stack.enter_context(conn.transaction())
         cursor = self._stack.enter_context(conn.cursor())
         begin, _, copy_sql = store._write_statements(conn)
-        cursor.execute(begin)
-        self._copy = self._stack.enter_context(cursor.copy(copy_sql))
+        cursor.execute(begin + b"; SAVEPOINT ledger_rows")  # where `drop_rows` returns to, locked
+        self._cursor, self._copy_sql = cursor, copy_sql
+        self._stack.enter_context(self._copying)  # ended before the transaction, as one context
+        self._copy = self._copying.enter_context(cursor.copy(copy_sql))
 
     def write(self, record: Record) -> None:
         """Send one row (a few at a time). A failure (the connection lost, say) only marks the
@@ -512,6 +517,22 @@ class AppendStream:
         self._lines.append(_text_row(record))
         if len(self._lines) >= _TEXT_ROWS_PER_WRITE:
             self._send()
+
+    def drop_rows(self) -> None:
+        """Forget the rows sent so far but keep the table lock: a batch of the group was rejected
+        and its rows went out with the others', which are then written again. Giving the lock up
+        instead let a writer in another process take it and store first, on every retry (with a
+        steady writer there, until the group gave up: 503 for every batch of it)."""
+        self._lines = []
+        if self._copy is None or self.broken:
+            return
+        try:
+            self._copying.close()  # the COPY ends: its rows are in the transaction, until the next line
+            self._cursor.execute(b"ROLLBACK TO SAVEPOINT ledger_rows")
+            self._copy = self._copying.enter_context(self._cursor.copy(self._copy_sql))
+        except Exception as error:  # `append` meets whatever it was again, and answers for it
+            _fell_back("could not drop its rows", error)
+            self.broken = True
 
     def lock(self) -> None:
         """Take the table lock now, before any row: no other writer can then store a position until
