@@ -263,13 +263,12 @@ def test_groups_past_the_cap_do_not_stream(
     assert spy.opened == 0
 
 
-def test_a_retry_is_not_beaten_by_a_steady_writer_elsewhere(
-    make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Another process stores a position just before each of this one's stores and each time it
-    takes the lock (a steady writer elsewhere that wins every wait for the lock). A single append
-    still goes in at its second attempt: the retry takes the lock before it reads the log, so
-    nothing can come between (without that, it gives up after 50 attempts)."""
+def _beaten_by_a_steady_writer(
+    make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch, most: int
+) -> tuple[Services, list[int]]:
+    """This process, `here`, with r1 registered, and another that stores a position just before
+    each of `here`'s stores and each time `here` takes the lock: a steady writer elsewhere that wins
+    every wait for the lock, `most` times at most. Returns `here` and a count of the other's stores."""
     here, there = make_services(), make_services()
     if not _postgres(here):
         pytest.skip("SQLite's writers take turns by the file lock: the race is PostgreSQL's")
@@ -279,7 +278,7 @@ def test_a_retry_is_not_beaten_by_a_steady_writer_elsewhere(
     append, open_ = EventStore.append, AppendStream._open
 
     def rival() -> None:
-        if competitor[0] < 60:
+        if competitor[0] < most:
             competitor[0] += 1
             there.log.append([_deal(10_000 + competitor[0])])
 
@@ -295,6 +294,15 @@ def test_a_retry_is_not_beaten_by_a_steady_writer_elsewhere(
 
     monkeypatch.setattr(EventStore, "append", beaten)
     monkeypatch.setattr(AppendStream, "_open", beaten_to_the_lock)
+    return here, competitor
+
+
+def test_a_retry_is_not_beaten_by_a_steady_writer_elsewhere(
+    make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A single append still goes in at its second attempt: the retry takes the lock before it
+    reads the log, so nothing can come between (without that, it gives up after 50 attempts)."""
+    here, competitor = _beaten_by_a_steady_writer(make_services, monkeypatch, 60)
     [result] = here.log.append([_deal(1)])
     assert (competitor[0], result.position) == (2, 4)  # one store beaten, then one wait for the lock
     stored = [orjson.loads(s)["event_id"] for _, _, s in _stored(here)]
@@ -304,35 +312,11 @@ def test_a_retry_is_not_beaten_by_a_steady_writer_elsewhere(
 def test_a_retry_with_a_rejected_batch_keeps_the_lock_from_a_steady_writer_elsewhere(
     make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The same steady writer elsewhere, and a group of a good batch and a rejected one: the retry
-    drops the rejected batch's rows but keeps the lock, so the good batch goes in at the second
-    attempt. Giving the lock up to store the rest anew lost to that writer on every retry, and after
-    50 the good batch was answered 503 "busy" with the rejected one."""
-    here, there = make_services(), make_services()
-    if not _postgres(here):
-        pytest.skip("SQLite's writers take turns by the file lock: the race is PostgreSQL's")
-    here.log.append([_register("r1")])
-    there.log.catch_up()
-    competitor = [0]
-    append, open_ = EventStore.append, AppendStream._open
-
-    def rival() -> None:
-        if competitor[0] < 200:
-            competitor[0] += 1
-            there.log.append([_deal(10_000 + competitor[0])])
-
-    def beaten(store: EventStore, records: Any) -> None:
-        if store is here.store:
-            rival()
-        append(store, records)
-
-    def beaten_to_the_lock(stream: AppendStream) -> None:
-        if stream._store is here.store:
-            rival()
-        open_(stream)
-
-    monkeypatch.setattr(EventStore, "append", beaten)
-    monkeypatch.setattr(AppendStream, "_open", beaten_to_the_lock)
+    """A group of a good batch and a rejected one: the retry drops the rejected batch's rows but
+    keeps the lock, so the good batch goes in at the second attempt. Giving the lock up to store
+    the rest anew lost to the writer elsewhere on every retry, and after 50 the good batch was
+    answered 503 "busy" with the rejected one (decision 125)."""
+    here, competitor = _beaten_by_a_steady_writer(make_services, monkeypatch, 200)
     rejected = {**_deal(2), "data": {**_deal(2)["data"], "credits": [{"participant_id": "nobody", "share": "1"}]}}
     with here.log._lock:  # the committer waits here: both are queued for one group
         good, bad = here.log.submit([_deal(1)]), here.log.submit([rejected])
