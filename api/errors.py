@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.body import BodyError
 from ledger.appender import EventIdReused, Rejected
 from ledger.store import PositionTaken, StoreUnavailable
-from ledger.validation import MAX_PROBLEMS
+from ledger.validation import unexpected_fields
 from replay.access import Forbidden
 from replay.asof import BooksBroken
 from replay.audit import AuditRunning
@@ -42,12 +42,10 @@ class BadRequest(Exception):
 
 def reject_unexpected(body: dict[str, Any], fields: set[str]) -> None:
     """422 naming every key of a request body that is not one of `fields`, not only the first."""
-    extra = sorted(set(body) - fields)
-    problems = [(key, "unexpected field") for key in extra[:MAX_PROBLEMS]]
-    if len(extra) > MAX_PROBLEMS:  # a 16 MiB body of keys (decision 123)
-        problems.append(("", f"{len(extra):,} unexpected fields; {MAX_PROBLEMS:,} of them are named"))
+    problems = unexpected_fields(sorted(set(body) - fields))
     if problems:
-        raise BadRequest(*problems[0], *problems[1:])
+        first, *more = problems
+        raise BadRequest(first.field, first.problem, *((p.field, p.problem) for p in more))
 
 
 class Unauthorized(Exception):

@@ -286,11 +286,7 @@ def rebuild(database_url: str) -> dict[str, float]:
         "t=time.perf_counter();s=build(Settings(database_url=sys.argv[1],admin_token='x'));h=s.books.head;"
         "d=time.perf_counter()-t;print(json.dumps({'events':h.position,'seconds':d,'rss_mb':_peak_mb()}))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", _PEAK_MB + code, database_url], capture_output=True, text=True, check=True
-    ).stdout
-    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
-    return result
+    return _in_a_fresh_process(code, database_url)
 
 
 def view_rebuild(database_url: str) -> dict[str, float]:
@@ -305,8 +301,14 @@ def view_rebuild(database_url: str) -> dict[str, float]:
         "s=EventStore(parse_database_url(Settings().database_url));h=s.head();s.close();"
         "print(json.dumps({'events':h,'seconds':d,'rss_mb':_peak_mb()}))"
     )
+    return _in_a_fresh_process(code, database_url)
+
+
+def _in_a_fresh_process(code: str, database_url: str) -> dict[str, float]:
+    """The figures `code` prints last as JSON, run by a new interpreter on the ledger at
+    `database_url` (as `sys.argv[1]` and `LEDGER_DATABASE_URL`), with `_peak_mb()` defined."""
     out = subprocess.run(
-        [sys.executable, "-c", _PEAK_MB + code], capture_output=True, text=True, check=True,
+        [sys.executable, "-c", _PEAK_MB + code, database_url], capture_output=True, text=True, check=True,
         env={**os.environ, "LEDGER_DATABASE_URL": database_url},
     ).stdout
     result: dict[str, float] = json.loads(out.strip().splitlines()[-1])

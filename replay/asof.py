@@ -270,9 +270,9 @@ class Books:
                         # Its kind only: every caller sees it, the health checks without a token, and
                         # the message may name anything the event holds; the log keeps all of it.
                         self._broken = (position, f"{type(error).__name__}; its message is in the service's log")
+                        log.exception("the books could not fold the event at position %d", position)
                         if not isinstance(error, Exception):
                             raise  # an interrupt or exit goes on its way; the books stay marked
-                        log.exception("the books could not fold the event at position %d", position)
                         raise BooksBroken(*self._broken) from error
                     tally.count = len(entries)
                     del entries  # freed before the heap is settled (they are not kept)
