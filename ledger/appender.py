@@ -50,6 +50,10 @@ _RETRIES = 50
 STREAM_MIN = 256
 #: ...and up to which: a larger group would hold the table lock for more than half a second.
 STREAM_MAX = 50_000
+#: Events one group commit takes from the queue at most (its first batch whatever its size); the
+#: rest wait for the next group. So every group streams and a retry takes the lock first, and no
+#: commit holds the lock for everything queued behind a burst of large batches (decision 126).
+GROUP_MAX = STREAM_MAX
 
 
 @immutable
@@ -356,7 +360,12 @@ class LedgerLog:
 
     def _commit_queued(self) -> None:
         with self._queue_lock:
-            queued, self._queue = self._queue, []
+            taken, size = 0, 0
+            for pending in self._queue:
+                if taken and size + len(pending.envelopes) > GROUP_MAX:
+                    break
+                taken, size = taken + 1, size + len(pending.envelopes)
+            queued, self._queue = self._queue[:taken], self._queue[taken:]
         # A caller that gave up (its future cancelled) is not stored; the others can no longer cancel.
         group = [pending for pending in queued if pending.wanted()]
         try:

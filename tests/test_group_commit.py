@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import OperationalError
 
+import ledger.appender
 from ledger.appender import EventIdReused, PositionTaken, Rejected
 from ledger.store import StoreUnavailable
 from replay.bootstrap import Services
@@ -229,3 +230,33 @@ def test_a_group_that_fails_unexpectedly_is_logged_with_the_committers_stack(
     assert logged.exc_info is not None and str(logged.exc_info[1]) == "a bug in the store"
     frames = [frame.name for frame in traceback.extract_tb(logged.exc_info[2])]
     assert frames[0] == "_commit_queued" and frames[-1] == "broken"
+
+
+def test_a_group_takes_at_most_its_bound_from_the_queue(
+    make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches queued behind a burst wait for the next group once `GROUP_MAX` events (here 4) are
+    taken, in their order; a batch larger than the bound is a group of its own."""
+    services = make_services()
+    log = services.log
+    log.append([{"event_id": "reg", "type": "ParticipantRegistered",
+                 "data": {"participant_id": "r1", "name": "R", "team_id": "t", "start_date": "2020-01-01"}}])
+    monkeypatch.setattr(ledger.appender, "GROUP_MAX", 4)
+    groups: list[list[str]] = []
+    accept = log._accept
+
+    def counted(logged: Any, *args: Any) -> None:
+        groups.append([entry.event_id for entry in logged])
+        accept(logged, *args)
+
+    monkeypatch.setattr(log, "_accept", counted)
+    sizes = [2, 2, 1, 5, 1, 1]
+    with log._lock:  # the committer waits here: all of them are queued before the first group
+        futures = [log.submit([_deal(f"e-{i}-{j}", f"d-{i}-{j}") for j in range(size)])
+                   for i, size in enumerate(sizes)]
+    answers = [[r.position for r in future.result(timeout=30)] for future in futures]
+    assert answers == [[2, 3], [4, 5], [6], [7, 8, 9, 10, 11], [12], [13]]
+    assert [len(group) for group in groups] == [4, 1, 5, 2]
+    assert [r.event_id for r in services.store.read(0)][1:] == [
+        f"e-{i}-{j}" for i, size in enumerate(sizes) for j in range(size)]
+    assert verify(services.store).ok
