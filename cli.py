@@ -96,9 +96,17 @@ def demo() -> None:
 @app.command()
 def verify() -> None:
     """Recompute the hash chain from storage; exit 1 if any stored event was altered."""
+    from ledger.settings import parse_database_url
+    from ledger.store import EventStore
     from replay.chain import verify as verify_chain
 
-    verdict = verify_chain(_services().store)
+    # The store alone: the books would first fold the log, which fails on the very damage this
+    # command is meant to name (a row deleted, a type edited), with a traceback (decision 127).
+    store = EventStore(parse_database_url(Settings().database_url))
+    try:
+        verdict = verify_chain(store)
+    finally:
+        store.close()
     typer.echo(json.dumps(verdict.body()))
     if not verdict.ok:
         raise typer.Exit(1)
@@ -110,12 +118,14 @@ def replay() -> None:
     from replay.audit import replay_closes
 
     services = _services()
-    _, checked, differences = replay_closes(services.store, services.books)
-    typer.echo(f"closed statements checked: {checked}")
-    typer.echo(f"differences: {len(differences)}")
-    for difference in differences:
+    audit = replay_closes(services.store, services.books)
+    typer.echo(f"closed statements checked: {audit.checked}")
+    typer.echo(f"differences: {len(audit.differences)}")
+    for difference in audit.differences:
         typer.echo(json.dumps(difference.__dict__, indent=2))
-    if differences:
+    if audit.first_bad_position is not None:
+        typer.echo(f"stopped at position {audit.first_bad_position}: {audit.problem}")
+    if not audit.ok:
         raise typer.Exit(1)
 
 
@@ -186,7 +196,11 @@ def _rebuild_view(store: EventStore, restart: bool, batch: int, total: int, rate
     # keeping the lines cost more than computing them anew (decision 124).
     projector = projector_for(store, parse_database_url(settings.database_url), batch, memo_lines=0)
     if not projector.election.try_lead():
+        failure = projector.election.failure
         projector.election.resign()
+        if failure is not None:  # not a rival: the election's session could not be had
+            typer.echo(f"error: the projection's election cannot reach the database: {failure}", err=True)
+            raise typer.Exit(2)
         typer.echo("a `ledger project` worker leads the projection; stop it first", err=True)
         raise typer.Exit(3)
     tracked = done = 0
@@ -200,11 +214,13 @@ def _rebuild_view(store: EventStore, restart: bool, batch: int, total: int, rate
         ) as progress:
             # Leadership is checked before each batch, as `ledger project` does: if the election's
             # session dropped, a standby may lead now (its writes and these would still not both
-            # land: each is checked against the tracked position, `ViewMoved`).
-            while projector.election.leading() and (applied := projector.step()):
+            # land: each is checked against the tracked position, `ViewMoved`). It ends at the head
+            # it found: under a steady stream of appends each batch would find more, for ever.
+            while (projector.book.position < total and projector.election.leading()
+                   and (applied := projector.step())):
                 done += applied
                 progress.current_item = rate(done)
-                progress.update(applied)
+                progress.update(min(applied, total - tracked - progress.pos))
         if projector.book.position < total:
             _stopped(tracked + done, "this rebuild lost the projection's leadership")
     except ViewMoved as moved:  # this run's last batch, if a rival wrote first, was not written
@@ -319,10 +335,13 @@ def _clean_exit_server_class() -> type[uvicorn.Server]:
 def main() -> None:
     """The console script. A configuration the commands cannot start with (a bad setting, a
     database that refuses the connection) is one line on stderr and exit 2, not a traceback."""
+    from eventsourcing.persistence import PersistenceError
     from pydantic import ValidationError
 
+    from ledger.appender import LogDamaged
     from ledger.settings import DatabaseUrlError
     from ledger.store import StoreUnavailable
+    from replay.asof import BooksBroken
 
     try:
         app()
@@ -332,6 +351,12 @@ def main() -> None:
     except StoreUnavailable as error:
         typer.echo(_one_line(f"error: {error}: {error.__cause__ or ''}"), err=True)
         sys.exit(2)
+    except PersistenceError as error:  # the database failed a command that has no answer for it
+        typer.echo(_one_line(f"error: the database: {type(error).__name__}: {error}"), err=True)
+        sys.exit(2)
+    except (LogDamaged, BooksBroken) as error:  # what the stored log holds, not the configuration
+        typer.echo(_one_line(f"error: {error}; `ledger verify` checks the stored chain"), err=True)
+        sys.exit(1)
 
 
 def _one_line(text: str) -> str:

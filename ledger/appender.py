@@ -98,6 +98,15 @@ class AppendResult:
     duplicate: bool  # the fields, in this order, are the answer's JSON object (`api.responses`)
 
 
+class LogDamaged(Exception):
+    """A stored row the log cannot take: missing, or unreadable as an event. Changed behind the
+    ledger's back (`ledger verify` names the damage); nothing can be read past it."""
+
+    def __init__(self, position: int, problem: str) -> None:
+        super().__init__(f"the stored log is damaged at position {position}: {problem}")
+        self.position = position
+
+
 class Rejected(Exception):
     """Invalid input: nothing was stored. 409 when only period-order conflicts remain."""
 
@@ -192,8 +201,16 @@ class LedgerLog:
                 page: list[Logged] = []
                 times: list[str] = []
                 body: dict[str, Any] | None = None
+                expected = self.head + 1
                 for position, _, state in self.store.read_rows(self.head, upto, ahead=read_ahead):
-                    entry, body = logged_from(position, state)
+                    if position != expected:  # positions have no gaps (one writer at a time, by the table lock)
+                        raise LogDamaged(expected, "no event is stored there")
+                    try:
+                        entry, body = logged_from(position, state)
+                    except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as error:
+                        problem = f"the stored event cannot be read ({type(error).__name__})"
+                        raise LogDamaged(position, problem) from error
+                    expected += 1
                     page.append(entry)
                     times.append(body["recorded_at"])
                     if len(page) == _PAGE:

@@ -27,6 +27,10 @@ class Election(Protocol):
     def leading(self) -> bool:
         """Whether this worker still holds the leadership (checked before each batch)."""
 
+    @property
+    def failure(self) -> str | None:
+        """Why the last `try_lead` could not stand at all (the server unreachable), not having lost."""
+
     def resign(self) -> None: ...
 
 
@@ -96,6 +100,11 @@ class PostgresElection:
             log.warning("this worker cannot stand for election, and waits as a standby: %s", failure)
             self._failure = failure
 
+    @property
+    def failure(self) -> str | None:
+        """Why the last try could not reach the server for the election; None when it could."""
+        return self._failure
+
     def leading(self) -> bool:
         import psycopg
 
@@ -136,6 +145,10 @@ class FileElection:
             return False
         self._file = handle
         return True
+
+    @property
+    def failure(self) -> str | None:
+        return None  # the lock file is opened, or the lock is held by a rival
 
     def leading(self) -> bool:
         return self._file is not None

@@ -164,7 +164,12 @@ class EventStore:
                 with datastore.get_connection() as conn:
                     conn.execute("SELECT pg_advisory_lock(%s)", (DDL_LOCK,))
                     try:
-                        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"')
+                        # Only a missing schema is created: PostgreSQL checks the database's CREATE
+                        # privilege before it looks for the schema, and a role that may create tables
+                        # in its schema (`public`, say) often has no such privilege.
+                        if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s",
+                                        (database.schema,)).fetchone() is None:
+                            conn.execute(f'CREATE SCHEMA "{database.schema}"')
                         conn.commit()
                         self._events.create_table()
                         self._tokens.create_table()
@@ -180,6 +185,10 @@ class EventStore:
                 self._tokens.create_table()
         except (OperationalError, InterfaceError) as error:
             raise _unavailable(error) from error
+        except (ProgrammingError, InternalError) as error:  # no privilege to create what it needs
+            cause = error.__cause__ if error.__cause__ is not None else error
+            raise StoreRefusesWrites(
+                f"the database refuses to set up the ledger's tables ({type(cause).__name__})") from cause
         self.kind = database.kind
         self.datastore = datastore
         self._read_ahead = _ReadAhead()

@@ -48,8 +48,33 @@ class Difference:
     recomputed: dict[str, Any]
 
 
-def replay_closes(store: EventStore, books: Books) -> tuple[int, int, list[Difference]]:
-    """(the position audited, statements checked, differences): the books' head when it begins.
+@dataclass(frozen=True)
+class Audit:
+    """What a replay audit found. `first_bad_position`: a stored event the fresh book could not
+    fold (a row deleted behind the ledger's back that a later event refers to, a type edited); the
+    audit stops there, with what it compared before it."""
+
+    position: int
+    checked: int
+    differences: list[Difference]
+    first_bad_position: int | None = None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences and self.first_bad_position is None
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"ok": self.ok, "as_of_position": self.position, "statements_checked": self.checked,
+                               "differences": [difference.__dict__ for difference in self.differences]}
+        if self.first_bad_position is not None:
+            out["first_bad_position"] = self.first_bad_position
+            out["problem"] = self.problem
+        return out
+
+
+def replay_closes(store: EventStore, books: Books) -> Audit:
+    """What the audit found, as of the books' head when it begins.
 
     One fresh book folds the stored log once, in order, and stops before each close to recompute
     its period: the book is then exactly one folded from the prefix alone, as the check asks. (A
@@ -69,13 +94,13 @@ def replay_closes(store: EventStore, books: Books) -> tuple[int, int, list[Diffe
         _RUNNING.release()
 
 
-def _replay(store: EventStore, books: Books) -> tuple[int, int, list[Difference]]:
+def _replay(store: EventStore, books: Books) -> Audit:
     with books.reading():
         current = books.head.view()  # folded to the log's head, as every read
         closes = list(current.state.closes)  # a copy: the books' follower appends the closes it folds
         memo_lines = current.engine.memo_lines
     checked = 0
-    differences = []
+    differences: list[Difference] = []
     fresh = Book(memo_lines=min(memo_lines, AUDIT_MEMO_LINES))
     records = store.read(0, current.position, ahead=True)
     following = next(records, None)
@@ -83,7 +108,11 @@ def _replay(store: EventStore, books: Books) -> tuple[int, int, list[Difference]
         # Every stored event before the close, by position: rows deleted behind the ledger's back
         # make the statements they concern differ, which is what the audit is for.
         while following is not None and following.position < close.position:
-            fresh.apply(following.position, following.event_id, decode_trusted(following.type, following.data))
+            try:
+                fresh.apply(following.position, following.event_id, decode_trusted(following.type, following.data))
+            except Exception as error:  # the stored log's damage, which `verify` names; the audit's answer
+                problem = f"the stored event cannot be replayed ({type(error).__name__}: {error})"
+                return Audit(current.position, checked, differences, following.position, problem)
             following = next(records, None)
         before = fresh.view(close.position - 1)
         participants = sorted(before.state.participants_at(before.position))
@@ -96,7 +125,7 @@ def _replay(store: EventStore, books: Books) -> tuple[int, int, list[Difference]
                 checked += 1
                 if frozen_body != recomputed:
                     differences.append(Difference(participant_id, close.period, frozen_body, recomputed))
-    return current.position, checked, differences
+    return Audit(current.position, checked, differences)
 
 
 def _compared(statement: Statement) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.records import GENESIS_HASH, chain_hash
+from ledger.records import GENESIS_HASH, Record, chain_hash
 from ledger.store import EventStore, parse_state
 
 
@@ -34,11 +34,15 @@ def _text(value: Any) -> str:
     return value
 
 
-def verify(store: EventStore) -> Verdict:
+def verify(store: EventStore, known: Record | None = None) -> Verdict:
     """Each stored row's JSON is parsed once (orjson, as the log reads it), and the public fields
     the hash covers are taken from it as stored: a second parse with the standard library, for
     the stored position alone, was more than half of a million-event check (decision 109). Appends
-    that go on meanwhile are checked too, not taken for missing rows (decision 114)."""
+    that go on meanwhile are checked too, not taken for missing rows (decision 114).
+
+    `known`: the last event the caller knows was stored (the running log's head). The store's own
+    head only says where its rows end: rows deleted at the end, or the end rewritten with a chain
+    of its own, would pass without it (decision 127)."""
     previous = GENESIS_HASH
     checked = 0
     while True:
@@ -48,8 +52,14 @@ def verify(store: EventStore) -> Verdict:
             problem, link = _link(previous, checked + 1, position, state)
             if problem is not None:
                 return Verdict(False, checked, previous, position, problem)
+            if known is not None and position == known.position and link != known.hash:
+                return Verdict(False, checked, previous, position,
+                               "the chain does not lead to the hash this service stored here")
             previous, checked = link, checked + 1
         stored = store.head()
+        if known is not None and checked < known.position:
+            return Verdict(False, checked, previous, checked + 1,
+                           f"expected position {checked + 1}: this service stored {known.position} events")
         if stored == checked:
             return Verdict(True, checked, previous)
         if stored < checked or not read:  # rows missing at the very end, or a whole page of them

@@ -26,6 +26,9 @@ from projections.views import periods_of, view_changes
 
 log = logging.getLogger("ledger.projector")
 
+#: Seconds a worker waits at most before it tries again after its projection failed.
+RETRY_MAX_WAIT = 30.0
+
 
 class Projector:
     def __init__(
@@ -88,6 +91,7 @@ class Projector:
     def run(self, stop: threading.Event, poll: float = 0.2) -> None:
         """Lead when possible, stand by otherwise, until `stop` is set."""
         standing_by = False
+        failures = 0  # in a row: each waits twice as long as the one before, up to `RETRY_MAX_WAIT`
         try:
             while not stop.is_set():
                 if not self.election.try_lead():
@@ -100,11 +104,16 @@ class Projector:
                 try:
                     log.info("leading", extra={"worker": self.worker, "position": self.activate()})
                     while not stop.is_set() and self.election.leading():
-                        if not self.step():
+                        if self.step():
+                            failures = 0
+                        else:
                             stop.wait(poll)
                 except Exception:  # a lost database or a rival's write: start over from the tracked position
+                    # A fault that recurs (a write the database keeps refusing) would otherwise fold
+                    # the whole log again every `poll` seconds, for ever (decision 128).
                     log.exception("projection interrupted", extra={"worker": self.worker})
-                    stop.wait(poll)
+                    stop.wait(min(poll * 2**failures, RETRY_MAX_WAIT))
+                    failures = min(failures + 1, 30)
                 finally:
                     self.election.resign()
         finally:

@@ -6,11 +6,15 @@ import csv
 import hashlib
 import io
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -20,7 +24,7 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from cli import app as cli_app
-from ledger.records import GENESIS_HASH, canonical_json
+from ledger.records import GENESIS_HASH, canonical_json, chain_hash
 from ledger.settings import parse_database_url
 from replay.bootstrap import Services
 from replay.chain import verify
@@ -186,6 +190,85 @@ def test_a_whole_page_of_deleted_rows_is_named_at_its_first(api: Api, database_u
     verdict = verify(store)
     assert (verdict.ok, verdict.first_bad_position, verdict.problem, verdict.events_checked) == (
         False, 4, "expected position 4", 3)
+
+
+def test_rows_deleted_at_the_end_are_detected_by_the_service_that_stored_them(api: Api, database_url: str) -> None:
+    """The store's head only says where its rows end: the service compares with the last event it
+    stored (decision 127)."""
+    _small_ledger(api)
+    head = api.head()
+    for position in (head, head - 1):
+        _delete(database_url, position)
+    assert verify(api.services.store).ok  # the store alone cannot tell
+    verdict = api.get("/v1/audit/verify").json()
+    assert (verdict["ok"], verdict["events_checked"], verdict["first_bad_position"], verdict["problem"]) == (
+        False, head - 2, head - 1, f"expected position {head - 1}: this service stored {head} events")
+
+
+def test_an_end_rewritten_with_a_chain_of_its_own_is_detected_by_the_service(api: Api, database_url: str) -> None:
+    """The last deal's amount changed and its hash recomputed to fit: every row matches its hash,
+    but not the hash the service stored at that position."""
+    _small_ledger(api)
+    events = api.events()
+    last = events[-1]
+    assert last["type"] == "DealBooked"
+
+    def rechained(state: bytes) -> bytes:
+        body = json.loads(state)
+        body["data"]["amount"] = "1.00"
+        public = {k: body[k] for k in ("event_id", "type", "data", "recorded_at")} | {"position": last["position"]}
+        body["hash"] = chain_hash(events[-2]["hash"], public)
+        return json.dumps(body).encode()
+
+    _rewrite(database_url, last["position"], rechained)
+    assert verify(api.services.store).ok
+    verdict = api.get("/v1/audit/verify").json()
+    assert (verdict["ok"], verdict["first_bad_position"], verdict["problem"]) == (
+        False, last["position"], "the chain does not lead to the hash this service stored here")
+
+
+@pytest.mark.parametrize("damage", ["deleted", "unknown-type"])
+def test_ledger_verify_names_damage_the_books_could_not_fold(api: Api, database_url: str, damage: str) -> None:
+    """`ledger verify` reads only the store: it used to fold the log first, and a deleted row or an
+    unknown type ended it with a traceback. Commands that need the books say so in one line."""
+    _small_ledger(api)
+    deal = next(e for e in api.events() if e["type"] == "DealBooked")
+    if damage == "deleted":
+        _delete(database_url, deal["position"])
+        found, problem = deal["position"] + 1, f"expected position {deal['position']}"  # where the gap shows
+    else:
+        _rewrite(database_url, deal["position"], _edited(lambda body: body.update(type="DealBooked2")))
+        found, problem = deal["position"], "the stored event does not match its hash"
+    result = CliRunner().invoke(cli_app, ["verify"], env={"LEDGER_DATABASE_URL": database_url})
+    assert result.exit_code == 1, result.output
+    verdict = json.loads(result.output)
+    assert (verdict["ok"], verdict["first_bad_position"], verdict["problem"]) == (False, found, problem)
+    started = subprocess.run([sys.executable, "-m", "cli", "replay"], cwd=Path(__file__).parent.parent,
+                             env={**os.environ, "LEDGER_DATABASE_URL": database_url},
+                             capture_output=True, text=True, timeout=60)
+    assert started.returncode == 1 and "Traceback" not in started.stderr
+    assert started.stderr == (f"error: the stored log is damaged at position {deal['position']}: "
+                              + ("no event is stored there" if damage == "deleted"
+                                 else "the stored event cannot be read (KeyError)")
+                              + "; `ledger verify` checks the stored chain\n")
+
+
+def test_the_replay_audit_names_a_stored_event_it_cannot_fold(api: Api, database_url: str) -> None:
+    """A deal deleted behind the ledger's back that a later payment refers to: the audit's own fold
+    fails there, and it answers where, with what it compared before (it answered 500)."""
+    _small_ledger(api)
+    api.close("2026-01")
+    deal = next(e for e in api.events() if e["event_id"] and e["type"] == "DealBooked")
+    payment = api.payment("pay-a", deal["data"]["deal_id"], "100", "2026-02-03")
+    head = api.close("2026-02")
+    _delete(database_url, deal["position"])
+    response = api.client.post("/v1/audit/replay", headers=api.headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["ok"], body["statements_checked"], body["first_bad_position"]) == (False, 2, payment)
+    assert body["problem"].startswith("the stored event cannot be replayed (")
+    assert body["as_of_position"] == head
+    assert [(d["participant_id"], d["period"]) for d in body["differences"]] == [("r1", "2026-01")]
 
 
 def test_what_if_shows_differences_and_stores_nothing(api: Api) -> None:

@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 from typer.testing import CliRunner
 
@@ -26,6 +29,7 @@ from ledger.tokens import TokenRegistry
 from replay.bootstrap import Services, build
 from replay.demo import demo_events, load_demo
 from replay.projector import projector_for
+from tests.conftest import _postgres_or_skip
 from tests.support import ADMIN_TOKEN
 
 REPO = Path(__file__).resolve().parents[1]
@@ -180,3 +184,51 @@ def test_a_short_admin_token_is_warned_about() -> None:
     assert "5 characters" in str(weak_admin_token(Settings(admin_token=" admin\n")))
     assert weak_admin_token(Settings(admin_token="x" * 32)) is None
     assert weak_admin_token(Settings(admin_token=None)) is None
+
+
+@pytest.fixture
+def postgres_role() -> Iterator[Callable[[bool], str]]:
+    """A login role of its own with a schema of its own, owned by the server's user: `make(True)`
+    may create tables in it, `make(False)` only use it. Returns the role's database URL."""
+    base = _postgres_or_skip()
+    made: list[tuple[str, str]] = []
+
+    def make(may_create: bool) -> str:
+        role, schema = f"t_role_{uuid.uuid4().hex[:8]}", f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'ledger-test'")
+            made.append((role, schema))
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+            conn.execute(f'GRANT USAGE{", CREATE" if may_create else ""} ON SCHEMA "{schema}" TO {role}')
+        parts = urlsplit(base)
+        netloc = f"{role}:ledger-test@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc, query=f"schema={schema}"))
+
+    yield make
+    with psycopg.connect(base, autocommit=True) as conn:
+        for role, schema in made:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            conn.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+@pytest.mark.postgres
+def test_a_role_that_may_create_tables_only_in_its_schema_starts(postgres_role: Callable[[bool], str]) -> None:
+    """The usual least privilege since PostgreSQL 15: no CREATE on the database. Creating the schema
+    when it exists asked for that privilege, and every command stopped with a traceback."""
+    url = postgres_role(True)
+    services = build(Settings(database_url=url, admin_token=ADMIN_TOKEN))
+    try:
+        services.log.append([{"event_id": "reg", "type": "ParticipantRegistered", "data": {
+            "participant_id": "r1", "name": "R", "team_id": "t", "start_date": "2020-01-01"}}])
+        assert services.store.head() == 1
+    finally:
+        services.close()
+
+
+@pytest.mark.postgres
+def test_a_role_that_may_not_create_the_tables_is_told_in_one_line(postgres_role: Callable[[bool], str]) -> None:
+    result = _cli({"LEDGER_DATABASE_URL": postgres_role(False)}, "verify")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: the database refuses to set up the ledger's tables "
+                                    "(InsufficientPrivilege): permission denied for schema")
+    assert result.stderr.count("\n") == 1 and "ledger-test" not in result.stderr

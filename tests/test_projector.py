@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -554,3 +554,115 @@ def test_a_what_ifs_copy_of_the_books_keeps_to_the_services_memo_lines(
     assert Decimal(row["difference"]) > 0 and row["difference"] == str(
         Decimal(row["total_with"]) - Decimal(row["total_now"])
     )
+
+
+def test_a_view_rebuild_ends_at_the_head_it_found(database_url: str, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events appended while it runs wait for the next run or `ledger project`: a rebuild that
+    chased the head went on as long as appends did (here 200 arrive during its first batch)."""
+    from typer.testing import CliRunner
+
+    from cli import app as cli_app
+
+    load_demo(api.services.log)
+    head = api.services.log.head
+    real_step = Projector.step
+    arrived: list[int] = []
+
+    def step(projector: Projector) -> int:
+        if not arrived:
+            credits = [{"participant_id": "rep-alba", "share": "1"}]
+            arrived.extend(api.add("DealBooked", event_id=f"late-{i}", deal_id=f"late-{i}", booked_on="2026-03-02",
+                                   amount="10.00", currency="USD", credits=credits) for i in range(200))
+        return real_step(projector)
+
+    monkeypatch.setattr(Projector, "step", step)
+    result = CliRunner().invoke(cli_app, ["rebuild", "--view", "--batch", "100"],
+                                env={"LEDGER_DATABASE_URL": database_url})
+    assert result.exit_code == 0, result.output
+    reached = -(-head // 100) * 100  # the batch that passed the head it found
+    assert f"the view is at position 0 of {head}" in result.output and f"\n{reached} events in" in result.output
+    assert arrived[-1] == head + 200 > reached
+    assert open_view(api.services.store).position() == reached
+
+
+def test_a_view_rebuild_whose_election_cannot_reach_the_database_says_so(
+    database_url: str, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not "a `ledger project` worker leads": the operator would look for a worker that is not there."""
+    if not database_url.startswith("postgres"):
+        pytest.skip("the election's session is PostgreSQL's")
+    from typer.testing import CliRunner
+
+    import replay.projector
+    from cli import app as cli_app
+    from ledger.election import election_for
+
+    def unreachable(*args: Any) -> Any:
+        election: Any = election_for(*args)
+        election._kwargs = {**election._kwargs, "dbname": "no_such_ledger_database"}
+        return election
+
+    monkeypatch.setattr(replay.projector, "election_for", unreachable)
+    result = CliRunner().invoke(cli_app, ["rebuild", "--view"], env={"LEDGER_DATABASE_URL": database_url})
+    assert result.exit_code == 2, result.output
+    assert "error: the projection's election cannot reach the database: OperationalError:" in result.output
+    assert "no_such_ledger_database" in result.output and "leads the projection" not in result.output
+
+
+def test_a_worker_whose_projection_keeps_failing_waits_longer_each_time(api: Api) -> None:
+    """Each failure makes the leader fold the whole log again: a fault that recurs did that every
+    `--poll` seconds, for ever. The waits double up to `RETRY_MAX_WAIT`; a batch written resets them."""
+    from replay.projector import RETRY_MAX_WAIT
+
+    projector = _projector(api.services)
+    outcomes: Iterator[int | Exception] = iter([*[RuntimeError("refused")] * 4, 1, *[RuntimeError("refused")] * 10])
+
+    def step() -> int:
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    projector.step = step  # type: ignore[method-assign]
+
+    class Stop(threading.Event):
+        waits: ClassVar[list[float]] = []
+
+        def is_set(self) -> bool:
+            return len(self.waits) >= 12
+
+        def wait(self, timeout: float | None = None) -> bool:
+            assert timeout is not None
+            self.waits.append(timeout)
+            return False
+
+    stop = Stop()
+    projector.run(stop, poll=0.2)
+    assert stop.waits == pytest.approx(
+        [0.2, 0.4, 0.8, 1.6, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6])
+    assert RETRY_MAX_WAIT == 30.0 and min(0.2 * 2**8, RETRY_MAX_WAIT) == RETRY_MAX_WAIT
+
+
+def test_a_database_failure_in_a_command_is_one_line_and_exit_2(
+    database_url: str, api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A database fault the command has no answer for (here the view's write) ends it in one line,
+    not a traceback."""
+    from eventsourcing.persistence import OperationalError
+
+    import cli
+
+    load_demo(api.services.log)
+
+    def refused(projector: Projector) -> int:
+        raise OperationalError("server closed the connection unexpectedly\n\tThis probably means...")
+
+    monkeypatch.setattr(Projector, "step", refused)
+    monkeypatch.setenv("LEDGER_DATABASE_URL", database_url)
+    monkeypatch.setattr(sys, "argv", ["ledger", "rebuild", "--view"])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.endswith("error: the database: OperationalError: server closed the connection unexpectedly "
+                        "This probably means...\n")
