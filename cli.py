@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from ledger.store import EventStore
     from replay.bootstrap import Services
+    from replay.projector import Projector
 
 #: Events per transaction of `ledger rebuild --view`: each batch recomputes every statement it
 #: touches, so fewer, larger batches do less work (1M events: 117 s in batches of 50,000, 63 s of
@@ -108,6 +109,8 @@ def verify() -> None:
     finally:
         store.close()
     typer.echo(json.dumps(verdict.body()))
+    if verdict.ok and verdict.events_checked == 0:
+        typer.echo("warning: no event is stored at LEDGER_DATABASE_URL; is it the ledger's?", err=True)
     if not verdict.ok:
         raise typer.Exit(1)
 
@@ -217,10 +220,10 @@ def _rebuild_view(store: EventStore, restart: bool, batch: int, total: int, rate
             # land: each is checked against the tracked position, `ViewMoved`). It ends at the head
             # it found: under a steady stream of appends each batch would find more, for ever.
             while (projector.book.position < total and projector.election.leading()
-                   and (applied := projector.step())):
+                   and (applied := _step_upto(projector, total))):
                 done += applied
                 progress.current_item = rate(done)
-                progress.update(min(applied, total - tracked - progress.pos))
+                progress.update(applied)
         if projector.book.position < total:
             _stopped(tracked + done, "this rebuild lost the projection's leadership")
     except ViewMoved as moved:  # this run's last batch, if a rival wrote first, was not written
@@ -228,6 +231,12 @@ def _rebuild_view(store: EventStore, restart: bool, batch: int, total: int, rate
     finally:
         projector.election.resign()
     return done
+
+
+def _step_upto(projector: Projector, total: int) -> int:
+    """One batch of the rebuild, none of it past `total`."""
+    projector.batch = min(projector.batch, total - projector.book.position)
+    return projector.step()
 
 
 def _stopped(position: int, why: str) -> NoReturn:
@@ -335,7 +344,7 @@ def _clean_exit_server_class() -> type[uvicorn.Server]:
 def main() -> None:
     """The console script. A configuration the commands cannot start with (a bad setting, a
     database that refuses the connection) is one line on stderr and exit 2, not a traceback."""
-    from eventsourcing.persistence import PersistenceError
+    from eventsourcing.persistence import InterfaceError, InternalError, OperationalError
     from pydantic import ValidationError
 
     from ledger.appender import LogDamaged
@@ -351,7 +360,7 @@ def main() -> None:
     except StoreUnavailable as error:
         typer.echo(_one_line(f"error: {error}: {error.__cause__ or ''}"), err=True)
         sys.exit(2)
-    except PersistenceError as error:  # the database failed a command that has no answer for it
+    except (OperationalError, InterfaceError, InternalError) as error:  # the database's fault, not a bug
         typer.echo(_one_line(f"error: the database: {type(error).__name__}: {error}"), err=True)
         sys.exit(2)
     except (LogDamaged, BooksBroken) as error:  # what the stored log holds, not the configuration

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.body import BodyError
-from ledger.appender import EventIdReused, Rejected
+from ledger.appender import EventIdReused, LogDamaged, Rejected
 from ledger.store import PositionTaken, StoreUnavailable
 from ledger.validation import unexpected_fields
 from replay.access import Forbidden
@@ -107,6 +107,7 @@ _HANDLERS: dict[type[Exception], Callable[[Any], JSONResponse]] = {
     ),
     StoreUnavailable: lambda exc: error(503, "unavailable", str(exc)),
     BooksBroken: lambda exc: error(500, "books_failed", str(exc)),  # a bug: retrying will not help
+    LogDamaged: lambda exc: error(500, "log_damaged", str(exc)),  # changed behind the ledger's back
     PositionTaken: lambda exc: error(503, "busy", str(exc)),
     AuditRunning: lambda exc: error(429, "audit_running", str(exc)),
     StarletteHTTPException: _http_error,

@@ -207,12 +207,15 @@ class LedgerLog:
                         raise LogDamaged(expected, "no event is stored there")
                     try:
                         entry, body = logged_from(position, state)
+                        recorded_at, stored_position, _ = body["recorded_at"], body["position"], body["hash"]
                     except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as error:
                         problem = f"the stored event cannot be read ({type(error).__name__})"
                         raise LogDamaged(position, problem) from error
+                    if stored_position != position:
+                        raise LogDamaged(position, "the stored position was changed")
                     expected += 1
                     page.append(entry)
-                    times.append(body["recorded_at"])
+                    times.append(recorded_at)
                     if len(page) == _PAGE:
                         self._accept(page, times, _record(body))
                         tally.count += len(page)

@@ -9,14 +9,17 @@ the service shows as frozen. On a healthy ledger there is none.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 from ledger.decode import decode_trusted
-from ledger.store import EventStore
+from ledger.store import EventStore, record_from
 from projections.book import Book, Statement
 from replay.asof import Books
+
+log = logging.getLogger("ledger.audit")
 
 _IGNORED = ("as_of_position", "status", "frozen_total", "recomputed_total", "disputes")
 #: Frozen statements read per hold of the books: a few milliseconds of reads at a time, so that
@@ -102,18 +105,21 @@ def _replay(store: EventStore, books: Books) -> Audit:
     checked = 0
     differences: list[Difference] = []
     fresh = Book(memo_lines=min(memo_lines, AUDIT_MEMO_LINES))
-    records = store.read(0, current.position, ahead=True)
-    following = next(records, None)
+    rows = store.read_rows(0, current.position, ahead=True)
+    following = next(rows, None)
     for close in closes:
         # Every stored event before the close, by position: rows deleted behind the ledger's back
         # make the statements they concern differ, which is what the audit is for.
-        while following is not None and following.position < close.position:
+        while following is not None and following[0] < close.position:
+            position, _, state = following
             try:
-                fresh.apply(following.position, following.event_id, decode_trusted(following.type, following.data))
-            except Exception as error:  # the stored log's damage, which `verify` names; the audit's answer
+                record = record_from(position, state)
+                fresh.apply(position, record.event_id, decode_trusted(record.type, record.data))
+            except Exception as error:  # the stored log's damage, which `verify` names: the audit's answer
+                log.exception("the replay audit cannot fold the stored event at position %d", position)
                 problem = f"the stored event cannot be replayed ({type(error).__name__}: {error})"
-                return Audit(current.position, checked, differences, following.position, problem)
-            following = next(records, None)
+                return Audit(current.position, checked, differences, position, problem)
+            following = next(rows, None)
         before = fresh.view(close.position - 1)
         participants = sorted(before.state.participants_at(before.position))
         for start in range(0, len(participants), HELD_STATEMENTS):

@@ -104,14 +104,16 @@ class Projector:
                 try:
                     log.info("leading", extra={"worker": self.worker, "position": self.activate()})
                     while not stop.is_set() and self.election.leading():
-                        if self.step():
-                            failures = 0
-                        else:
+                        applied = self.step()
+                        failures = 0  # the view took a step (or had none to take): the fault passed
+                        if not applied:
                             stop.wait(poll)
                 except Exception:  # a lost database or a rival's write: start over from the tracked position
                     # A fault that recurs (a write the database keeps refusing) would otherwise fold
-                    # the whole log again every `poll` seconds, for ever (decision 128).
+                    # the whole log again every `poll` seconds, for ever (decision 128). The lead is
+                    # given up first: a standby may fare better meanwhile.
                     log.exception("projection interrupted", extra={"worker": self.worker})
+                    self.election.resign()
                     stop.wait(min(poll * 2**failures, RETRY_MAX_WAIT))
                     failures = min(failures + 1, 30)
                 finally:

@@ -227,7 +227,7 @@ def test_an_end_rewritten_with_a_chain_of_its_own_is_detected_by_the_service(api
         False, last["position"], "the chain does not lead to the hash this service stored here")
 
 
-@pytest.mark.parametrize("damage", ["deleted", "unknown-type"])
+@pytest.mark.parametrize("damage", ["deleted", "unknown-type", "position"])
 def test_ledger_verify_names_damage_the_books_could_not_fold(api: Api, database_url: str, damage: str) -> None:
     """`ledger verify` reads only the store: it used to fold the log first, and a deleted row or an
     unknown type ended it with a traceback. Commands that need the books say so in one line."""
@@ -236,9 +236,12 @@ def test_ledger_verify_names_damage_the_books_could_not_fold(api: Api, database_
     if damage == "deleted":
         _delete(database_url, deal["position"])
         found, problem = deal["position"] + 1, f"expected position {deal['position']}"  # where the gap shows
-    else:
+    elif damage == "unknown-type":
         _rewrite(database_url, deal["position"], _edited(lambda body: body.update(type="DealBooked2")))
         found, problem = deal["position"], "the stored event does not match its hash"
+    else:
+        _rewrite(database_url, deal["position"], _edited(lambda body: body.update(position=body["position"] + 1)))
+        found, problem = deal["position"], "the stored position was changed"
     result = CliRunner().invoke(cli_app, ["verify"], env={"LEDGER_DATABASE_URL": database_url})
     assert result.exit_code == 1, result.output
     verdict = json.loads(result.output)
@@ -247,10 +250,29 @@ def test_ledger_verify_names_damage_the_books_could_not_fold(api: Api, database_
                              env={**os.environ, "LEDGER_DATABASE_URL": database_url},
                              capture_output=True, text=True, timeout=60)
     assert started.returncode == 1 and "Traceback" not in started.stderr
-    assert started.stderr == (f"error: the stored log is damaged at position {deal['position']}: "
-                              + ("no event is stored there" if damage == "deleted"
-                                 else "the stored event cannot be read (KeyError)")
-                              + "; `ledger verify` checks the stored chain\n")
+    said = {"deleted": "no event is stored there", "unknown-type": "the stored event cannot be read (KeyError)",
+            "position": "the stored position was changed"}[damage]
+    assert started.stderr == (f"error: the stored log is damaged at position {deal['position']}: {said}; "
+                              "`ledger verify` checks the stored chain\n")
+
+
+def test_the_replay_audit_names_a_stored_row_it_cannot_read(api: Api, database_url: str) -> None:
+    """A row cut short after the service read it: the audit's own read fails there (it answered 500)."""
+    _small_ledger(api)
+    api.close("2026-01")
+    deal = next(e for e in api.events() if e["type"] == "DealBooked")
+    _rewrite(database_url, deal["position"], lambda state: state[:-1])
+    body = api.client.post("/v1/audit/replay", headers=api.headers).json()
+    assert (body["ok"], body["statements_checked"], body["first_bad_position"]) == (False, 0, deal["position"])
+    assert body["problem"].startswith("the stored event cannot be replayed (")
+
+
+def test_ledger_verify_warns_of_a_ledger_with_no_event(tmp_path: Path) -> None:
+    """A mistyped URL or schema finds an empty ledger: the chain of nothing is intact, and suspicious."""
+    result = CliRunner().invoke(cli_app, ["verify"], env={"LEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/new.db"})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.splitlines()[0])["events_checked"] == 0
+    assert "warning: no event is stored at LEDGER_DATABASE_URL" in result.output
 
 
 def test_the_replay_audit_names_a_stored_event_it_cannot_fold(api: Api, database_url: str) -> None:
