@@ -170,7 +170,7 @@ def rebuild(
 
 def _rebuild_book(store: EventStore, total: int, rate: Callable[[int], str]) -> int:
     """Fold the whole stored log into a fresh book, as the service does at start; the events folded."""
-    from ledger.decode import decode_trusted
+    from ledger.damage import stored_events
     from ledger.heap import no_cyclic_gc
     from projections.book import Book
 
@@ -178,8 +178,8 @@ def _rebuild_book(store: EventStore, total: int, rate: Callable[[int], str]) -> 
     with typer.progressbar(
         length=total, label="rebuilding", show_pos=True, item_show_func=lambda item: item
     ) as progress, no_cyclic_gc():
-        for record in store.read(0, ahead=True):
-            book.apply(record.position, record.event_id, decode_trusted(record.type, record.data))
+        for record, event in stored_events(store, 0, ahead=True):
+            book.apply(record.position, record.event_id, event)
             done += 1
             if done % 10_000 == 0:  # the bar costs more than a fold step: move it now and then
                 progress.current_item = rate(done)
@@ -347,7 +347,7 @@ def main() -> None:
     from eventsourcing.persistence import InterfaceError, InternalError, OperationalError
     from pydantic import ValidationError
 
-    from ledger.appender import LogDamaged
+    from ledger.damage import LogDamaged
     from ledger.settings import DatabaseUrlError
     from ledger.store import StoreUnavailable
     from replay.asof import BooksBroken

@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.body import BodyError
-from ledger.appender import EventIdReused, LogDamaged, Rejected
+from ledger.appender import EventIdReused, Rejected
+from ledger.damage import LogDamaged
 from ledger.store import PositionTaken, StoreUnavailable
 from ledger.validation import unexpected_fields
 from replay.access import Forbidden

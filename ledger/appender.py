@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ledger.damage import UNREADABLE, LogDamaged, unreadable
 from ledger.decode import decode_trusted
 from ledger.events import EventData
 from ledger.heap import HEAP, no_cyclic_gc
@@ -96,15 +97,6 @@ class AppendResult:
     position: int
     recorded_at: str
     duplicate: bool  # the fields, in this order, are the answer's JSON object (`api.responses`)
-
-
-class LogDamaged(Exception):
-    """A stored row the log cannot take: missing, or unreadable as an event. Changed behind the
-    ledger's back (`ledger verify` names the damage); nothing can be read past it."""
-
-    def __init__(self, position: int, problem: str) -> None:
-        super().__init__(f"the stored log is damaged at position {position}: {problem}")
-        self.position = position
 
 
 class Rejected(Exception):
@@ -208,9 +200,8 @@ class LedgerLog:
                     try:
                         entry, body = logged_from(position, state)
                         recorded_at, stored_position, _ = body["recorded_at"], body["position"], body["hash"]
-                    except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as error:
-                        problem = f"the stored event cannot be read ({type(error).__name__})"
-                        raise LogDamaged(position, problem) from error
+                    except UNREADABLE as error:
+                        raise unreadable(position, error) from error
                     if stored_position != position:
                         raise LogDamaged(position, "the stored position was changed")
                     expected += 1

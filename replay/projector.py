@@ -15,7 +15,7 @@ import os
 import socket
 import threading
 
-from ledger.decode import decode_trusted
+from ledger.damage import stored_events
 from ledger.election import Election, election_for
 from ledger.heap import HEAP
 from ledger.settings import MEMO_LINES, Database
@@ -52,8 +52,7 @@ class Projector:
 
     def _fold(self, after: int, upto: int | None) -> int:
         with HEAP.folding() as tally:
-            for record in self.store.read(after, upto, ahead=True):
-                event = decode_trusted(record.type, record.data)
+            for record, event in stored_events(self.store, after, upto, ahead=True):
                 self.book.apply(record.position, record.event_id, event)
                 self.periods |= periods_of(event)
                 tally.count += 1

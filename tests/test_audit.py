@@ -246,14 +246,18 @@ def test_ledger_verify_names_damage_the_books_could_not_fold(api: Api, database_
     assert result.exit_code == 1, result.output
     verdict = json.loads(result.output)
     assert (verdict["ok"], verdict["first_bad_position"], verdict["problem"]) == (False, found, problem)
-    started = subprocess.run([sys.executable, "-m", "cli", "replay"], cwd=Path(__file__).parent.parent,
-                             env={**os.environ, "LEDGER_DATABASE_URL": database_url},
-                             capture_output=True, text=True, timeout=60)
-    assert started.returncode == 1 and "Traceback" not in started.stderr
     said = {"deleted": "no event is stored there", "unknown-type": "the stored event cannot be read (KeyError)",
             "position": "the stored position was changed"}[damage]
-    assert started.stderr == (f"error: the stored log is damaged at position {deal['position']}: {said}; "
-                              "`ledger verify` checks the stored chain\n")
+    # `ledger rebuild` reads the store itself, with the same checks but the stored position's.
+    commands = {"deleted": [["replay"], ["rebuild", "--view"]], "unknown-type": [["replay"], ["rebuild"]],
+                "position": [["replay"]]}[damage]
+    for command in commands:
+        started = subprocess.run([sys.executable, "-m", "cli", *command], cwd=Path(__file__).parent.parent,
+                                 env={**os.environ, "LEDGER_DATABASE_URL": database_url},
+                                 capture_output=True, text=True, timeout=60)
+        assert started.returncode == 1 and "Traceback" not in started.stderr, (command, started.stderr)
+        assert started.stderr.endswith(f"error: the stored log is damaged at position {deal['position']}: {said}; "
+                                       "`ledger verify` checks the stored chain\n"), (command, started.stderr)
 
 
 def test_the_replay_audit_names_a_stored_row_it_cannot_read(api: Api, database_url: str) -> None:
