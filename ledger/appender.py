@@ -24,13 +24,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger.damage import UNREADABLE, LogDamaged, unreadable
+from ledger.damage import checked_row
 from ledger.decode import decode_trusted
 from ledger.events import EventData
 from ledger.heap import HEAP, no_cyclic_gc
 from ledger.immutable import immutable
 from ledger.records import Record, format_time, seal
-from ledger.store import AppendStream, EventStore, PositionTaken, StoreUnavailable, decode_record, parse_state
+from ledger.store import (
+    AppendStream,
+    EventStore,
+    PositionTaken,
+    StoreUnavailable,
+    decode_record,
+    parse_state,
+    record_of,
+)
 from ledger.validation import (
     MAX_PROBLEMS,
     Problem,
@@ -193,27 +201,19 @@ class LedgerLog:
                 page: list[Logged] = []
                 times: list[str] = []
                 body: dict[str, Any] | None = None
-                expected = self.head + 1
-                for position, _, state in self.store.read_rows(self.head, upto, ahead=read_ahead):
-                    if position != expected:  # positions have no gaps (one writer at a time, by the table lock)
-                        raise LogDamaged(expected, "no event is stored there")
-                    try:
-                        entry, body = logged_from(position, state)
-                        recorded_at, stored_position, _ = body["recorded_at"], body["position"], body["hash"]
-                    except UNREADABLE as error:
-                        raise unreadable(position, error) from error
-                    if stored_position != position:
-                        raise LogDamaged(position, "the stored position was changed")
-                    expected += 1
-                    page.append(entry)
-                    times.append(recorded_at)
+                position = self.head
+                rows = self.store.read_rows(self.head, upto, ahead=read_ahead)
+                for expected, (position, _, state) in enumerate(rows, self.head + 1):
+                    body, event = checked_row(expected, position, state)
+                    page.append(Logged(position, body["event_id"], event))
+                    times.append(body["recorded_at"])
                     if len(page) == _PAGE:
-                        self._accept(page, times, _record(body))
+                        self._accept(page, times, record_of(position, body))
                         tally.count += len(page)
                         page, times = [], []
                 if page:
                     assert body is not None
-                    self._accept(page, times, _record(body))
+                    self._accept(page, times, record_of(position, body))
                     tally.count += len(page)
         finally:
             self._lock.release()
@@ -635,10 +635,6 @@ def _bare(error: Exception) -> Exception:
 def _without_state(record: Record) -> Record:
     """The head record as kept in memory (`dataclasses.replace` costs several times as much)."""
     return Record(record.position, record.event_id, record.type, record.data, record.recorded_at, record.hash)
-
-
-def _record(body: dict[str, Any]) -> Record:
-    return Record(body["position"], body["event_id"], body["type"], body["data"], body["recorded_at"], body["hash"])
 
 
 class _Pending:

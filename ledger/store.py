@@ -461,7 +461,11 @@ def decode_record(stored: StoredEvent) -> Record:
 
 
 def record_from(position: int, state: bytes) -> Record:
-    body = parse_state(state)
+    return record_of(position, parse_state(state))
+
+
+def record_of(position: int, body: dict[str, Any]) -> Record:
+    """The record of a stored row's JSON (`parse_state`), at its position in the table."""
     return Record(
         position=position,
         event_id=body["event_id"],

@@ -248,9 +248,9 @@ def test_ledger_verify_names_damage_the_books_could_not_fold(api: Api, database_
     assert (verdict["ok"], verdict["first_bad_position"], verdict["problem"]) == (False, found, problem)
     said = {"deleted": "no event is stored there", "unknown-type": "the stored event cannot be read (KeyError)",
             "position": "the stored position was changed"}[damage]
-    # `ledger rebuild` reads the store itself, with the same checks but the stored position's.
+    # `ledger rebuild` reads the store itself, with the same checks (`ledger.damage.checked_row`).
     commands = {"deleted": [["replay"], ["rebuild", "--view"]], "unknown-type": [["replay"], ["rebuild"]],
-                "position": [["replay"]]}[damage]
+                "position": [["replay"], ["rebuild"]]}[damage]
     for command in commands:
         started = subprocess.run([sys.executable, "-m", "cli", *command], cwd=Path(__file__).parent.parent,
                                  env={**os.environ, "LEDGER_DATABASE_URL": database_url},
