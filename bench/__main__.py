@@ -435,28 +435,35 @@ def what_if_question(participants: int) -> dict[str, Any]:
         "periods": ["2026-06", "2026-12"], "participant_ids": people}
 
 
-def reads(url: str, participants: int, head: int, samples: int) -> dict[str, float]:
-    headers = {"Authorization": f"Bearer {TOKEN}"}
+def read_samples(client: httpx.Client, participants: int, head: int, samples: int) -> dict[str, list[float]]:
+    """The benchmark's reads (`samples` each of statements, rankings and as-of statements, seeded),
+    seconds per kind; `bench.whatif --bench-reads` makes them too, to ask its what-if after them."""
     rng = random.Random(1)
     out: dict[str, list[float]] = {"statement": [], "ranking": [], "asof": []}
+    for _ in range(samples):
+        person = f"p{rng.randrange(1, participants):05d}"
+        month = f"2026-{rng.randrange(1, 13):02d}"
+        team = f"team-{rng.randrange(participants // 500 or 1)}"
+        old = rng.randrange(14 * participants + 3, head)  # after the set-up events
+        # Someone else's statement, of another month: the one just read would be in the memo
+        # (a closed month read after its close is the statement as it stood then, decision 124).
+        then = (f"p{rng.randrange(1, participants):05d}", f"2026-{rng.randrange(1, 13):02d}")
+        for kind, path, params in (
+            ("statement", f"/v1/statements/{person}/{month}", {}),
+            ("ranking", "/v1/rankings", {"period": month, "team_id": team}),
+            ("asof", f"/v1/statements/{then[0]}/{then[1]}", {"as_of_position": old}),
+        ):
+            started = time.perf_counter()
+            response = client.get(path, params=params)
+            out[kind].append(time.perf_counter() - started)
+            assert response.status_code == 200, response.text[:300]
+    return out
+
+
+def reads(url: str, participants: int, head: int, samples: int) -> dict[str, float]:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
     with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
-        for _ in range(samples):
-            person = f"p{rng.randrange(1, participants):05d}"
-            month = f"2026-{rng.randrange(1, 13):02d}"
-            team = f"team-{rng.randrange(participants // 500 or 1)}"
-            old = rng.randrange(14 * participants + 3, head)  # after the set-up events
-            # Someone else's statement, of another month: the one just read would be in the memo
-            # (a closed month read after its close is the statement as it stood then, decision 124).
-            then = (f"p{rng.randrange(1, participants):05d}", f"2026-{rng.randrange(1, 13):02d}")
-            for kind, path, params in (
-                ("statement", f"/v1/statements/{person}/{month}", {}),
-                ("ranking", "/v1/rankings", {"period": month, "team_id": team}),
-                ("asof", f"/v1/statements/{then[0]}/{then[1]}", {"as_of_position": old}),
-            ):
-                started = time.perf_counter()
-                response = client.get(path, params=params)
-                out[kind].append(time.perf_counter() - started)
-                assert response.status_code == 200, response.text[:300]
+        out = read_samples(client, participants, head, samples)
         body = what_if_question(participants)
         started = time.perf_counter()
         response = client.post("/v1/what-if", json=body)

@@ -1,7 +1,8 @@
-"""`python -m bench.whatif [--events N] [--runs R]`: the benchmark's what-if, on its own.
+"""`python -m bench.whatif [--events N] [--runs R] [--bench-reads]`: the benchmark's what-if, on its own.
 
 Loads the benchmark's ledger as `python -m bench` does (its batches, 20 s of single appends from
-64 clients, the first read, a round of cold statement reads) into a fresh PostgreSQL schema, then
+64 clients, the first read, a round of 300 cold statement reads, or with `--bench-reads` the
+benchmark's own 900 statement, ranking and as-of reads) into a fresh PostgreSQL schema, then
 asks its what-if R times (default 2: cold, then warm) and prints, for each, the seconds and what
 the service process spent meanwhile: CPU in user space and in the kernel, and minor page faults
 (from `/proc/<pid>/stat`, so Linux only; a forked worker's own are not counted). For studying
@@ -26,6 +27,7 @@ from bench.__main__ import (
     TOKEN,
     catch_up_read,
     load_batches,
+    read_samples,
     service,
     single_appends,
     what_if_question,
@@ -46,6 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.whatif")
     parser.add_argument("--events", type=int, default=1_000_000, help="how many of the 1M events to load")
     parser.add_argument("--runs", type=int, default=2, help="what-ifs to ask, one after another")
+    parser.add_argument("--bench-reads", action="store_true", help="make the benchmark's reads first")
     parser.add_argument("--database-url", default=os.environ.get("LEDGER_BENCH_POSTGRES_URL", DEFAULT_PG))
     args = parser.parse_args()
     schema = f"bench_{uuid.uuid4().hex[:8]}"
@@ -56,8 +59,11 @@ def main() -> None:
             single_appends(base, PARTICIPANTS, clients=64, seconds=20)
             print(f"catch_up_read_ms {catch_up_read(base):,.0f}", flush=True)
             with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=600) as client:
-                for i in range(300):  # cold statements, as the benchmark's reads leave the books
-                    client.get(f"/v1/statements/p{1 + i * 7 % (PARTICIPANTS - 1):05d}/2026-{1 + i % 12:02d}")
+                if args.bench_reads:
+                    read_samples(client, PARTICIPANTS, len(envelopes), 300)
+                else:
+                    for i in range(300):  # cold statements
+                        client.get(f"/v1/statements/p{1 + i * 7 % (PARTICIPANTS - 1):05d}/2026-{1 + i % 12:02d}")
                 for run in range(args.runs):
                     user, kernel, faults = _process_times(process.pid)
                     started = time.perf_counter()

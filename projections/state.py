@@ -676,11 +676,14 @@ class LedgerState:
 
     def _until(self, event: ev.EventData, deal: Deal | None) -> int:
         """An upper bound (day ordinal) of the days whose lines this event may change, for everyone
-        affected whose lines never fall on cash days (collection members get `_OPEN`): a deal's
-        lines are in the period holding its booking day, which ends by its quarter's last day; a
-        target's or a manual adjustment's are in their period. Anything else reaches every later day."""
-        if deal is not None:  # `_deal_of`: a deal event's lines are in its quarter, a payment's anywhere
-            return _OPEN if type(event) in _CASH_EVENTS else _last_ordinal(deal.quarter)
+        affected whose lines never fall on cash days (collection members get `_OPEN`). Days stand
+        for the periods holding them (a statement is recomputed whole): a deal's lines, and its
+        managers' override lines, are in the periods holding its booking day (§5.2, §5.6; an
+        amendment or cancellation changes those alone), so its booking day is the bound, and a
+        deal reaches no later month of its quarter (decision 129). A target's or a manual
+        adjustment's lines are in their period. Anything else reaches every later day."""
+        if deal is not None:  # `_deal_of`: a deal event's lines are on its booking day, a payment's anywhere
+            return _OPEN if type(event) in _CASH_EVENTS else deal.booked_on.toordinal()
         match event:
             case ev.TargetSet() | ev.AdjustmentRecorded():
                 return _last_ordinal(event.period)
@@ -761,7 +764,11 @@ class LedgerState:
         if deal is not None:
             credited = [participant_id for participant_id, _ in deal.credits]
             if isinstance(event, ev.PaymentReceived | ev.PaymentReversed):
-                return set(credited)  # cash moves only the releases of those credited, no manager's lines
+                # Cash moves only releases (§5.8), lines of collection-basis plans: of those credited,
+                # only who has had one by now. Who gets one later does so by a plan event, which
+                # reaches the cash days of the deals it can govern (`_since`); no manager's lines.
+                collection = self.collection_members
+                return {participant_id for participant_id in credited if participant_id in collection}
             return self._with_managers_on(credited, deal.booked_on)
         match event:
             case ev.ParticipantRegistered():

@@ -351,6 +351,7 @@ class Engine:
         # A release is dated by its payment or reversal: only deals with cash in the period's months.
         with_cash = dict.fromkeys(deal_id for month in months_of(period) for deal_id in cash_by_month.get(month, ()))
         first, last = period_first_day(period), period_last_day(period)
+        length = period_length(period)
         #: Each booking period's earned lines, once: a memo smaller than one of them evicts it at
         #: once, and asking it per deal made a statement's releases quadratic in its deals.
         earned_in: dict[str, dict[str, Decimal]] = {}
@@ -362,8 +363,8 @@ class Engine:
                 continue  # a release is dated by its payment: none of this deal's falls in the period
             credit = self.credit(deal, participant_id, at)
             plan = credit.plan
-            if plan is None or plan.rules.basis != "collection":
-                continue
+            if plan is None or plan.rules.basis != "collection" or plan.rules.period != length:
+                continue  # its releases are in periods of its plan's length (§5.8), not in this one
             earned_by_deal = earned_in.get(credit.period)
             if earned_by_deal is None:
                 earned_by_deal = earned_in[credit.period] = self.group(participant_id, credit.period, at).earned

@@ -9,6 +9,7 @@ changed (their days out of its events' reach, and no close among them).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -189,6 +190,28 @@ def test_a_new_hire_rewrites_no_period_before_their_start() -> None:
     assert rows == {("m", "2026-03"), ("m", "2026-04")}  # where adjustments land, and from the start on
 
 
+def test_a_deal_rewrites_the_periods_holding_its_booking_day_and_no_later_month() -> None:
+    """A January deal, its amendment or its cancellation in March changes January's lines alone
+    (§5.2, §5.6): February's and March's rows, which hold deals of their own, are left as they are.
+    Before, a deal reached every later day of its quarter, and each batch rewrote them (decision
+    129); the view kept batch by batch is checked against the view from scratch all the same."""
+    months = [_deal("d1", "2026-01-10"), _deal("d2", "2026-02-10"), _deal("d3", "2026-03-10"),
+              _deal("d4", "2026-01-20")]
+    january = {("r1", "2026-01"), ("m", "2026-01")}
+    rows, book = _rows_of_batch([*_team("month"), *months], 1)
+    assert rows == january
+    assert book.statement("r1", "2026-01").total == Decimal("200.00")
+    for change, total in ((_event("x", "DealAmended", deal_id="d1", amount="3000.00", amended_on="2026-03-05"),
+                           "400.00"),
+                          (_event("x", "DealCancelled", deal_id="d1", cancelled_on="2026-03-05"), "100.00")):
+        rows, book = _rows_of_batch([*_team("month"), *months, change], 1)
+        assert rows == january
+        assert book.statement("r1", "2026-01").total == Decimal(total)
+        assert book.statement("r1", "2026-03").total == Decimal("100.00")
+    rows, _ = _rows_of_batch([*_team("quarter"), *months, _deal("d5", "2026-04-20"), _deal("d6", "2026-01-25")], 1)
+    assert rows == {("r1", "2026-Q1"), ("m", "2026-Q1")}
+
+
 @pytest.mark.parametrize("booked_on", ["2026-03-10", "2026-05-10"])
 def test_a_collection_plan_from_march_releases_cash_paid_before_it(booked_on: str) -> None:
     """r1's plan turns to a collection basis from March 1. A deal booked in March (or in May) was
@@ -244,7 +267,9 @@ def test_a_deal_reaches_the_manager_of_its_booking_day_and_a_payment_no_manager(
     assert overrides("m2", "2026-04") == [("d1", "20.00")] and overrides("m", "2026-04") == []
     assert batch(12) == {("r1", "2026-02"), ("m", "2026-02")}  # d2, late, before the move
     assert overrides("m", "2026-02") == [("d2", "20.00")] and overrides("m2", "2026-02") == []
-    assert batch(13) == {("r1", "2026-04")}  # the payment: the rep's month only
+    # The payment: no one's lines, r1's plan being on a booking basis (§5.8); before decision 129,
+    # r1's rows from the booking day on.
+    assert batch(13) == set()
     fresh = Book()  # what a book folded afresh, with nothing memoised, says
     for entry in entries:
         fresh.apply(entry.position, entry.event_id, entry.event)
