@@ -68,8 +68,6 @@ def _month_and_quarter(day: date) -> tuple[str, str]:
     return period_of(day, "month"), period_of(day, "quarter")
 
 
-#: Payment events: the lines they change can fall on any later day (`_until`).
-_CASH_EVENTS = frozenset({ev.PaymentReceived, ev.PaymentReversed})
 #: The tables `apply` writes for each event type, besides the touched positions (`_TOUCHED`): a
 #: fork copies those of its events' types at the top level, `_privatise` gives it its own copy of
 #: every list, set, array or object in them that an event changes, and the rest is shared with the
@@ -84,6 +82,7 @@ _DEAL_WRITES = (
     "closed_credit",
     "cash_deals",
     "cash_from",
+    "cash_until",
     "with_cancelled",
 )
 _PEOPLE_WRITES = ("participants", "participant_order", "team_members_ever", "reports", "managers_ever")
@@ -367,6 +366,8 @@ class LedgerState:
         self.touched_until: dict[str, array[int]] = {}
         #: participant -> quarter of booking -> earliest cash day (ordinal) of those deals, for releases
         self.cash_from: dict[str, dict[str, int]] = {}
+        #: participant -> quarter of booking -> latest cash day (ordinal) of those deals
+        self.cash_until: dict[str, dict[str, int]] = {}
         #: participants who have been assigned a plan with a collection-basis version (value: the
         #: position that made them so). Only their lines can fall on cash days: for anyone else a
         #: deal, payment or target changes nothing before the days it is about. (A dict, not a set:
@@ -574,6 +575,7 @@ class LedgerState:
             cash_from = self.cash_from.get(participant_id)
             if cash_from is not None:
                 self.cash_from[participant_id] = dict(cash_from)
+                self.cash_until[participant_id] = dict(self.cash_until[participant_id])
         for period in (month, quarter):  # where a deal of a closed period keeps sums
             closed = self.closed_credit.get(period)
             if closed is not None:
@@ -605,8 +607,7 @@ class LedgerState:
         collection = self.collection_members
         for participant_id in affected:
             if participant_id in collection:
-                since = self._since_for(participant_id, base, quarters, later) if quarters or later else base
-                until = _OPEN
+                since, until = self._cash_span(participant_id, base, reach, quarters, later)
             else:  # booking basis so far: no line of theirs falls on a cash day
                 since, until = base, reach
             positions = touched.get(participant_id)
@@ -676,14 +677,15 @@ class LedgerState:
 
     def _until(self, event: ev.EventData, deal: Deal | None) -> int:
         """An upper bound (day ordinal) of the days whose lines this event may change, for everyone
-        affected whose lines never fall on cash days (collection members get `_OPEN`). Days stand
-        for the periods holding them (a statement is recomputed whole): a deal's lines, and its
-        managers' override lines, are in the periods holding its booking day (§5.2, §5.6; an
-        amendment or cancellation changes those alone), so its booking day is the bound, and a
-        deal reaches no later month of its quarter (decision 129). A target's or a manual
-        adjustment's lines are in their period. Anything else reaches every later day."""
-        if deal is not None:  # `_deal_of`: a deal event's lines are on its booking day, a payment's anywhere
-            return _OPEN if type(event) in _CASH_EVENTS else deal.booked_on.toordinal()
+        affected; a collection member's is then raised to the cash days it may move (`_cash_span`).
+        Days stand for the periods holding them (a statement is recomputed whole): a deal's lines,
+        and its managers' override lines, are in the periods holding its booking day (§5.2, §5.6;
+        an amendment or cancellation changes those alone), so its booking day is the bound, and a
+        deal reaches no later month of its quarter (decision 129). A payment's lines are releases,
+        on its deal's cash days. A target's or a manual adjustment's lines are in their period.
+        Anything else reaches every later day."""
+        if deal is not None:  # `_deal_of`: a deal or payment event
+            return deal.booked_on.toordinal()
         match event:
             case ev.TargetSet() | ev.AdjustmentRecorded():
                 return _last_ordinal(event.period)
@@ -698,21 +700,27 @@ class LedgerState:
             since = min(since, deal.cancellation.cancelled_on.toordinal())
         return since, (deal.quarter,), None
 
-    def _since_for(self, participant_id: str, since: int, quarters: tuple[str, ...], later: str | None) -> int:
-        """`since`, lowered to the earliest cash day of a collection member's deals booked in these
-        quarters, or in `later` or after it."""
-        cash = self.cash_from.get(participant_id)
-        if not cash:
-            return since
+    def _cash_span(
+        self, participant_id: str, since: int, until: int, quarters: tuple[str, ...], later: str | None
+    ) -> tuple[int, int]:
+        """`since` and `until` widened to a collection member's cash days of their deals booked in
+        these quarters: their releases, which the event may move (a new K or new cash, §5.8); and
+        `since` lowered to the earliest cash day of those booked in `later` or after it (a plan
+        event, whose `until` is open). A payment recorded later touches the days of its deal's
+        cash then known, so the days known now are enough (decision 129)."""
+        earliest = self.cash_from.get(participant_id)
+        if not earliest:
+            return since, until
+        latest = self.cash_until[participant_id]
         for quarter in quarters:
-            found = cash.get(quarter)
-            if found is not None and found < since:
-                since = found
+            found = earliest.get(quarter)
+            if found is not None:
+                since, until = min(since, found), max(until, latest[quarter])
         if later is not None:
-            for quarter, found in cash.items():  # a few a year
+            for quarter, found in earliest.items():  # a few a year
                 if found < since and quarter >= later:  # "YYYY-Qn" sorts as time does
                     since = found
-        return since
+        return since, until
 
     def _with_managers(self, participant_ids: Iterable[str]) -> set[str]:
         out = set()
@@ -923,11 +931,15 @@ class LedgerState:
                     deals.append(deal_id)
         deal.cash = (*deal.cash, move)
         day = move.on.toordinal()
+        quarter = deal.quarter
         for participant_id, _ in deal.credits:
             quarters = self.cash_from.get(participant_id)
             if quarters is None:
                 quarters = self.cash_from[participant_id] = {}
-            quarters[deal.quarter] = min(quarters.get(deal.quarter, day), day)
+                self.cash_until[participant_id] = {}
+            quarters[quarter] = min(quarters.get(quarter, day), day)
+            latest = self.cash_until[participant_id]
+            latest[quarter] = max(latest.get(quarter, day), day)
         return deal
 
     def _unsum(self, deal: Deal) -> None:

@@ -212,6 +212,29 @@ def test_a_deal_rewrites_the_periods_holding_its_booking_day_and_no_later_month(
     assert rows == {("r1", "2026-Q1"), ("m", "2026-Q1")}
 
 
+def test_a_collection_members_deal_or_payment_rewrites_the_cash_days_of_its_quarters_deals_and_no_later_month(
+) -> None:
+    """On a collection basis a deal's releases are on its cash days (§5.8): cancelling January's
+    deal, paid in February, rewrites January (its earned line) and February (its release) and
+    leaves March and April as they are; a payment in March of March's deal rewrites the months
+    from the quarter's first cash day to it. Before, both reached every later day (decision 129)."""
+    team = _team("month")
+    team[2] = _event("p", "PlanPublished", plan_id="p", effective_from="2020-01-01",
+                     rules=closes.rules([("0", "0.1")], basis="collection"))
+    ledger = [*team, _deal("d0", "2026-01-05"), _deal("d1", "2026-01-10"), _deal("d2", "2026-02-12"), _deal("d3", "2026-03-10"),
+              _deal("d4", "2026-04-10"),
+              _event("pay1", "PaymentReceived", payment_id="pay1", deal_id="d1", amount="400.00",
+                     received_on="2026-02-05")]
+    rows, book = _rows_of_batch([*ledger, _event("x", "DealCancelled", deal_id="d1", cancelled_on="2026-04-15")], 1)
+    assert rows == {("r1", "2026-01"), ("r1", "2026-02"), ("m", "2026-01")}
+    assert book.statement("r1", "2026-02").total == Decimal("0.00")  # the release of 40.00 taken back
+    pay = _event("pay3", "PaymentReceived", payment_id="pay3", deal_id="d3", amount="1000.00",
+                 received_on="2026-03-25")
+    rows, book = _rows_of_batch([*ledger, pay], 1)
+    assert rows == {("r1", "2026-02"), ("r1", "2026-03")}
+    assert book.statement("r1", "2026-03").total == Decimal("100.00")
+
+
 @pytest.mark.parametrize("booked_on", ["2026-03-10", "2026-05-10"])
 def test_a_collection_plan_from_march_releases_cash_paid_before_it(booked_on: str) -> None:
     """r1's plan turns to a collection basis from March 1. A deal booked in March (or in May) was
