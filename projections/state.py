@@ -646,8 +646,8 @@ class LedgerState:
 
     def _since(self, event: ev.EventData, deal: Deal | None) -> tuple[int, tuple[str, ...], str | None]:
         """A lower bound (day ordinal) of the days whose lines this event may change, for everyone
-        affected; the quarters whose cash days lower it for collection members; and the quarter
-        from which every later one's do too, if any.
+        affected; the quarters whose cash days widen it (and `_until`) for collection members
+        (`_cash_span`); and the quarter from which every later one's lower it too, if any.
 
         Lines of a period depend on events dated in it, except collection releases,
         which land on cash days of deals booked in the period: those can come

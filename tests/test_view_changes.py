@@ -221,8 +221,8 @@ def test_a_collection_members_deal_or_payment_rewrites_the_cash_days_of_its_quar
     team = _team("month")
     team[2] = _event("p", "PlanPublished", plan_id="p", effective_from="2020-01-01",
                      rules=closes.rules([("0", "0.1")], basis="collection"))
-    ledger = [*team, _deal("d0", "2026-01-05"), _deal("d1", "2026-01-10"), _deal("d2", "2026-02-12"), _deal("d3", "2026-03-10"),
-              _deal("d4", "2026-04-10"),
+    ledger = [*team, _deal("d0", "2026-01-05"), _deal("d1", "2026-01-10"), _deal("d2", "2026-02-12"),
+              _deal("d3", "2026-03-10"), _deal("d4", "2026-04-10"),
               _event("pay1", "PaymentReceived", payment_id="pay1", deal_id="d1", amount="400.00",
                      received_on="2026-02-05")]
     rows, book = _rows_of_batch([*ledger, _event("x", "DealCancelled", deal_id="d1", cancelled_on="2026-04-15")], 1)
