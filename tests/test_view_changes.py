@@ -208,6 +208,7 @@ def test_a_deal_rewrites_the_periods_holding_its_booking_day_and_no_later_month(
         assert rows == january
         assert book.statement("r1", "2026-01").total == Decimal(total)
         assert book.statement("r1", "2026-03").total == Decimal("100.00")
+    # On quarterly plans the deal's lines are in its quarter, which its booking day still reaches.
     rows, _ = _rows_of_batch([*_team("quarter"), *months, _deal("d5", "2026-04-20"), _deal("d6", "2026-01-25")], 1)
     assert rows == {("r1", "2026-Q1"), ("m", "2026-Q1")}
 
