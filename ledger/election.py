@@ -1,4 +1,4 @@
-"""Who runs the projection: one active `ledger project` worker, any number of hot standbys.
+"""Who runs the projection: one active `ledger project` worker, any number of standbys.
 
 On PostgreSQL the leader holds a session-level advisory lock on a connection
 of its own; if the process dies or its connection drops, the server releases

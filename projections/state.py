@@ -81,8 +81,7 @@ _DEAL_WRITES = (
     "month_credit",
     "closed_credit",
     "cash_deals",
-    "cash_from",
-    "cash_until",
+    "cash_days",
     "with_cancelled",
 )
 _PEOPLE_WRITES = ("participants", "participant_order", "team_members_ever", "reports", "managers_ever")
@@ -364,10 +363,9 @@ class LedgerState:
         #: participant -> for each position in `touched`, the latest day whose lines that event may
         #: change (as an ordinal; `_OPEN` if none): closed periods that start after it need none either
         self.touched_until: dict[str, array[int]] = {}
-        #: participant -> quarter of booking -> earliest cash day (ordinal) of those deals, for releases
-        self.cash_from: dict[str, dict[str, int]] = {}
-        #: participant -> quarter of booking -> latest cash day (ordinal) of those deals
-        self.cash_until: dict[str, dict[str, int]] = {}
+        #: participant -> quarter of booking -> (earliest, latest) cash day (ordinals) of those deals:
+        #: the days their releases fall on (`_cash_span`)
+        self.cash_days: dict[str, dict[str, tuple[int, int]]] = {}
         #: participants who have been assigned a plan with a collection-basis version (value: the
         #: position that made them so). Only their lines can fall on cash days: for anyone else a
         #: deal, payment or target changes nothing before the days it is about. (A dict, not a set:
@@ -572,10 +570,9 @@ class LedgerState:
             cash = self.cash_deals.get(participant_id)
             if cash is not None:  # a payment may be dated in any month
                 self.cash_deals[participant_id] = {m: list(deal_ids) for m, deal_ids in cash.items()}
-            cash_from = self.cash_from.get(participant_id)
-            if cash_from is not None:
-                self.cash_from[participant_id] = dict(cash_from)
-                self.cash_until[participant_id] = dict(self.cash_until[participant_id])
+            cash_days = self.cash_days.get(participant_id)
+            if cash_days is not None:
+                self.cash_days[participant_id] = dict(cash_days)
         for period in (month, quarter):  # where a deal of a closed period keeps sums
             closed = self.closed_credit.get(period)
             if closed is not None:
@@ -694,7 +691,7 @@ class LedgerState:
 
     @staticmethod
     def _deal_since(deal: Deal) -> tuple[int, tuple[str, ...], str | None]:
-        """The deal's own cash days are among its booking quarter's (`cash_from`, kept per credited participant)."""
+        """The deal's own cash days are among its booking quarter's (`cash_days`, kept per credited participant)."""
         since = deal.booked_on.toordinal()
         if deal.cancellation is not None:
             since = min(since, deal.cancellation.cancelled_on.toordinal())
@@ -708,18 +705,17 @@ class LedgerState:
         `since` lowered to the earliest cash day of those booked in `later` or after it (a plan
         event, whose `until` is open). A payment recorded later touches the days of its deal's
         cash then known, so the days known now are enough (decision 129)."""
-        earliest = self.cash_from.get(participant_id)
-        if not earliest:
+        cash = self.cash_days.get(participant_id)
+        if not cash:
             return since, until
-        latest = self.cash_until[participant_id]
         for quarter in quarters:
-            found = earliest.get(quarter)
-            if found is not None:
-                since, until = min(since, found), max(until, latest[quarter])
+            days = cash.get(quarter)
+            if days is not None:
+                since, until = min(since, days[0]), max(until, days[1])
         if later is not None:
-            for quarter, found in earliest.items():  # a few a year
-                if found < since and quarter >= later:  # "YYYY-Qn" sorts as time does
-                    since = found
+            for quarter, (earliest, _) in cash.items():  # a few a year
+                if earliest < since and quarter >= later:  # "YYYY-Qn" sorts as time does
+                    since = earliest
         return since, until
 
     def _with_managers(self, participant_ids: Iterable[str]) -> set[str]:
@@ -933,13 +929,11 @@ class LedgerState:
         day = move.on.toordinal()
         quarter = deal.quarter
         for participant_id, _ in deal.credits:
-            quarters = self.cash_from.get(participant_id)
+            quarters = self.cash_days.get(participant_id)
             if quarters is None:
-                quarters = self.cash_from[participant_id] = {}
-                self.cash_until[participant_id] = {}
-            quarters[quarter] = min(quarters.get(quarter, day), day)
-            latest = self.cash_until[participant_id]
-            latest[quarter] = max(latest.get(quarter, day), day)
+                quarters = self.cash_days[participant_id] = {}
+            known = quarters.get(quarter)
+            quarters[quarter] = (day, day) if known is None else (min(known[0], day), max(known[1], day))
         return deal
 
     def _unsum(self, deal: Deal) -> None:

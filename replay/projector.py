@@ -1,4 +1,4 @@
-"""`ledger project`: keep the materialized statement view current, as the leader or a hot standby.
+"""`ledger project`: keep the materialized statement view current, as the leader or a standby.
 
 The leader folds the log into a book from the view's tracked position on,
 and after each batch writes the rows of the statements the batch may have
