@@ -124,11 +124,11 @@ def measure(participants: int, per_year: int, years: int, ask_what_if: bool = Fa
     started = time.perf_counter()
     _fold(book, parsed[:last_close], periods)
     folded = time.perf_counter() - started
-    upserts, _ = view_changes(book.view(), 0, periods, set())  # the view (and memo) before the close
+    upserts = view_changes(book.view(), 0, periods, set()).upserts  # the view (and memo) before the close
     written = {(row.participant_id, row.period) for row in upserts}
     _fold(book, [parsed[last_close]], periods)
     started = time.perf_counter()
-    upserts, _ = view_changes(book.view(), last_close, periods, written)
+    upserts = view_changes(book.view(), last_close, periods, written).upserts
     step = time.perf_counter() - started
     figures: dict[str, float] = {"years": years, "events": len(parsed), "fold_s": folded}
     figures["close_step_rows"] = len(upserts)
@@ -136,11 +136,11 @@ def measure(participants: int, per_year: int, years: int, ask_what_if: bool = Fa
     written |= {(row.participant_id, row.period) for row in upserts}
     _fold(book, parsed[last_close + 1 : -BATCH], periods)
     before = book.position
-    upserts, _ = view_changes(book.view(), last_close + 1, periods, written)  # the view current again
+    upserts = view_changes(book.view(), last_close + 1, periods, written).upserts  # the view current again
     written |= {(row.participant_id, row.period) for row in upserts}
     _fold(book, parsed[-BATCH:], periods)
     started = time.perf_counter()
-    upserts, _ = view_changes(book.view(), before, periods, written)
+    upserts = view_changes(book.view(), before, periods, written).upserts
     figures["batch_step_s"] = time.perf_counter() - started
     figures["batch_step_rows"] = len(upserts)
     written |= {(row.participant_id, row.period) for row in upserts}
@@ -168,7 +168,7 @@ def measure(participants: int, per_year: int, years: int, ask_what_if: bool = Fa
             times.append(time.perf_counter() - began)
         figures[f"{kind}_mean_ms"], figures[f"{kind}_p99_ms"] = _ms(times)
     del reader
-    upserts, _ = view_changes(book.view(), current, periods, written)  # the hire
+    upserts = view_changes(book.view(), current, periods, written).upserts  # the hire
     written |= {(row.participant_id, row.period) for row in upserts}
     version = parse_envelope({"event_id": "history-v2", "type": "PlanPublished", "data": {
         "plan_id": "ae", "effective_from": f"{month}-01", "rules": {
@@ -178,7 +178,7 @@ def measure(participants: int, per_year: int, years: int, ask_what_if: bool = Fa
     before = book.position
     _fold(book, [version], periods)
     started = time.perf_counter()
-    upserts, _ = view_changes(book.view(), before, periods, written)
+    upserts = view_changes(book.view(), before, periods, written).upserts
     figures["plan_step_s"] = time.perf_counter() - started
     figures["plan_step_rows"] = len(upserts)
     if ask_what_if:

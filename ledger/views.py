@@ -2,7 +2,8 @@
 
 One row per participant and period that has anything on its statement (a
 target, credit or a line), with the figures the API shows at the tracked
-position. Rows, the tracked position and a log of applied batches are written
+position. Rows (and the status of rows of periods closed since: decision 130),
+the tracked position and a log of applied batches are written
 in one transaction, on the `eventsourcing` library's tracking recorders. A
 batch is recorded only if it starts right after the tracked position, so two
 workers that both believe they lead cannot apply one event twice or skip one.
@@ -18,12 +19,14 @@ from typing import Any, Protocol
 from eventsourcing.persistence import Tracking
 
 from ledger.store import DDL_LOCK, EventStore
-from ledger.view_rows import Batch, ViewRow
+from ledger.view_rows import Batch, ViewChanges, ViewRow
 
 VIEW = "statement_view"
 TRACKING_TABLE = "ledger_view_tracking"
 ROWS_TABLE = "ledger_view_statements"
 BATCHES_TABLE = "ledger_view_batches"
+#: A closed statement's status (`projections.book.BookView.statement`)
+CLOSED = "closed"
 
 
 class ViewMoved(Exception):
@@ -33,9 +36,7 @@ class ViewMoved(Exception):
 class StatementView(Protocol):
     def position(self) -> int: ...
 
-    def record(
-        self, upserts: Sequence[ViewRow], deletes: Sequence[tuple[str, str]], first: int, last: int, worker: str
-    ) -> None: ...
+    def record(self, changes: ViewChanges, first: int, last: int, worker: str) -> None: ...
 
     def rows(self) -> list[ViewRow]: ...
 
@@ -116,9 +117,7 @@ def _postgres_view(store: EventStore) -> StatementView:
         def position(self) -> int:
             return self.max_tracking_id(VIEW) or 0
 
-        def record(
-            self, upserts: Sequence[ViewRow], deletes: Sequence[tuple[str, str]], first: int, last: int, worker: str
-        ) -> None:
+        def record(self, changes: ViewChanges, first: int, last: int, worker: str) -> None:
             with self.datastore.transaction(commit=True) as curs:
                 curs.execute(SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(self.batches_table))
                 curs.execute(
@@ -129,12 +128,18 @@ def _postgres_view(store: EventStore) -> StatementView:
                 tracked = int(found["notification_id"]) if found else 0
                 if tracked != first - 1:
                     raise ViewMoved(f"the view is at position {tracked}, not {first - 1}")
-                if deletes:
+                if changes.closed:  # first: the rows rewritten below get their own figures
+                    curs.executemany(
+                        SQL("UPDATE {0} SET status = %s, as_of_position = %s WHERE period = %s").format(
+                            self.rows_table),
+                        [(CLOSED, last, period) for period in changes.closed],
+                    )
+                if changes.deletes:
                     curs.executemany(
                         SQL("DELETE FROM {0} WHERE participant_id = %s AND period = %s").format(self.rows_table),
-                        list(deletes),
+                        list(changes.deletes),
                     )
-                if upserts:
+                if changes.upserts:
                     curs.executemany(
                         SQL(
                             "INSERT INTO {0} (" + _COLUMNS + ") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "  # noqa: S608 - constant table names
@@ -143,7 +148,7 @@ def _postgres_view(store: EventStore) -> StatementView:
                             "attainment = EXCLUDED.attainment, total = EXCLUDED.total, "
                             "line_count = EXCLUDED.line_count, as_of_position = EXCLUDED.as_of_position"
                         ).format(self.rows_table),
-                        [_params(row, last, text=False) for row in upserts],
+                        [_params(row, last, text=False) for row in changes.upserts],
                     )
                 curs.execute(
                     SQL("INSERT INTO {0} VALUES (%s, %s, %s, %s)").format(self.batches_table),
@@ -201,9 +206,7 @@ def _sqlite_view(store: EventStore) -> StatementView:
         def position(self) -> int:
             return self.max_tracking_id(VIEW) or 0
 
-        def record(
-            self, upserts: Sequence[ViewRow], deletes: Sequence[tuple[str, str]], first: int, last: int, worker: str
-        ) -> None:
+        def record(self, changes: ViewChanges, first: int, last: int, worker: str) -> None:
             with self.datastore.transaction(commit=True) as curs:  # the writer's lock: one transaction at a time
                 # Take the writer's lock before reading: a transaction that read first and wrote after
                 # an append committed meanwhile failed at once (SQLite's stale snapshot, which waits
@@ -216,13 +219,17 @@ def _sqlite_view(store: EventStore) -> StatementView:
                 tracked = int(found[0]) if found else 0
                 if tracked != first - 1:
                     raise ViewMoved(f"the view is at position {tracked}, not {first - 1}")
+                curs.executemany(  # first: the rows rewritten below get their own figures
+                    f"UPDATE {ROWS_TABLE} SET status = ?, as_of_position = ? WHERE period = ?",  # noqa: S608 - constant table names
+                    [(CLOSED, last, period) for period in changes.closed],
+                )
                 curs.executemany(
                     f"DELETE FROM {ROWS_TABLE} WHERE participant_id = ? AND period = ?",  # noqa: S608 - constant table names
-                    list(deletes),
+                    list(changes.deletes),
                 )
                 curs.executemany(
                     f"INSERT OR REPLACE INTO {ROWS_TABLE} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant table names
-                    [_params(row, last, text=True) for row in upserts],
+                    [_params(row, last, text=True) for row in changes.upserts],
                 )
                 curs.execute(f"INSERT INTO {BATCHES_TABLE} VALUES (?, ?, ?, ?)", (first, last, worker, _now()))  # noqa: S608 - constant table names
                 self._insert_tracking(curs, Tracking(VIEW, last))

@@ -630,6 +630,13 @@ class LedgerState:
         spans = set(zip(firsts, self.touched_until[participant_id][start:end], strict=True))
         return TouchedDays(tuple(spans), min(firsts))
 
+    def earliest_touched(self, participant_id: str, after: int, at: int) -> int | None:
+        """The earliest day (ordinal) the participant's events in (after, at] may change; None if no event."""
+        positions = self.touched.get(participant_id, _NONE)
+        end = bisect.bisect_right(positions, at)
+        start = bisect.bisect_right(positions, after, 0, end)
+        return min(self.touched_from[participant_id][start:end]) if start < end else None
+
     def _deal_of(self, event: ev.EventData) -> Deal | None:
         """The deal a deal or payment event is about (most events), looked up once for all that
         follows from it."""

@@ -7,11 +7,11 @@ per-participant position index, a superset), over the periods in play (each
 month and quarter of a transaction date, and every target, adjustment and
 closed period with the one after it, where adjustments land) that the batch
 may have changed for them: those holding a day their events reach (the same
-index's spans of days), and where adjustments land now. A close changes
-everyone's statements of its period (open to closed) and of where adjustments
-landed before it and land after it, and nothing else (§5.10: the lines of
-every other period are as they were): after one, those periods of everyone
-are recomputed, not every period (decision 86).
+index's spans of days), and where adjustments land now. A close freezes its
+period's statements as they stood just before it (§5.10), so for someone no
+event before it changed, the close changes only the status of their row: the
+view turns those rows closed in SQL and recomputes no statement (decision 130;
+before, everyone's closed period and landing period were, decision 86).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from ledger import events as ev
 from ledger.values import attainment_str, money_str, next_period, period_first_day, period_last_day, period_of
-from ledger.view_rows import ViewRow
+from ledger.view_rows import ViewChanges, ViewRow
 from projections.book import BookView
 from projections.state import LedgerState
 
@@ -42,24 +42,19 @@ def periods_of(event: ev.EventData) -> set[str]:
             return set()
 
 
-def changed_since(state: LedgerState, after: int) -> set[str]:
-    """Participants whose statements may differ between position `after` and the head.
-
-    A close changes everyone's statements of that period (open to closed) and
-    where later adjustments land, so it brings in every participant.
-    """
-    if _closed_since(state, after):
-        return set(state.participants)
-    return {pid for pid, positions in state.touched.items() if positions and positions[-1] > after}
+def changed_since(state: LedgerState, after: int) -> list[str]:
+    """Participants whose statements' figures may differ between position `after` and the head:
+    those an event since concerns. A close alone changes no figure (decision 130)."""
+    return sorted(pid for pid, positions in state.touched.items() if positions and positions[-1] > after)
 
 
-def _closed_since(state: LedgerState, after: int) -> list[str]:
-    """The periods closed after position `after` (closes are in position order)."""
-    closed = []
+def _closed_since(state: LedgerState, after: int) -> dict[str, int]:
+    """The periods closed after position `after`, with their closes' positions (in position order)."""
+    closed = {}
     for close in reversed(state.closes):
         if close.position <= after:
             break
-        closed.append(close.period)
+        closed[close.period] = close.position
     return closed
 
 
@@ -70,35 +65,48 @@ def _landing(state: LedgerState, at: int) -> set[str]:
 
 def view_changes(
     view: BookView, after: int, periods: Collection[str], written: Collection[tuple[str, str]]
-) -> tuple[list[ViewRow], list[tuple[str, str]]]:
-    """The rows to write, and the (participant, period) rows to delete, once the view moves from
-    position `after` to `view.position`. `periods`: those in play; `written`: the rows it holds."""
+) -> ViewChanges:
+    """What changes once the view moves from position `after` to `view.position`. `periods`: those
+    in play; `written`: the (participant, period) rows the view holds.
+
+    Only those an event since `after` concerns are recomputed, in the periods their events may
+    change: holding a day the events reach; where adjustments land, if a day is in it or earlier
+    (a changed closed period's adjustment lands there); and a period closed since `after`, if
+    an event before its close reached a day in it or earlier, since a closed statement is frozen
+    as it stood just before its close (§5.10). Everyone else's rows of the periods closed since
+    `after` keep their figures and only turn closed (`ViewChanges.closed`, decision 130); a
+    period closed by `after` is frozen, whatever comes later."""
     state, at = view.state, view.position
     closed = _closed_since(state, after)
-    # Recomputed for everyone changed: where adjustments land, and the periods closed since
-    # `after` (where adjustments landed before them: periods of a length close in calendar order).
-    everyone = _landing(state, at) | set(closed)
+    landing = _landing(state, at)
     # By last day: a participant's events reach no period that ends before the earliest day they
     # touch, so only the periods from there on are looked at, not every period of the ledger's years.
     spans = sorted(((period, period_first_day(period), period_last_day(period)) for period in periods),
                    key=lambda span: span[2])
     lasts = [last.toordinal() for _, _, last in spans]
-    always = [span for span in spans if span[0] in everyone]
+    closed_at = state.closed_at
     upserts, deletes = [], []
-    for participant_id in sorted(changed_since(state, after)):
-        touched = state.touched_days(participant_id, after, at)  # None: no event of theirs since `after`
-        chosen = always
-        if touched is not None:
-            reached = [(period, first, last) for period, first, last in spans[bisect_left(lasts, touched.earliest):]
-                       if period not in everyone and touched.reach(first, last)]
-            chosen = sorted(always + reached)  # in period order
-        for period, _, _ in chosen:
+    for participant_id in changed_since(state, after):
+        touched = state.touched_days(participant_id, after, at)
+        if touched is None:
+            continue
+        chosen = []
+        for period, first, last in spans[bisect_left(lasts, touched.earliest):]:
+            close = closed_at.get(period)
+            if close is None:
+                if period in landing or touched.reach(first, last):
+                    chosen.append(period)
+            elif period in closed:
+                before = state.earliest_touched(participant_id, after, close - 1)
+                if before is not None and before <= last.toordinal():
+                    chosen.append(period)
+        for period in sorted(chosen):
             row = statement_row(view, participant_id, period)
             if row is not None:
                 upserts.append(row)
             elif (participant_id, period) in written:
                 deletes.append((participant_id, period))
-    return upserts, deletes
+    return ViewChanges(upserts, deletes, list(closed))
 
 
 def statement_row(view: BookView, participant_id: str, period: str) -> ViewRow | None:

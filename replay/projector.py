@@ -71,13 +71,14 @@ class Projector:
         before = self.book.position
         if not self._fold(before, before + self.batch):
             return 0
-        upserts, deletes = view_changes(self.book.view(), before, self.periods, self.written)
-        self.view.record(upserts, deletes, before + 1, self.book.position, self.worker)
-        self.written |= {(row.participant_id, row.period) for row in upserts}
-        self.written -= set(deletes)
+        changes = view_changes(self.book.view(), before, self.periods, self.written)
+        self.view.record(changes, before + 1, self.book.position, self.worker)
+        self.written |= {(row.participant_id, row.period) for row in changes.upserts}
+        self.written -= set(changes.deletes)
         log.info(
             "projected",
-            extra={"first": before + 1, "last": self.book.position, "rows": len(upserts), "worker": self.worker},
+            extra={"first": before + 1, "last": self.book.position, "rows": len(changes.upserts),
+                   "closed": changes.closed, "worker": self.worker},
         )
         return self.book.position - before
 

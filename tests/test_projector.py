@@ -30,7 +30,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from ledger.settings import MEMO_LINES, parse_database_url
 from ledger.view_rows import ViewRow
-from ledger.views import StatementView, ViewMoved, open_view
+from ledger.views import ROWS_TABLE, StatementView, ViewMoved, open_view
 from projections.book import Book
 from replay.bootstrap import Services
 from replay.demo import load_demo
@@ -135,6 +135,43 @@ def test_later_events_update_insert_and_delete_rows(api: Api) -> None:
     by_key = {(r.participant_id, r.period): r for r in rows}
     assert by_key[("a", "2026-02")].status == "closed"
     assert by_key[("a", "2026-03")].total == Decimal("10.00")
+    projector.election.resign()
+
+
+def _as_of_positions(view: StatementView) -> dict[tuple[str, str], int]:
+    """Each row's `as_of_position`, read straight from the table (the view's API does not show it)."""
+    datastore: Any = view.datastore  # type: ignore[attr-defined]  # both recorders have one
+    schema = getattr(datastore, "schema", None)  # PostgreSQL: the test's own
+    table = f'"{schema}".{ROWS_TABLE}' if schema else ROWS_TABLE
+    with datastore.transaction(commit=False) as curs:  # rows by column name on both (dict rows, sqlite3.Row)
+        curs.execute(f"SELECT participant_id, period, as_of_position FROM {table}")
+        return {(row["participant_id"], row["period"]): row["as_of_position"] for row in curs.fetchall()}
+
+
+def test_a_close_turns_rows_closed_and_rewrites_only_those_changed_before_it(api: Api) -> None:
+    """A batch of a deal for `a` and February's close: `a`'s February row is rewritten with the
+    deal, closed; `b`'s keeps its figures and turns closed, in SQL, without its statement being
+    recomputed (decision 130). Both rows say the batch's last position, and equal the API's."""
+    api.add("PlanPublished", plan_id="p", effective_from="2026-01-01", rules=rules([("0", "0.1")]))
+    for person in ("a", "b"):
+        api.add("ParticipantRegistered", participant_id=person, name=person, start_date="2026-01-01", team_id="t")
+        api.add("PlanAssigned", participant_id=person, plan_id="p", effective_from="2026-01-01")
+        api.add("DealBooked", deal_id=f"{person}1", credits=[{"participant_id": person, "share": "1"}],
+                booked_on="2026-02-10", amount="500.00", currency="USD")
+    projector = _projector(api.services)
+    assert projector.election.try_lead()
+    projector.activate()
+    before = projector.catch_up()
+    api.add("DealBooked", deal_id="a2", credits=[{"participant_id": "a", "share": "1"}],
+            booked_on="2026-02-20", amount="300.00", currency="USD")
+    api.add("PeriodClosed", period="2026-02")
+    head = projector.catch_up()
+    assert head == before + 2
+    rows = {(r.participant_id, r.period): r for r in projector.view.rows()}
+    assert list(rows.values()) == _expected(api, ["a", "b"])
+    assert (rows[("a", "2026-02")].status, rows[("a", "2026-02")].total) == ("closed", Decimal("80.00"))
+    assert (rows[("b", "2026-02")].status, rows[("b", "2026-02")].total) == ("closed", Decimal("50.00"))
+    assert _as_of_positions(projector.view) == {("a", "2026-02"): head, ("b", "2026-02"): head}
     projector.election.resign()
 
 

@@ -9,6 +9,7 @@ changed (their days out of its events' reach, and no close among them).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -18,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.values import money_str
-from ledger.view_rows import ViewRow
+from ledger.view_rows import ViewChanges, ViewRow
 from projections.book import Book, BookView
 from projections.views import periods_of, statement_row, view_changes
 from tests import test_close_properties as closes
@@ -52,12 +53,20 @@ def _check_in_batches(entries: list[Any], cuts: list[int]) -> int:
             book.apply(entry.position, entry.event_id, entry.event)
             scratch.apply(entry.position, entry.event_id, entry.event)
             periods |= periods_of(entry.event)
-        upserts, deletes = view_changes(book.view(), before, periods, rows.keys())
-        for key in deletes:
-            del rows[key]
-        rows.update({(row.participant_id, row.period): row for row in upserts})
+        _apply(view_changes(book.view(), before, periods, rows.keys()), rows)
         assert rows == _from_scratch(scratch.view(), periods), (before, end)
     return len(rows)
+
+
+def _apply(changes: ViewChanges, rows: dict[tuple[str, str], ViewRow]) -> None:
+    """What the SQL view does with the changes (`ledger.views`): closed periods' rows turn closed,
+    then rows are deleted and written."""
+    for key, row in rows.items():
+        if row.period in changes.closed:
+            rows[key] = replace(row, status="closed")
+    for key in changes.deletes:
+        del rows[key]
+    rows.update({(row.participant_id, row.period): row for row in changes.upserts})
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -88,15 +97,16 @@ def _deal(deal_id: str, booked_on: str, participant_id: str = "r1") -> dict[str,
                      "credits": [{"participant_id": participant_id, "share": "1"}]}}
 
 
-def test_a_batch_recomputes_only_the_periods_its_events_reach_or_a_close_changes() -> None:
+def test_a_batch_recomputes_only_the_periods_its_events_reach_and_a_close_none() -> None:
     """What the skipping buys: after a batch of April deals, March's rows are not recomputed (they
-    are the same), April's are; after a close, only the closed period's rows and those where
-    adjustments now land are (decision 86): a year's close does not rewrite every earlier year."""
+    are the same), April's are. A close recomputes no statement: nothing in its batch changed one,
+    so the closed period's rows keep their figures and only turn closed (decision 130; before,
+    everyone's closed period and the period where adjustments land were recomputed)."""
     envelopes = [*_team("month"), _deal("d0", "2026-01-20"), _deal("d1", "2026-03-10"),
                  _deal("d2", "2026-04-02")]
     envelopes += [_event(f"close-{month}", "PeriodClosed", period=f"2026-{month}") for month in ("01", "02", "03")]
     entries = closes._logged(envelopes)
-    book, periods = Book(), set()
+    book, periods = Book(), set[str]()
 
     fold_to = partial(_rows_written, book, periods, entries)
 
@@ -105,23 +115,52 @@ def test_a_batch_recomputes_only_the_periods_its_events_reach_or_a_close_changes
 
     assert fold_to(8) == both("01", "03")
     assert fold_to(9) == both("04")  # January's and March's rows are left as they are
-    assert fold_to(10) == both("01")  # closed; February, where adjustments land, has no statement
-    assert fold_to(11) == both("03")  # February closed (empty), March is where adjustments land
-    assert fold_to(12) == both("03", "04")  # March closed, April is where adjustments land
+    for end, month in ((10, "01"), (11, "02"), (12, "03")):
+        changes = _changes(book, periods, entries, end)
+        assert (changes.upserts, changes.deletes, changes.closed) == ([], [], [f"2026-{month}"])
     assert book.statement("r1", "2026-03").status == "closed"
     assert _check_in_batches(entries, [8, 9, 10, 11]) == 6
     assert _check_in_batches(entries, [9]) == 6  # three closes in one batch: each closed period rewritten
 
 
-def _rows_written(book: Book, periods: set[str], entries: list[Any], end: int) -> set[tuple[str, str]]:
-    """Fold the entries up to position `end` into the book: the rows the projector then writes."""
+def _changes(book: Book, periods: set[str], entries: list[Any], end: int) -> ViewChanges:
+    """Fold the entries up to position `end` into the book: what the projector then changes."""
     before = book.position
     for entry in entries[before:end]:
         book.apply(entry.position, entry.event_id, entry.event)
         periods.update(periods_of(entry.event))
-    upserts, deletes = view_changes(book.view(), before, periods, set())
-    assert deletes == []
-    return {(row.participant_id, row.period) for row in upserts}
+    return view_changes(book.view(), before, periods, set())
+
+
+def _rows_written(book: Book, periods: set[str], entries: list[Any], end: int) -> set[tuple[str, str]]:
+    """The rows the projector writes after folding the entries up to position `end`."""
+    changes = _changes(book, periods, entries, end)
+    assert changes.deletes == []
+    return {(row.participant_id, row.period) for row in changes.upserts}
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_a_closed_period_is_recomputed_only_for_what_came_before_its_close(late: bool) -> None:
+    """A close freezes the period as it stood just before it (§5.10). In one batch with January's
+    close: a January deal booked before the close rewrites January's rows (now closed, with the
+    deal); one booked after it leaves January's figures as they were (the rows only turn closed)
+    and rewrites February's, where its adjustment lands (decision 130)."""
+    envelopes = [*_team("month"), _deal("d0", "2026-01-10")]
+    batch = [_deal("d1", "2026-01-20"), _event("c1", "PeriodClosed", period="2026-01")]
+    entries = closes._logged([*envelopes, *(reversed(batch) if late else batch)])
+    book, periods = Book(), set[str]()
+    _changes(book, periods, entries, len(envelopes))
+    changes = _changes(book, periods, entries, len(entries))
+    written = {(row.participant_id, row.period): row for row in changes.upserts}
+    assert changes.closed == ["2026-01"]
+    if late:
+        assert set(written) == {("r1", "2026-02"), ("m", "2026-02")}
+        assert written[("r1", "2026-02")].total == Decimal("100.00")  # the adjustment for d1
+    else:
+        assert set(written) == {("r1", "2026-01"), ("m", "2026-01")}
+        assert (written[("r1", "2026-01")].status, written[("r1", "2026-01")].total) == ("closed", Decimal("200.00"))
+    assert book.statement("r1", "2026-01").total == Decimal("100.00" if late else "200.00")
+    assert _check_in_batches(entries, [len(envelopes)]) == (4 if late else 2)
 
 
 def _team(period: str) -> list[dict[str, Any]]:
@@ -173,21 +212,22 @@ def _rows_of_batch(envelopes: list[dict[str, Any]], batch: int) -> tuple[set[tup
     for entry in entries:
         book.apply(entry.position, entry.event_id, entry.event)
         periods |= periods_of(entry.event)
-    upserts, _ = view_changes(book.view(), len(entries) - batch, periods, set())
+    upserts = view_changes(book.view(), len(entries) - batch, periods, set()).upserts
     return {(row.participant_id, row.period) for row in upserts}, book
 
 
 def test_a_new_hire_rewrites_no_period_before_their_start() -> None:
     """A new report has no deals: their manager's earlier statements cannot change (decision 88).
     Before, a registration reached every day, so the manager's statement of the period where
-    adjustments land went through every closed period again."""
+    adjustments land went through every closed period again; and until decision 130 that
+    statement (March's) was recomputed all the same, though the hire's days start after it."""
     envelopes = [*_team("month"), _deal("d1", "2026-01-10"), _deal("d2", "2026-02-10"),
                  _event("c1", "PeriodClosed", period="2026-01"), _event("c2", "PeriodClosed", period="2026-02"),
                  _deal("d3", "2026-03-10"), _deal("d4", "2026-04-10")]
     envelopes.append(_event("r2", "ParticipantRegistered", participant_id="r2", name="New", team_id="t",
                             manager_id="m", start_date="2026-04-01"))
     rows, _ = _rows_of_batch(envelopes, 1)
-    assert rows == {("m", "2026-03"), ("m", "2026-04")}  # where adjustments land, and from the start on
+    assert rows == {("m", "2026-04")}  # from the start on
 
 
 def test_a_deal_rewrites_the_periods_holding_its_booking_day_and_no_later_month() -> None:
