@@ -197,7 +197,9 @@ def _rebuild_view(store: EventStore, restart: bool, batch: int, total: int, rate
     settings = Settings()
     # No memo: a rebuild computes each statement once per batch and never reads it again, and
     # keeping the lines cost more than computing them anew (decision 124).
-    projector = projector_for(store, parse_database_url(settings.database_url), batch, memo_lines=0)
+    projector = projector_for(
+        store, parse_database_url(settings.database_url), batch, memo_lines=0, workers=settings.view_workers
+    )
     if not projector.election.try_lead():
         failure = projector.election.failure
         projector.election.resign()
@@ -273,7 +275,7 @@ def project(
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    projector_for(store, database, batch, settings.memo_lines).run(stop, poll)
+    projector_for(store, database, batch, settings.memo_lines, settings.view_workers).run(stop, poll)
     store.close()
 
 

@@ -289,27 +289,31 @@ def rebuild(database_url: str) -> dict[str, float]:
     return _in_a_fresh_process(code, database_url)
 
 
-def view_rebuild(database_url: str) -> dict[str, float]:
+def view_rebuild(database_url: str, workers: int = 1) -> dict[str, float]:
     """`ledger rebuild --view --restart` in a fresh process: the persistent SQL statement view,
     every participant's statement of every period computed and written, resumable from its
-    tracked position (decision 124); seconds, events and the process's own peak memory."""
+    tracked position (decision 124); seconds, events and the process's own peak memory. With
+    `workers` (`LEDGER_VIEW_WORKERS`, decision 131), also the most memory its forked workers held
+    of their own at once (pages they copied), sampled every 0.1 s: the process's peak does not
+    count it."""
     code = (
-        "import json,sys,time;from cli import app;t=time.perf_counter();"
+        "import json,sys,time;from cli import app;w=_watch_workers();t=time.perf_counter();"
         "code=app(['rebuild','--view','--restart'],standalone_mode=False);d=time.perf_counter()-t;"
         "assert not code,f'ledger rebuild --view stopped early (exit {code})';"
         "from ledger.settings import Settings,parse_database_url;from ledger.store import EventStore;"
         "s=EventStore(parse_database_url(Settings().database_url));h=s.head();s.close();"
-        "print(json.dumps({'events':h,'seconds':d,'rss_mb':_peak_mb()}))"
+        "print(json.dumps({'events':h,'seconds':d,'rss_mb':_peak_mb(),'workers_mb':w()}))"
     )
-    return _in_a_fresh_process(code, database_url)
+    return _in_a_fresh_process(code, database_url, {"LEDGER_VIEW_WORKERS": str(workers)})
 
 
-def _in_a_fresh_process(code: str, database_url: str) -> dict[str, float]:
+def _in_a_fresh_process(code: str, database_url: str, env: dict[str, str] | None = None) -> dict[str, float]:
     """The figures `code` prints last as JSON, run by a new interpreter on the ledger at
-    `database_url` (as `sys.argv[1]` and `LEDGER_DATABASE_URL`), with `_peak_mb()` defined."""
+    `database_url` (as `sys.argv[1]` and `LEDGER_DATABASE_URL`), with `_peak_mb()` and
+    `_watch_workers()` defined."""
     out = subprocess.run(
-        [sys.executable, "-c", _PEAK_MB + code, database_url], capture_output=True, text=True, check=True,
-        env={**os.environ, "LEDGER_DATABASE_URL": database_url},
+        [sys.executable, "-c", _PEAK_MB + _WATCH_WORKERS + code, database_url], capture_output=True, text=True,
+        check=True, env={**os.environ, "LEDGER_DATABASE_URL": database_url, **(env or {})},
     ).stdout
     result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
     return result
@@ -325,6 +329,40 @@ def _peak_mb():
             return next(int(line.split()[1]) for line in status if line.startswith('VmHWM:')) / 1024
     except (OSError, StopIteration):
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+"""
+
+
+#: Defines `_watch_workers()`: starts a thread that sums, every 0.1 s, the private memory (pages
+#: written since the fork) of this process's children, and returns a function giving the most seen
+#: in MB (0 without /proc).
+_WATCH_WORKERS = """
+def _watch_workers():
+    import os, threading, time
+    seen = [0]
+
+    def private_kb(pid):
+        with open(f'/proc/{pid}/smaps_rollup') as rollup:
+            return sum(int(line.split()[1]) for line in rollup if line.startswith(('Private_Clean', 'Private_Dirty')))
+
+    def watch():
+        me = os.getpid()
+        while True:
+            total = 0
+            try:
+                for task in os.listdir(f'/proc/{me}/task'):
+                    with open(f'/proc/{me}/task/{task}/children') as children:
+                        for child in children.read().split():
+                            try:
+                                total += private_kb(child)
+                            except OSError:
+                                pass  # ended meanwhile
+            except OSError:
+                return
+            seen[0] = max(seen[0], total)
+            time.sleep(0.1)
+
+    threading.Thread(target=watch, daemon=True).start()
+    return lambda: seen[0] / 1024
 """
 
 
@@ -533,6 +571,9 @@ def main() -> None:
         viewed = view_rebuild(url)
         note(view_rebuild_s=viewed["seconds"], view_rebuild_eps=viewed["events"] / viewed["seconds"],
              view_rebuild_peak_rss_mb=viewed["rss_mb"])
+        viewed = view_rebuild(url, workers=2)
+        note(view_rebuild_2w_s=viewed["seconds"], view_rebuild_2w_peak_rss_mb=viewed["rss_mb"],
+             view_rebuild_2w_worker_mb=viewed["workers_mb"])
         del envelopes  # the baseline's data is the stored log's, below
         note(sql_recompute_s=sql_recompute(url, stored_deals_and_targets(url)))
         note(ranking_cold_p99_ms=cold_rankings(url, participants, samples))

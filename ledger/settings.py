@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     #: Processes that share a what-if's rows, the service's own included (`replay.forked`): each
     #: other one may copy up to the books' size in memory while it runs. 1: none is forked.
     what_if_workers: int = Field(default=2, ge=1, le=64)
+    #: Processes that share the statements of a large batch of `ledger project` or `ledger rebuild
+    #: --view`, the worker's own included (`replay.forked`). 1: none is forked, and the rebuild
+    #: keeps within its memory bound (a forked worker copies a third to half of it, decision 131).
+    view_workers: int = Field(default=1, ge=1, le=64)
     #: Lines a process keeps of computed statements (`ledger serve` and `ledger project` each).
     memo_lines: int = Field(default=MEMO_LINES, ge=0)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,23 @@ class ViewRow:
     attainment: Decimal | None
     total: Decimal
     line_count: int
+
+
+def row_to_json(row: ViewRow) -> list[Any]:
+    """The row as JSON values (a forked worker's answer, `replay.projector`): figures as exact strings."""
+    def text(value: Decimal | None) -> str | None:
+        return None if value is None else str(value)
+
+    return [row.participant_id, row.period, row.status, text(row.target), str(row.credited),
+            text(row.attainment), str(row.total), row.line_count]
+
+
+def row_from_json(values: list[Any]) -> ViewRow:
+    def number(value: str | None) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+    return ViewRow(values[0], values[1], values[2], number(values[3]), Decimal(values[4]), number(values[5]),
+                   Decimal(values[6]), values[7])
 
 
 @dataclass(frozen=True)

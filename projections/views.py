@@ -17,8 +17,10 @@ before, everyone's closed period and landing period were, decision 86).
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 from decimal import Decimal
+from functools import partial
+from typing import Protocol
 
 from ledger import events as ev
 from ledger.values import attainment_str, money_str, next_period, period_first_day, period_last_day, period_of
@@ -63,11 +65,35 @@ def _landing(state: LedgerState, at: int) -> set[str]:
     return {next_period(close.period) for length in ("month", "quarter") if (close := state.last_close(length, at))}
 
 
+#: A participant and the periods (in order) whose statements are to be computed.
+Wanted = tuple[str, tuple[str, ...]]
+
+
+class RowsMap(Protocol):
+    """`work(item)` for each item, in the items' order, however computed: here (`computed_here`),
+    or shared with forked processes by the projector (decision 131)."""
+
+    def __call__(
+        self, items: Sequence[Wanted], work: Callable[[Wanted], list[ViewRow | None]]
+    ) -> list[list[ViewRow | None]]: ...
+
+
+def computed_here(
+    items: Sequence[Wanted], work: Callable[[Wanted], list[ViewRow | None]]
+) -> list[list[ViewRow | None]]:
+    return [work(item) for item in items]
+
+
 def view_changes(
-    view: BookView, after: int, periods: Collection[str], written: Collection[tuple[str, str]]
+    view: BookView,
+    after: int,
+    periods: Collection[str],
+    written: Collection[tuple[str, str]],
+    map_rows: RowsMap = computed_here,
 ) -> ViewChanges:
     """What changes once the view moves from position `after` to `view.position`. `periods`: those
-    in play; `written`: the (participant, period) rows the view holds.
+    in play; `written`: the (participant, period) rows the view holds; `map_rows`: how the
+    statements are computed, each participant's rows on their own.
 
     Only those an event since `after` concerns are recomputed, in the periods their events may
     change: holding a day the events reach; where adjustments land, if a day is in it or earlier
@@ -85,7 +111,7 @@ def view_changes(
                    key=lambda span: span[2])
     lasts = [last.toordinal() for _, _, last in spans]
     closed_at = state.closed_at
-    upserts, deletes = [], []
+    wanted: list[Wanted] = []
     for participant_id in changed_since(state, after):
         touched = state.touched_days(participant_id, after, at)
         if touched is None:
@@ -100,13 +126,25 @@ def view_changes(
                 before = state.earliest_touched(participant_id, after, close - 1)
                 if before is not None and before <= last.toordinal():
                     chosen.append(period)
-        for period in sorted(chosen):
-            row = statement_row(view, participant_id, period)
+        if chosen:
+            wanted.append((participant_id, tuple(sorted(chosen))))
+    # Costliest first, for workers that share them: a manager's period holds a line per report's deal.
+    reports = state.reports
+    order = sorted(range(len(wanted)), key=lambda i: -len(reports.get(wanted[i][0], ())))
+    computed = dict(zip(order, map_rows([wanted[i] for i in order], partial(_rows_of, view)), strict=True))
+    upserts, deletes = [], []
+    for i, (participant_id, chosen_periods) in enumerate(wanted):
+        for period, row in zip(chosen_periods, computed[i], strict=True):
             if row is not None:
                 upserts.append(row)
             elif (participant_id, period) in written:
                 deletes.append((participant_id, period))
     return ViewChanges(upserts, deletes, list(closed))
+
+
+def _rows_of(view: BookView, wanted: Wanted) -> list[ViewRow | None]:
+    participant_id, periods = wanted
+    return [statement_row(view, participant_id, period) for period in periods]
 
 
 def statement_row(view: BookView, participant_id: str, period: str) -> ViewRow | None:

@@ -14,15 +14,19 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ledger.damage import stored_events
 from ledger.election import Election, election_for
 from ledger.heap import HEAP
 from ledger.settings import MEMO_LINES, Database
 from ledger.store import EventStore
+from ledger.view_rows import ViewRow, row_from_json, row_to_json
 from ledger.views import StatementView, open_view
 from projections.book import Book
-from projections.views import periods_of, view_changes
+from projections.views import Wanted, computed_here, periods_of, view_changes
+from replay.forked import map_forked
 
 log = logging.getLogger("ledger.projector")
 
@@ -39,6 +43,7 @@ class Projector:
         worker: str,
         batch: int = 10_000,
         memo_lines: int = MEMO_LINES,
+        workers: int = 1,
     ) -> None:
         self.store = store
         self.view = view
@@ -46,6 +51,8 @@ class Projector:
         self.worker = worker
         self.batch = batch
         self.memo_lines = memo_lines
+        #: Processes that share a large batch's statements, this one included (`replay.forked`).
+        self.workers = workers
         self.book = Book(memo_lines=memo_lines)
         self.periods: set[str] = set()
         self.written: set[tuple[str, str]] = set()
@@ -71,7 +78,7 @@ class Projector:
         before = self.book.position
         if not self._fold(before, before + self.batch):
             return 0
-        changes = view_changes(self.book.view(), before, self.periods, self.written)
+        changes = view_changes(self.book.view(), before, self.periods, self.written, self._map_rows)
         self.view.record(changes, before + 1, self.book.position, self.worker)
         self.written |= {(row.participant_id, row.period) for row in changes.upserts}
         self.written -= set(changes.deletes)
@@ -81,6 +88,20 @@ class Projector:
                    "closed": changes.closed, "worker": self.worker},
         )
         return self.book.position - before
+
+    def _map_rows(
+        self, items: Sequence[Wanted], work: Callable[[Wanted], list[ViewRow | None]]
+    ) -> list[list[ViewRow | None]]:
+        """The statements of a batch, shared with forked workers once they look worth it (decision
+        131): rows travel back as JSON, their figures as exact decimal strings."""
+        if self.workers <= 1:
+            return computed_here(items, work)
+
+        def encoded(item: Wanted) -> list[list[Any] | None]:
+            return [None if row is None else row_to_json(row) for row in work(item)]
+
+        answers = map_forked(items, encoded, self.workers)
+        return [[None if row is None else row_from_json(row) for row in answer] for answer in answers]
 
     def catch_up(self) -> int:
         """Apply batches until the view reaches the log's head; returns the position reached."""
@@ -123,10 +144,10 @@ class Projector:
 
 
 def projector_for(
-    store: EventStore, database: Database, batch: int = 10_000, memo_lines: int = MEMO_LINES
+    store: EventStore, database: Database, batch: int = 10_000, memo_lines: int = MEMO_LINES, workers: int = 1
 ) -> Projector:
     """A projector on the store's database, with its election, named after this host and process."""
     pool = getattr(store.datastore, "pool", None)  # PostgreSQL: the election connects like the pool
     election = election_for(database, getattr(pool, "kwargs", None))
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    return Projector(store, open_view(store), election, worker, batch, memo_lines)
+    return Projector(store, open_view(store), election, worker, batch, memo_lines, workers)

@@ -126,6 +126,7 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         ({"LEDGER_DATABASE_URL": "postgresql://ledger@127.0.0.1:5432/books?sslmod=require"}, '"sslmod"'),
         ({"LEDGER_DATABASE_URL": "mysql://ledger@127.0.0.1/books"}, "must start with sqlite:/// or postgresql://"),
         ({"LEDGER_WHAT_IF_WORKERS": "0"}, "what_if_workers"),
+        ({"LEDGER_VIEW_WORKERS": "0"}, "view_workers"),
     ],
 )
 def test_a_configuration_the_commands_cannot_use_is_one_line_and_exit_2(

@@ -36,17 +36,17 @@ from replay.bootstrap import Services
 from replay.demo import load_demo
 from replay.projector import Projector, projector_for
 from tests.processes import ADMIN, AUTH, REPO, Server
-from tests.support import Api, memo_held, rules
+from tests.support import Api, eager_forks, memo_held, rules
 
 MONTHS = [f"2026-{m:02d}" for m in range(1, 13)]
 PERIODS = MONTHS + [f"2026-Q{q}" for q in range(1, 5)]
 
 
 def _projector(
-    services: Services, worker: str = "test", batch: int = 10_000, memo_lines: int = MEMO_LINES
+    services: Services, worker: str = "test", batch: int = 10_000, memo_lines: int = MEMO_LINES, workers: int = 1
 ) -> Projector:
     database = parse_database_url(services.settings.database_url)
-    projector = projector_for(services.store, database, batch, memo_lines)
+    projector = projector_for(services.store, database, batch, memo_lines, workers)
     projector.worker = worker
     return projector
 
@@ -528,6 +528,40 @@ def test_a_projector_on_a_small_memo_writes_the_same_rows_within_it(api: Api) ->
     while projector.step():
         heaviest = max(heaviest, memo_held(projector.book.engine))
     assert 0 < heaviest <= 40
+    assert projector.view.rows() == _expected(api, _participants(api))
+    projector.election.resign()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_view_rebuild_shares_its_statements_with_forked_workers_as_configured(
+    database_url: str, api: Api, workers: int
+) -> None:
+    """`LEDGER_VIEW_WORKERS` reaches `ledger rebuild --view`: with 2, a batch's statements are shared
+    with a forked worker, whose rows come back exact (decision 131); the view's rows are the API's,
+    as with 1, where nothing is forked."""
+    from typer.testing import CliRunner
+
+    from cli import app as cli_app
+
+    load_demo(api.services.log)
+    with eager_forks() as fork:
+        result = CliRunner().invoke(cli_app, ["rebuild", "--view", "--restart", "--batch", "60"],
+                                    env={"LEDGER_DATABASE_URL": database_url, "LEDGER_VIEW_WORKERS": str(workers)})
+    assert result.exit_code == 0, result.output
+    assert fork.called == (workers == 2)
+    assert open_view(api.services.store).rows() == _expected(api, _participants(api))
+
+
+def test_a_projector_with_forked_workers_writes_the_statements_of_the_api(api: Api) -> None:
+    """`ledger project`'s batches, their statements shared with a forked worker (decision 131): the
+    rows are the API's, deletes and closed rows included."""
+    load_demo(api.services.log)
+    projector = _projector(api.services, batch=30, workers=2)
+    assert projector.election.try_lead()
+    projector.activate()
+    with eager_forks() as fork:
+        assert projector.catch_up() == api.services.log.head
+    assert fork.call_count >= 2  # a fork per batch with more than one participant to compute
     assert projector.view.rows() == _expected(api, _participants(api))
     projector.election.resign()
 
