@@ -51,13 +51,11 @@ def changed_since(state: LedgerState, after: int) -> list[str]:
 
 
 def _closed_since(state: LedgerState, after: int) -> dict[str, int]:
-    """The periods closed after position `after`, with their closes' positions (in position order)."""
-    closed = {}
-    for close in reversed(state.closes):
-        if close.position <= after:
-            break
-        closed[close.period] = close.position
-    return closed
+    """The periods closed after position `after`, with their closes' positions, in position order."""
+    start = len(state.closes)
+    while start and state.closes[start - 1].position > after:  # closes are in position order
+        start -= 1
+    return {close.period: close.position for close in state.closes[start:]}
 
 
 def _landing(state: LedgerState, at: int) -> set[str]:
@@ -114,7 +112,7 @@ def view_changes(
     wanted: list[Wanted] = []
     for participant_id in changed_since(state, after):
         touched = state.touched_days(participant_id, after, at)
-        if touched is None:
+        if touched is None:  # cannot be: `changed_since` names those with an event since `after`
             continue
         chosen = []
         for period, first, last in spans[bisect_left(lasts, touched.earliest):]:

@@ -120,7 +120,11 @@ def test_a_batch_recomputes_only_the_periods_its_events_reach_and_a_close_none()
         assert (changes.upserts, changes.deletes, changes.closed) == ([], [], [f"2026-{month}"])
     assert book.statement("r1", "2026-03").status == "closed"
     assert _check_in_batches(entries, [8, 9, 10, 11]) == 6
-    assert _check_in_batches(entries, [9]) == 6  # three closes in one batch: each closed period rewritten
+    assert _check_in_batches(entries, [9]) == 6  # three closes in one batch: each period's rows turned closed
+    book, periods = Book(), set[str]()
+    _changes(book, periods, entries, 9)
+    changes = _changes(book, periods, entries, 12)
+    assert (changes.upserts, changes.closed) == ([], ["2026-01", "2026-02", "2026-03"])  # in the order closed
 
 
 def _changes(book: Book, periods: set[str], entries: list[Any], end: int) -> ViewChanges:
