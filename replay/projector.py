@@ -32,6 +32,12 @@ log = logging.getLogger("ledger.projector")
 
 #: Seconds a worker waits at most before it tries again after its projection failed.
 RETRY_MAX_WAIT = 30.0
+#: Events folded between looks at the stop signal while a worker folds the log to take the lead.
+STOP_CHECK_EVERY = 1_000
+
+
+class Stopped(Exception):
+    """Asked to stop while folding the log to take the lead: nothing was written."""
 
 
 class Projector:
@@ -57,19 +63,23 @@ class Projector:
         self.periods: set[str] = set()
         self.written: set[tuple[str, str]] = set()
 
-    def _fold(self, after: int, upto: int | None) -> int:
+    def _fold(self, after: int, upto: int | None, stop: threading.Event | None = None) -> int:
         with HEAP.folding() as tally:
             for record, event in stored_events(self.store, after, upto, ahead=True):
                 self.book.apply(record.position, record.event_id, event)
                 self.periods |= periods_of(event)
                 tally.count += 1
+                if stop is not None and tally.count % STOP_CHECK_EVERY == 0 and stop.is_set():
+                    raise Stopped(record.position)
         return tally.count
 
-    def activate(self) -> int:
-        """Rebuild the book up to the view's tracked position; returns that position."""
+    def activate(self, stop: threading.Event | None = None) -> int:
+        """Rebuild the book up to the view's tracked position; returns that position. Raises
+        `Stopped` if `stop` is set meanwhile: a million events take about 25 s to fold, longer
+        than a container's grace before it is killed."""
         tracked = self.view.position()
         self.book, self.periods = Book(memo_lines=self.memo_lines), set()
-        self._fold(0, tracked)
+        self._fold(0, tracked, stop)
         self.written = {(row.participant_id, row.period) for row in self.view.rows()}
         return tracked
 
@@ -123,12 +133,16 @@ class Projector:
                     continue
                 standing_by = False
                 try:
-                    log.info("leading", extra={"worker": self.worker, "position": self.activate()})
+                    log.info("leading", extra={"worker": self.worker, "position": self.activate(stop)})
                     while not stop.is_set() and self.election.leading():
                         applied = self.step()
                         failures = 0  # the view took a step (or had none to take): the fault passed
                         if not applied:
                             stop.wait(poll)
+                except Stopped as stopped:
+                    where = {"worker": self.worker, "position": stopped.args[0]}
+                    log.info("stopped while taking the lead", extra=where)
+                    break
                 except Exception:  # a lost database or a rival's write: start over from the tracked position
                     # A fault that recurs (a write the database keeps refusing) would otherwise fold
                     # the whole log again every `poll` seconds, for ever (decision 128). The lead is

@@ -718,6 +718,44 @@ def test_a_worker_whose_projection_keeps_failing_waits_longer_each_time(api: Api
     assert not any(leading for _, leading in stop.waits)
 
 
+def test_a_worker_asked_to_stop_while_it_folds_to_take_the_lead_stops_there(
+    api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A standby that wins the election folds the log up to the view's position first (about 25 s a
+    million events); a SIGTERM meanwhile waited for the whole fold, longer than a container's grace
+    before it is killed. Now the fold looks at the stop signal every `STOP_CHECK_EVERY` events: the
+    worker stops there, logs where, writes nothing and gives up the lead."""
+    import replay.projector as projector_module
+    from ledger.damage import stored_events as real
+
+    load_demo(api.services.log)
+    first = _projector(api.services, "first")
+    assert first.election.try_lead()
+    first.activate()
+    head = first.catch_up()
+    first.election.resign()
+    batches = first.view.batches()
+
+    stop = threading.Event()
+
+    def stored_events(*args: Any, **options: Any) -> Iterator[Any]:
+        for count, item in enumerate(real(*args, **options), 1):
+            if count == 120:
+                stop.set()  # SIGTERM, as `ledger project` handles it
+            yield item
+
+    monkeypatch.setattr(projector_module, "stored_events", stored_events)
+    monkeypatch.setattr(projector_module, "STOP_CHECK_EVERY", 50)
+    second = _projector(api.services, "second")
+    with caplog.at_level("INFO", logger="ledger.projector"):
+        second.run(stop, poll=0.01)
+    assert head > 150 and second.book.position == 150  # the first look after the signal
+    assert [(r.getMessage(), getattr(r, "position", None)) for r in caplog.records][-1] == (
+        "stopped while taking the lead", 150)
+    assert not any(r.getMessage() == "projection interrupted" for r in caplog.records)
+    assert not second.election.leading() and second.view.batches() == batches
+
+
 def test_a_database_failure_in_a_command_is_one_line_and_exit_2(
     database_url: str, api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
