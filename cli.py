@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 
 #: Events per transaction of `ledger rebuild --view`: each batch recomputes every statement it
 #: touches, so fewer, larger batches do less work (1M events: 117 s in batches of 50,000, 63 s of
-#: 250,000, 49 s in one), and an interrupted rebuild loses at most one batch (decision 124).
-VIEW_REBUILD_BATCH = 250_000
+#: 250,000, 49 s in one, decision 124; 45.6-47.3 s of 250,000 and 41.5-42.1 s of 500,000 on a
+#: faster hour, decision 133), and an interrupted rebuild loses at most one batch.
+VIEW_REBUILD_BATCH = 500_000
 
 # Never locals in a traceback: they would print the settings, the admin token among them.
 app = typer.Typer(help="Performance Ledger: an event-sourced ledger for incentive compensation.", no_args_is_help=True,
