@@ -349,15 +349,16 @@ def _watch_workers():
         while True:
             total = 0
             try:
-                for task in os.listdir(f'/proc/{me}/task'):
-                    with open(f'/proc/{me}/task/{task}/children') as children:
-                        for child in children.read().split():
-                            try:
-                                total += private_kb(child)
-                            except OSError:
-                                pass  # ended meanwhile
+                tasks = os.listdir(f'/proc/{me}/task')
             except OSError:
-                return
+                return  # no /proc here
+            for task in tasks:
+                try:
+                    with open(f'/proc/{me}/task/{task}/children') as children:
+                        kids = children.read().split()
+                    total += sum(private_kb(kid) for kid in kids)
+                except OSError:
+                    pass  # a thread or a worker that ended meanwhile
             seen[0] = max(seen[0], total)
             time.sleep(0.1)
 

@@ -617,11 +617,15 @@ class LedgerState:
                 touched_from[participant_id].append(since)
                 touched_until[participant_id].append(until)
 
-    def touched_days(self, participant_id: str, after: int, at: int) -> TouchedDays | None:
-        """The days whose lines the participant's events in (after, at] may change; None if no event."""
+    def _touched_between(self, participant_id: str, after: int, at: int) -> tuple[int, int]:
+        """Where the participant's entries of the touched index for events in (after, at] start and end."""
         positions = self.touched.get(participant_id, _NONE)
         end = bisect.bisect_right(positions, at)
-        start = bisect.bisect_right(positions, after, 0, end)
+        return bisect.bisect_right(positions, after, 0, end), end
+
+    def touched_days(self, participant_id: str, after: int, at: int) -> TouchedDays | None:
+        """The days whose lines the participant's events in (after, at] may change; None if no event."""
+        start, end = self._touched_between(participant_id, after, at)
         if start >= end:
             return None
         # Slices and a set made in C: a manager is touched by every report's deal, so a team's
@@ -632,9 +636,7 @@ class LedgerState:
 
     def earliest_touched(self, participant_id: str, after: int, at: int) -> int | None:
         """The earliest day (ordinal) the participant's events in (after, at] may change; None if no event."""
-        positions = self.touched.get(participant_id, _NONE)
-        end = bisect.bisect_right(positions, at)
-        start = bisect.bisect_right(positions, after, 0, end)
+        start, end = self._touched_between(participant_id, after, at)
         return min(self.touched_from[participant_id][start:end]) if start < end else None
 
     def _deal_of(self, event: ev.EventData) -> Deal | None:
