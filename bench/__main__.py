@@ -332,9 +332,9 @@ def _peak_mb():
 """
 
 
-#: Defines `_watch_workers()`: starts a thread that sums, every 0.1 s, the private memory (pages
-#: written since the fork) of this process's children, and returns a function giving the most seen
-#: in MB (0 without /proc).
+#: Defines `_watch_workers()`: starts a thread that sums, every 0.1 s, the private memory of this
+#: process's children (pages either process copied after the fork, or the child made), and returns
+#: a function giving the most seen in MB (0 without /proc or without its `children` lists).
 _WATCH_WORKERS = """
 def _watch_workers():
     import os, threading, time
@@ -356,9 +356,13 @@ def _watch_workers():
                 try:
                     with open(f'/proc/{me}/task/{task}/children') as children:
                         kids = children.read().split()
-                    total += sum(private_kb(kid) for kid in kids)
                 except OSError:
-                    pass  # a thread or a worker that ended meanwhile
+                    continue  # a thread that ended meanwhile
+                for kid in kids:
+                    try:
+                        total += private_kb(kid)
+                    except OSError:
+                        pass  # a worker that ended meanwhile
             seen[0] = max(seen[0], total)
             time.sleep(0.1)
 

@@ -142,7 +142,7 @@ def _fork(context: Any, items: Sequence[T], work: Callable[[T], Any],
         _log.warning("could not open a pipe for a forked worker", exc_info=True)
         return None
     try:
-        child = context.Process(target=_serve, args=(send, items, work, taken), daemon=True)
+        child = context.Process(target=_serve, args=(send, items, work, taken, receive, os.getpid()), daemon=True)
         child.start()
     except OSError:
         _log.warning("could not fork a worker", exc_info=True)
@@ -156,15 +156,29 @@ def _fork(context: Any, items: Sequence[T], work: Callable[[T], Any],
     return child, receive
 
 
-def _serve(send: Connection, items: Sequence[T], work: Callable[[T], Any], taken: Synchronized[int]) -> None:
+def _serve(send: Connection, items: Sequence[T], work: Callable[[T], Any], taken: Synchronized[int],
+           receive: Connection | None = None, parent: int | None = None) -> None:
     """The forked worker. A signal meant for the service must not reach the service's event loop
-    through the wakeup descriptor the two share: the worker just ends, and its share is redone."""
+    through the wakeup descriptor the two share: the worker just ends, and its share is redone.
+
+    It closes its copy of the pipe's other end and stops once `parent` is gone (killed, say):
+    otherwise it computed on and then waited for ever on a full pipe that only it still held,
+    keeping what it inherited open, a projector's election connection among them, so that no
+    standby could lead (decision 134)."""
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if receive is not None:
+        receive.close()
+
+    def orphaned() -> bool:
+        return parent is not None and os.getppid() != parent
+
     answers = []
-    while (index := _take(taken)) < len(items):
+    while not orphaned() and (index := _take(taken)) < len(items):
         answers.append((index, work(items[index])))
+    if orphaned():
+        return  # nobody to answer
     send.send_bytes(orjson.dumps(answers))
     send.close()
 

@@ -71,6 +71,50 @@ def test_a_worker_that_dies_or_hangs_leaves_its_items_to_the_parent(
     assert not multiprocessing.active_children()
 
 
+def _killed_midway(pid_file: Path) -> None:
+    """A process sharing work with a forked worker, killed (no clean-up) once the worker is at it."""
+    def two_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+        return 2
+
+    forked.FORK_AFTER_S, forked.FORK_WORTH_S = 0.0, 0.0  # this process's own copy of the module
+    forked.usable_cpus = two_cpus
+    me = os.getpid()
+
+    def work(n: int) -> int:
+        if os.getpid() != me and not pid_file.exists():
+            pid_file.write_text(str(os.getpid()))
+        elif os.getpid() == me and pid_file.exists():
+            os._exit(9)  # as a SIGKILL would end it
+        time.sleep(0.02)
+        return n
+
+    forked.map_forked(list(range(5_000)), work, 2)  # 100 s of work if nobody stopped
+
+
+def _ended(pid: int) -> bool:
+    """Whether the process is gone or a zombie nobody has reaped yet."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_worker_whose_parent_is_killed_stops(tmp_path: Path) -> None:
+    """Its parent killed mid-way (a SIGKILL, the kernel's OOM killer), a worker computed its share on
+    and then waited for ever to send it, holding what it inherited: a projector's election
+    connection, so no standby could lead (decision 134). Now it stops after its item in hand."""
+    pid_file = tmp_path / "worker.pid"
+    middle = multiprocessing.get_context("fork").Process(target=_killed_midway, args=(pid_file,))
+    middle.start()
+    middle.join(60)
+    assert middle.exitcode == 9
+    worker = int(pid_file.read_text())
+    deadline = time.monotonic() + 30  # its items take 20 ms each: far less unless it went on
+    while not _ended(worker):
+        assert time.monotonic() < deadline, "the orphaned worker is still computing"
+        time.sleep(0.05)
+
+
 @pytest.mark.usefixtures("eager")
 def test_a_fork_the_system_refuses_leaves_the_work_to_the_parent(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
@@ -124,7 +168,7 @@ def test_a_worker_started_before_a_later_start_fails_is_stopped_and_reaped(monke
 def test_a_worker_that_dies_holding_the_counter_does_not_stop_the_parent(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def die_holding_it(send: object, items: object, work: object, taken: Any) -> None:
+    def die_holding_it(send: object, items: object, work: object, taken: Any, *rest: object) -> None:
         taken.get_lock().acquire()
         os._exit(9)
 

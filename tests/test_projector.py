@@ -754,6 +754,9 @@ def test_a_worker_asked_to_stop_while_it_folds_to_take_the_lead_stops_there(
         "stopped while taking the lead", 150)
     assert not any(r.getMessage() == "projection interrupted" for r in caplog.records)
     assert not second.election.leading() and second.view.batches() == batches
+    third = _projector(api.services, "third")
+    assert third.election.try_lead()  # the lead was given up: a standby takes it at once
+    third.election.resign()
 
 
 def test_a_database_failure_in_a_command_is_one_line_and_exit_2(
