@@ -157,7 +157,7 @@ def _fork(context: Any, items: Sequence[T], work: Callable[[T], Any],
 
 
 def _serve(send: Connection, items: Sequence[T], work: Callable[[T], Any], taken: Synchronized[int],
-           receive: Connection | None = None, parent: int | None = None) -> None:
+           receive: Connection, parent: int) -> None:
     """The forked worker. A signal meant for the service must not reach the service's event loop
     through the wakeup descriptor the two share: the worker just ends, and its share is redone.
 
@@ -168,11 +168,10 @@ def _serve(send: Connection, items: Sequence[T], work: Callable[[T], Any], taken
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if receive is not None:
-        receive.close()
+    receive.close()
 
     def orphaned() -> bool:
-        return parent is not None and os.getppid() != parent
+        return os.getppid() != parent
 
     answers = []
     while not orphaned() and (index := _take(taken)) < len(items):
