@@ -57,15 +57,21 @@ def _same_figure(a: Decimal, b: Decimal) -> bool:
 
 @lru_cache(maxsize=4096)
 def _period_since(period: str) -> tuple[int, tuple[str, ...]]:
-    """A period's first day (ordinal) and the quarters of its first and last days (`_since`)."""
-    first, last = period_first_day(period), period_last_day(period)
-    return first.toordinal(), (period_of(first, "quarter"), period_of(last, "quarter"))
+    """A period's first day (ordinal) and its months (`_since`)."""
+    return period_first_day(period).toordinal(), tuple(months_of(period))
 
 
 @lru_cache(maxsize=8192)  # the days deals are booked on: a few thousand distinct ones
 def _month_and_quarter(day: date) -> tuple[str, str]:
     """One month and one quarter string per day, shared by every deal booked on it."""
     return period_of(day, "month"), period_of(day, "quarter")
+
+
+@lru_cache(maxsize=8192)
+def _booking_months(day: date) -> tuple[str, tuple[str, ...]]:
+    """The month of a booking day, and the months of its quarter."""
+    month, quarter = _month_and_quarter(day)
+    return month, tuple(months_of(quarter))
 
 
 #: The tables `apply` writes for each event type, besides the touched positions (`_TOUCHED`): a
@@ -86,8 +92,8 @@ _DEAL_WRITES = (
 )
 _PEOPLE_WRITES = ("participants", "participant_order", "team_members_ever", "reports", "managers_ever")
 _WRITES: dict[type[ev.EventData], tuple[str, ...]] = {
-    ev.PlanPublished: ("plans", "collection_members"),
-    ev.PlanAssigned: ("assignments", "plan_members", "collection_members"),
+    ev.PlanPublished: ("plans", "collection_members", "quarterly_members"),
+    ev.PlanAssigned: ("assignments", "plan_members", "collection_members", "quarterly_members"),
     ev.TargetSet: ("targets",),
     ev.AdjustmentRecorded: ("adjustments",),
     ev.DealBooked: _DEAL_WRITES,
@@ -363,7 +369,7 @@ class LedgerState:
         #: participant -> for each position in `touched`, the latest day whose lines that event may
         #: change (as an ordinal; `_OPEN` if none): closed periods that start after it need none either
         self.touched_until: dict[str, array[int]] = {}
-        #: participant -> quarter of booking -> (earliest, latest) cash day (ordinals) of those deals:
+        #: participant -> month of booking -> (earliest, latest) cash day (ordinals) of those deals:
         #: the days their releases fall on (`_cash_span`)
         self.cash_days: dict[str, dict[str, tuple[int, int]]] = {}
         #: participants who have been assigned a plan with a collection-basis version (value: the
@@ -371,6 +377,10 @@ class LedgerState:
         #: deal, payment or target changes nothing before the days it is about. (A dict, not a set:
         #: `fork` copies dicts.)
         self.collection_members: dict[str, int] = {}
+        #: participants who have been assigned a plan with a quarter-length version (value: the
+        #: position that made them so). Anyone else's credits count in their booking month, under
+        #: any plan they have had or none (`_cash_span`).
+        self.quarterly_members: dict[str, int] = {}
         self.plan_members: dict[str, set[str]] = {}
         #: participant -> position of the first cancellation of a deal credited to them: only then can
         #: their plan change a manager's override lines (the clawback window judges the deal, §5.6)
@@ -598,13 +608,13 @@ class LedgerState:
         affected = self._affected(event, deal)
         if not affected:
             return
-        base, quarters, later = self._since(event, deal)
+        base, months, later = self._since(event, deal)
         reach = self._until(event, deal)
         touched, touched_from, touched_until = self.touched, self.touched_from, self.touched_until
         collection = self.collection_members
         for participant_id in affected:
             if participant_id in collection:
-                since, until = self._cash_span(participant_id, base, reach, quarters, later)
+                since, until = self._cash_span(participant_id, base, reach, deal, months, later)
             else:  # booking basis so far: no line of theirs falls on a cash day
                 since, until = base, reach
             positions = touched.get(participant_id)
@@ -652,20 +662,23 @@ class LedgerState:
 
     def _since(self, event: ev.EventData, deal: Deal | None) -> tuple[int, tuple[str, ...], str | None]:
         """A lower bound (day ordinal) of the days whose lines this event may change, for everyone
-        affected; the quarters whose cash days widen it (and `_until`) for collection members
-        (`_cash_span`); and the quarter from which every later one's lower it too, if any.
+        affected; the months whose deals' cash days widen it (and `_until`) for collection members
+        (`_cash_span`, which widens a deal's or payment's to those of its credit period); and the
+        quarter from which every later one's lower it too, if any.
 
         Lines of a period depend on events dated in it, except collection releases,
         which land on cash days of deals booked in the period: those can come
-        before the booking, so the earliest cash day of the booking quarter counts,
-        for each participant who has had a collection-basis plan (`collection_members`):
+        before the booking, so the earliest cash day of the deals booked in the
+        deal's credit period counts (its month, or its quarter for whoever has had a
+        quarterly plan, decision 135), for each participant who has had a
+        collection-basis plan (`collection_members`):
         a split deal's collection-basis partner does not drag everyone's bound back.
         Whoever joins them later does so by a plan publish or assignment, whose own
         bound counts the cash days of every deal it can govern: those booked from its
         `effective_from` on, so in its quarter or later (decision 88).
         """
         if deal is not None:  # a deal or payment event (`_deal_of`)
-            return self._deal_since(deal)
+            return self._deal_since(deal), (), None
         match event:
             case ev.ParticipantRegistered():
                 # A new person has no deals yet, so no one's lines change: their manager's override
@@ -699,31 +712,39 @@ class LedgerState:
                 return _OPEN
 
     @staticmethod
-    def _deal_since(deal: Deal) -> tuple[int, tuple[str, ...], str | None]:
-        """The deal's own cash days are among its booking quarter's (`cash_days`, kept per credited participant)."""
+    def _deal_since(deal: Deal) -> int:
         since = deal.booked_on.toordinal()
         if deal.cancellation is not None:
             since = min(since, deal.cancellation.cancelled_on.toordinal())
-        return since, (deal.quarter,), None
+        return since
 
     def _cash_span(
-        self, participant_id: str, since: int, until: int, quarters: tuple[str, ...], later: str | None
+        self, participant_id: str, since: int, until: int, deal: Deal | None, months: tuple[str, ...],
+        later: str | None,
     ) -> tuple[int, int]:
         """`since` and `until` widened to a collection member's cash days of their deals booked in
-        these quarters: their releases, which the event may move (a new K or new cash, §5.8); and
-        `since` lowered to the earliest cash day of those booked in `later` or after it (a plan
-        event, whose `until` is open). A payment recorded later touches the days of its deal's
-        cash then known, so the days known now are enough (decision 129)."""
+        the credit period of `deal` (a deal's or payment's), or in `months` (a target's period):
+        their releases, which the event may move (a new K or new cash, §5.8); and `since` lowered
+        to the earliest cash day of those booked in quarter `later` or after it (a plan event,
+        whose `until` is open). A payment recorded later touches the days of its deal's cash then
+        known, so the days known now are enough (decision 129). The credit period is the booking
+        month unless the participant has had a quarterly plan: a credit counts in its month under a
+        monthly plan or none (§5.2), and whoever is assigned a quarterly plan later is so by a plan
+        event, whose own bounds reach the cash days of every deal it can govern (decision 135)."""
         cash = self.cash_days.get(participant_id)
         if not cash:
             return since, until
-        for quarter in quarters:
-            days = cash.get(quarter)
+        if deal is not None:
+            month, quarter = _booking_months(deal.booked_on)
+            months = quarter if participant_id in self.quarterly_members else (month,)
+        for booked in months:
+            days = cash.get(booked)
             if days is not None:
                 since, until = min(since, days[0]), max(until, days[1])
         if later is not None:
-            for quarter, (earliest, _) in cash.items():  # a few a year
-                if earliest < since and quarter >= later:  # "YYYY-Qn" sorts as time does
+            first = months_of(later)[0]
+            for booked, (earliest, _) in cash.items():  # a dozen a year
+                if earliest < since and booked >= first:  # "YYYY-MM" sorts as time does
                     since = earliest
         return since, until
 
@@ -868,13 +889,19 @@ class LedgerState:
                 if event.rules.basis == "collection":
                     for member in self.plan_members.get(event.plan_id, ()):
                         self.collection_members.setdefault(member, position)
+                if event.rules.period == "quarter":
+                    for member in self.plan_members.get(event.plan_id, ()):
+                        self.quarterly_members.setdefault(member, position)
             case ev.PlanAssigned():
                 self.assignments.setdefault(event.participant_id, []).append(
                     Assignment(event.plan_id, event.effective_from, event.effective_to, position)
                 )
                 self.plan_members.setdefault(event.plan_id, set()).add(event.participant_id)
-                if any(version.rules.basis == "collection" for version in self.plans.get(event.plan_id, ())):
+                versions = self.plans.get(event.plan_id) or []
+                if any(version.rules.basis == "collection" for version in versions):
                     self.collection_members.setdefault(event.participant_id, position)
+                if any(version.rules.period == "quarter" for version in versions):
+                    self.quarterly_members.setdefault(event.participant_id, position)
             case ev.TargetSet():
                 self.targets.setdefault((event.participant_id, event.period), []).append(
                     TargetEntry(event.amount, position, event_id)
@@ -936,13 +963,13 @@ class LedgerState:
                     deals.append(deal_id)
         deal.cash = (*deal.cash, move)
         day = move.on.toordinal()
-        quarter = deal.quarter
+        booked = _month_and_quarter(deal.booked_on)[0]
         for participant_id, _ in deal.credits:
-            quarters = self.cash_days.get(participant_id)
-            if quarters is None:
-                quarters = self.cash_days[participant_id] = {}
-            known = quarters.get(quarter)
-            quarters[quarter] = (day, day) if known is None else (min(known[0], day), max(known[1], day))
+            months = self.cash_days.get(participant_id)
+            if months is None:
+                months = self.cash_days[participant_id] = {}
+            known = months.get(booked)
+            months[booked] = (day, day) if known is None else (min(known[0], day), max(known[1], day))
         return deal
 
     def _unsum(self, deal: Deal) -> None:

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from ledger.appender import Sealed
 from ledger.records import seal
 from ledger.validation import ReferenceIndex, check_references, parse_envelope
-from ledger.values import next_period
+from ledger.values import next_period, period_of
 from projections.book import Book
 from projections.lines import payable_total
 from replay.asof import fold
@@ -67,7 +67,7 @@ def ledgers(draw: st.DrawFn) -> list[dict[str, Any]]:
     add("PlanPublished", plan_id="q", effective_from="2020-01-01",
         rules=rules(tiers, period="quarter", tier_method=method, cap=draw(st.sampled_from([None, "400.00"]))))
     add("PlanPublished", plan_id="qc", effective_from="2020-01-01", rules=rules(tiers, period="quarter",
-                                                                               basis="collection"))
+                                                                               basis="collection", tier_method=method))
     add("PlanAssigned", participant_id="r1", plan_id=draw(st.sampled_from(["p", "q"])), effective_from="2020-01-01")
     add("PlanAssigned", participant_id="r2", plan_id=draw(st.sampled_from(["c", "qc"])), effective_from="2020-01-01")
     quarters = draw(st.booleans())  # close quarters instead of months
@@ -94,8 +94,9 @@ def ledgers(draw: st.DrawFn) -> list[dict[str, Any]]:
         elif action == "amend" and deals:
             add("DealAmended", deal_id=f"k{draw(st.integers(1, deals))}", amount=f"{draw(st.integers(1, 9000))}.50",
                 amended_on=day)
-        elif action == "target":
-            add("TargetSet", participant_id=draw(st.sampled_from(PEOPLE)), period=month,
+        elif action == "target":  # a quarter's too: quarterly plans' tiers need one (decision 135)
+            add("TargetSet", participant_id=draw(st.sampled_from(PEOPLE)),
+                period=draw(st.sampled_from([month, period_of(date.fromisoformat(day), "quarter")])),
                 amount=f"{draw(st.integers(0, 8000))}.00")
         elif action == "pay" and deals:
             payments += 1
@@ -103,11 +104,12 @@ def ledgers(draw: st.DrawFn) -> list[dict[str, Any]]:
                 amount=f"{draw(st.integers(1, 3000))}.00", received_on=day)
         elif action == "reverse" and payments:
             add("PaymentReversed", payment_id=f"pay{draw(st.integers(1, payments))}", reversed_on=day)
-        elif action == "version":
+        elif action == "version":  # now and then of the other length (decision 135)
             flat = [("0", draw(st.sampled_from(["0.03", "0.06", "0.1"])))]
             add("PlanPublished", plan_id=draw(st.sampled_from(["p", "c"])), effective_from=day,
                 rules=rules(draw(st.sampled_from([flat, tiers])), tier_method=draw(st.sampled_from(["marginal",
-                            "retroactive"])), basis="collection" if draw(st.booleans()) else "booking"))
+                            "retroactive"])), basis="collection" if draw(st.booleans()) else "booking",
+                            period=draw(st.sampled_from(["month", "month", "quarter"]))))
         elif action == "close":
             first = QUARTERS[0] if quarters else MONTHS[0]
             closed = next_period(closed) if closed else first
