@@ -384,6 +384,8 @@ def test_a_forked_what_if_leaves_every_table_of_the_real_state_alone() -> None:
         {"event_id": "r", "type": "ParticipantRegistered",
          "data": {"participant_id": "r1", "name": "R", "team_id": "t", "manager_id": "m0", "start_date": "2020-01-01"}},
         plan("p", "2020-01-01", "0.05"),
+        {"event_id": "pq", "type": "PlanPublished",  # a quarterly plan no one is assigned
+         "data": {"plan_id": "pq", "effective_from": "2020-01-01", "rules": rules([("0", "0.2")], period="quarter")}},
         assign("a", "2020-01-01"),
         target("t", "1000.00"),
         {"event_id": "d", "type": "DealBooked",
@@ -452,6 +454,15 @@ def test_a_forked_what_if_leaves_every_table_of_the_real_state_alone() -> None:
     assert (answer["rows"][0]["total_now"], answer["rows"][0]["total_with"]) == ("50.00", "70.00")
     assert not books.head.state.collection_members
     assert vars(books.head.state) == vars(fold(_stored(log)).state)
+    # So does a quarterly version, or an assignment of a quarterly plan, quarterly members (decision 135).
+    quarterly = {"event_id": "h5", "type": "PlanPublished", "data": {
+        "plan_id": "p", "effective_from": "2026-01-01", "rules": rules([("0", "0.2")], period="quarter")}}
+    assigned = {"event_id": "h6", "type": "PlanAssigned", "data": {
+        "participant_id": "r1", "plan_id": "pq", "effective_from": "2026-01-01"}}
+    for hypothetical in ([quarterly], [assigned]):
+        what_if(log, books, hypothetical, ["2026-Q1"], ["r1"])
+        assert not books.head.state.quarterly_members
+        assert vars(books.head.state) == vars(fold(_stored(log)).state)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
