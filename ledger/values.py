@@ -177,16 +177,27 @@ def money_str(value: Decimal) -> str:
     return format(cents if cents else abs(cents), "f")
 
 
+def money_figure(value: Decimal) -> Decimal:
+    """`money_str`'s figure as a decimal (the statement view's columns): no text made to be parsed back."""
+    cents = round_cents(value)
+    return cents if cents else abs(cents)
+
+
 def exact_str(value: Decimal) -> str:
     """An exact decimal in plain notation (never an exponent)."""
     return format(value, "f")
 
 
-def attainment_str(credited: Decimal, target: Decimal | None) -> str | None:
+def attainment(credited: Decimal, target: Decimal | None) -> Decimal | None:
+    """Credited over target to four places, rounded half-up; None without a (nonzero) target."""
     if target is None or target == 0:
         return None
-    quotient = _QUOTIENT.divide(credited, target)
-    return format(quotient.quantize(_BASIS_POINT, ROUND_HALF_UP, _QUOTIENT), "f")
+    return _QUOTIENT.divide(credited, target).quantize(_BASIS_POINT, ROUND_HALF_UP, _QUOTIENT)
+
+
+def attainment_str(credited: Decimal, target: Decimal | None) -> str | None:
+    value = attainment(credited, target)
+    return None if value is None else format(value, "f")
 
 
 # --- periods ----------------------------------------------------------------------------
@@ -230,6 +241,7 @@ def period_first_day(period: str) -> date:
     return date(year, month, 1) if year else date.min
 
 
+@lru_cache(maxsize=4096)  # every statement asks whether it is where adjustments land
 def next_period(period: str) -> str:
     year = int(period[:4])
     if "Q" in period:

@@ -254,7 +254,10 @@ class Engine:
     def group(self, participant_id: str, period: str, at: int) -> PeriodView:
         """Commission (or earned) and spiff lines of the credits booked into a period; read where
         the participant's events last reached the period's days (decision 103), like `own`."""
-        at = self.state.effective_in(participant_id, period_days(period), at)
+        return self._group_at(participant_id, period, self.state.effective_in(participant_id, period_days(period), at))
+
+    def _group_at(self, participant_id: str, period: str, at: int) -> PeriodView:
+        """`group` at a position `effective_in` gave for the period's days (it gives that one again)."""
         return self._cached(("group", participant_id, period, at), at, lambda: self._group(participant_id, period, at))
 
     def _group(self, participant_id: str, period: str, at: int) -> PeriodView:
@@ -319,7 +322,7 @@ class Engine:
         C), the blocks in the kinds' order; the group's lines are in that order already. One sort
         of them all by `Line.order` made a tuple per line in Python: a manager's cold December
         spent a tenth of its time there, on tens of thousands of override lines."""
-        group = self.group(participant_id, period, at)
+        group = self._group_at(participant_id, period, at)  # `own` found `at` for the period's days
         view = PeriodView(group.credited, list(group.lines), list(group.warnings), group.earned, group.plan)
         view.lines += _in_order(self._releases(participant_id, period, at))
         view.lines += _in_order(self._overrides(participant_id, period, at, group.plan))

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Collection, Sequence
-from decimal import Decimal
 from functools import partial
 from typing import Protocol
 
 from ledger import events as ev
-from ledger.values import attainment_str, money_str, next_period, period_first_day, period_last_day, period_of
+from ledger.values import attainment, money_figure, next_period, period_first_day, period_last_day, period_of
 from ledger.view_rows import ViewChanges, ViewRow
 from projections.book import BookView
 from projections.state import LedgerState
@@ -151,14 +150,13 @@ def statement_row(view: BookView, participant_id: str, period: str) -> ViewRow |
     target, credited = statement.target, statement.credited
     if target is None and not credited and not statement.lines:
         return None
-    attainment = attainment_str(credited, target)
     return ViewRow(
         participant_id,
         period,
         statement.status,
-        None if target is None else Decimal(money_str(target)),
-        Decimal(money_str(credited)),
-        None if attainment is None else Decimal(attainment),
-        Decimal(money_str(statement.total)),
+        None if target is None else money_figure(target),
+        money_figure(credited),
+        attainment(credited, target),
+        money_figure(statement.total),
         len(statement.lines),
     )

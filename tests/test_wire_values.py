@@ -18,7 +18,19 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from ledger import events as ev
-from ledger.values import Day, Text, is_id, money, parse_id, parse_period, rate
+from ledger.values import (
+    Day,
+    Text,
+    attainment,
+    attainment_str,
+    is_id,
+    money,
+    money_figure,
+    money_str,
+    parse_id,
+    parse_period,
+    rate,
+)
 
 # The wire types' own checks outside a model (`Wire.parser`, as query parameters use them).
 parse_money, parse_rate = money().parser(), rate().parser()
@@ -203,3 +215,21 @@ def test_bounds_of_rates_and_money_in_plan_rules() -> None:
         "period": "must be a period YYYY-MM (month) or YYYY-Qn (quarter)",
         "amount": "Value error, must not be zero",
     }
+
+
+_FIGURES = st.decimals(allow_nan=False, allow_infinity=False, places=6, min_value=Decimal("-1e14"),
+                       max_value=Decimal("1e14"))
+
+
+@settings(max_examples=500)
+@given(_FIGURES, st.none() | _FIGURES)
+def test_the_views_figures_are_the_wires_text_as_decimals(credited: Decimal, target: Decimal | None) -> None:
+    """The statement view stores `money_figure` and `attainment` (decision 136): the decimals whose
+    text is exactly what the API shows (`money_str`, `attainment_str`), rounded half-up, with no
+    "-0.00" (a credit under half a cent below zero is zero) and no exponent."""
+    for value in (credited, -credited / 1000, Decimal("-0.004"), Decimal("0E+3")):
+        assert str(money_figure(value)) == money_str(value)
+    figure = attainment(credited, target)
+    text = attainment_str(credited, target)
+    assert (None if figure is None else str(figure)) == text
+    assert (figure is None) == (target is None or target == 0)
