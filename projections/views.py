@@ -22,10 +22,18 @@ from functools import partial
 from typing import Protocol
 
 from ledger import events as ev
-from ledger.values import attainment, money_figure, next_period, period_first_day, period_last_day, period_of
+from ledger.values import (
+    attainment,
+    money_figure,
+    next_period,
+    period_first_day,
+    period_last_day,
+    period_length,
+    period_of,
+)
 from ledger.view_rows import ViewChanges, ViewRow
 from projections.book import BookView
-from projections.state import LedgerState
+from projections.state import LedgerState, upto
 
 
 def periods_of(event: ev.EventData) -> set[str]:
@@ -123,6 +131,9 @@ def view_changes(
                 before = state.earliest_touched(participant_id, after, close - 1)
                 if before is not None and before <= last.toordinal():
                     chosen.append(period)
+        if chosen and _never_quarterly(state, participant_id, at):  # a row the view holds is recomputed all the same
+            chosen = [period for period in chosen
+                      if (participant_id, period) in written or not _empty_quarter(state, participant_id, period, at)]
         if chosen:
             wanted.append((participant_id, tuple(sorted(chosen))))
     # Costliest first, for workers that share them: a manager's period holds a line per report's deal.
@@ -137,6 +148,25 @@ def view_changes(
             elif (participant_id, period) in written:
                 deletes.append((participant_id, period))
     return ViewChanges(upserts, deletes, list(closed))
+
+
+def _never_quarterly(state: LedgerState, participant_id: str, at: int) -> bool:
+    """Whether the participant had no plan with a quarter-length version by `at` (`quarterly_members`):
+    then every credit of theirs counts in its month (§5.2), and their commission, spiff, release,
+    override and cap lines are all in months (§5.4-5.8), so no closed quarter's total of theirs
+    ever changed either (§5.10)."""
+    return state.quarterly_members.get(participant_id, at + 1) > at
+
+
+def _empty_quarter(state: LedgerState, participant_id: str, period: str, at: int) -> bool:
+    """Whether a `_never_quarterly` participant's statement of `period` is empty without computing
+    it: a quarter's, with no target of theirs, and no manual adjustment of theirs of any quarter
+    (one of a closed quarter makes an adjustment line where adjustments land). A monthly member's
+    quarters were a quarter of the view rebuild's statements (decision 137)."""
+    if period_length(period) != "quarter" or state.target(participant_id, period, at) is not None:
+        return False
+    adjustments = upto(state.adjustments.get(participant_id, ()), at)
+    return not any(period_length(adjustment.period) == "quarter" for adjustment in adjustments)
 
 
 def _rows_of(view: BookView, wanted: Wanted) -> list[ViewRow | None]:

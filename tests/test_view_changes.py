@@ -9,6 +9,7 @@ changed (their days out of its events' reach, and no close among them).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from functools import partial
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 from ledger.values import money_str
 from ledger.view_rows import ViewChanges, ViewRow
 from projections.book import Book, BookView
-from projections.views import periods_of, statement_row, view_changes
+from projections.views import Wanted, computed_here, periods_of, statement_row, view_changes
 from tests import test_close_properties as closes
 from tests import test_properties as engine
 from tests.support import rules as plan_rules
@@ -392,3 +393,38 @@ def test_a_deal_reaches_the_manager_of_its_booking_day_and_a_payment_no_manager(
     for pid in ("m", "m2", "r1"):
         for period in sorted(periods):
             assert book.view().statement(pid, period) == fresh.view().statement(pid, period), (pid, period)
+
+
+def test_a_monthly_members_empty_quarters_are_not_computed_but_a_quarters_target_or_adjustment_is() -> None:
+    """Under monthly plans every line is in a month (§5.2-5.8): the view computes no quarter of r1's
+    or m's for their deals (decision 137; before, each deal's quarter was computed and came out
+    empty). A target of a quarter, or a manual adjustment of one, puts it on the statement: then
+    it is computed and written; and so it is for a participant on a quarterly plan."""
+    asked: list[tuple[str, tuple[str, ...]]] = []
+
+    def counted(items: Sequence[Wanted], work: Callable[[Wanted], list[ViewRow | None]]) -> list[list[ViewRow | None]]:
+        asked.extend(items)
+        return computed_here(items, work)
+
+    def batch(envelopes: list[dict[str, Any]], last: int) -> set[tuple[str, str]]:
+        asked.clear()
+        entries = closes._logged(envelopes)
+        _check_in_batches(entries, [len(entries) - last])
+        book, periods = Book(), set[str]()
+        for entry in entries:
+            book.apply(entry.position, entry.event_id, entry.event)
+            periods |= periods_of(entry.event)
+        changes = view_changes(book.view(), len(entries) - last, periods, set(), counted)
+        return {(row.participant_id, row.period) for row in changes.upserts}
+
+    deals = [_deal("d1", "2026-01-10"), _deal("d2", "2026-05-10")]
+    assert batch([*_team("month"), *deals], 2) == {("r1", "2026-01"), ("m", "2026-01"), ("r1", "2026-05"),
+                                                  ("m", "2026-05")}
+    assert [period for _, periods in asked for period in periods] == ["2026-01", "2026-05"] * 2
+    adjusted = _event("adj", "AdjustmentRecorded", adjustment_id="adj", participant_id="r1", period="2026-Q1",
+                      amount="25.00", reason="r")
+    target = _event("tq", "TargetSet", participant_id="r1", period="2026-Q2", amount="5000.00")
+    rows = batch([*_team("month"), adjusted, target, *deals], 4)
+    assert {("r1", "2026-Q1"), ("r1", "2026-Q2")} <= rows and ("m", "2026-Q1") not in rows
+    assert batch([*_team("quarter"), *deals], 2) == {("r1", "2026-Q1"), ("m", "2026-Q1"), ("r1", "2026-Q2"),
+                                                    ("m", "2026-Q2")}
