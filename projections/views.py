@@ -11,7 +11,9 @@ index's spans of days), and where adjustments land now. A close freezes its
 period's statements as they stood just before it (§5.10), so for someone no
 event before it changed, the close changes only the status of their row: the
 view turns those rows closed in SQL and recomputes no statement (decision 130;
-before, everyone's closed period and landing period were, decision 86).
+before, everyone's closed period and landing period were, decision 86). A
+quarter of someone who never had a quarterly plan is empty unless a target or
+a manual adjustment puts it on the statement, and is not computed (decision 137).
 """
 
 from __future__ import annotations
@@ -106,7 +108,8 @@ def view_changes(
     an event before its close reached a day in it or earlier, since a closed statement is frozen
     as it stood just before its close (§5.10). Everyone else's rows of the periods closed since
     `after` keep their figures and only turn closed (`ViewChanges.closed`, decision 130); a
-    period closed by `after` is frozen, whatever comes later."""
+    period closed by `after` is frozen, whatever comes later. A quarter that is surely empty
+    (`_empty_quarter`) is left out, unless the view holds a row for it."""
     state, at = view.state, view.position
     closed = _closed_since(state, after)
     landing = _landing(state, at)
