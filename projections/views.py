@@ -155,9 +155,9 @@ def view_changes(
 
 def _never_quarterly(state: LedgerState, participant_id: str, at: int) -> bool:
     """Whether the participant had no plan with a quarter-length version by `at` (`quarterly_members`):
-    then every credit of theirs counts in its month (§5.2), and their commission, spiff, release,
-    override and cap lines are all in months (§5.4-5.8), so no closed quarter's total of theirs
-    ever changed either (§5.10)."""
+    then every credit of theirs counts in its month (§5.2), their commission, spiff, release and
+    override lines are all in months (§5.4-5.8), so no cap line can arise in a quarter, and no
+    closed quarter's total of theirs ever changed either (§5.10)."""
     return state.quarterly_members.get(participant_id, at + 1) > at
 
 
