@@ -226,6 +226,59 @@ def test_a_period_read_where_its_days_were_last_reached_reads_as_at_the_latest_p
     _own_views_agree_with_and_without_reach(_logged(led.envelopes), led.people, [*engine.MONTHS, *engine.QUARTERS])
 
 
+@st.composite
+def cash_ledgers(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """One collection-basis rep on tiered plans of a month or a quarter (by assignment, or by a
+    later version), with targets of both, deals booked and paid anywhere in the half-year in any
+    order: payments in another period than their booking, deals that move the tiers of deals paid
+    before them. What the view's bounds of cash days must follow (decision 135)."""
+    events: list[dict[str, Any]] = []
+
+    def add(type_: str, **data: Any) -> None:
+        events.append({"event_id": f"e{len(events)}", "type": type_, "data": data})
+
+    def day() -> str:
+        return f"{draw(st.sampled_from(MONTHS))}-{draw(st.integers(1, 28)):02d}"
+
+    tiers = [("0", "0.04"), ("0.5", "0.08"), ("1", "0.12")]
+    add("ParticipantRegistered", participant_id="r1", name="R", team_id="t", start_date="2020-01-01")
+    for plan_id, period in (("cm", "month"), ("cq", "quarter")):
+        add("PlanPublished", plan_id=plan_id, effective_from="2020-01-01", rules=rules(
+            tiers, period=period, basis="collection", tier_method=draw(st.sampled_from(["marginal", "retroactive"]))))
+    add("PlanAssigned", participant_id="r1", plan_id=draw(st.sampled_from(["cm", "cq"])), effective_from="2020-01-01")
+    for period in [*MONTHS, *QUARTERS[:2]]:
+        add("TargetSet", participant_id="r1", period=period, amount=f"{draw(st.integers(1, 12)) * 500}.00")
+    deals = payments = 0
+    for _ in range(draw(st.integers(4, 16))):
+        action = draw(st.sampled_from(["deal", "deal", "pay", "pay", "change"]))
+        if action == "deal":
+            deals += 1
+            add("DealBooked", deal_id=f"k{deals}", booked_on=day(), amount=f"{draw(st.integers(1, 40)) * 100}.00",
+                currency="USD", credits=[{"participant_id": "r1", "share": "1"}])
+        elif action == "pay" and deals:
+            payments += 1
+            add("PaymentReceived", payment_id=f"pay{payments}", deal_id=f"k{draw(st.integers(1, deals))}",
+                amount=f"{draw(st.integers(1, 20)) * 100}.00", received_on=day())
+        elif action == "change":  # the rep turns quarterly (or monthly) mid-way, from some day on
+            if draw(st.booleans()):
+                add("PlanAssigned", participant_id="r1", plan_id=draw(st.sampled_from(["cm", "cq"])),
+                    effective_from=day())
+            else:
+                add("PlanPublished", plan_id="cm", effective_from=day(), rules=rules(
+                    tiers, period="quarter", basis="collection", tier_method="retroactive"))
+    return events
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cash_ledgers())
+def test_a_collection_members_period_read_where_its_days_were_last_reached_reads_as_at_the_latest_position(
+    envelopes: list[dict[str, Any]],
+) -> None:
+    """A release's period read at the last position whose event reached its days is read as at the
+    latest one, whether the rep's credits count in months or quarters, and when that changes."""
+    _own_views_agree_with_and_without_reach(_logged(envelopes), ["r1"], [*MONTHS, *QUARTERS[:2]])
+
+
 def test_a_transfer_on_a_periods_last_day_moves_that_days_override_and_is_read_there() -> None:
     """A deal booked on March 31, then its rep moved to another manager from March 31: the
     override moves with it, and the March views of both managers are read after the transfer
