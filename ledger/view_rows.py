@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+#: A closed statement's status: what the engine shows (`projections.book.BookView.statement`) and
+#: what the view writes when it turns a closed period's rows closed in SQL (decision 130).
+CLOSED = "closed"
+
 
 @dataclass(frozen=True)
 class ViewRow:

@@ -19,14 +19,12 @@ from typing import Any, Protocol
 from eventsourcing.persistence import Tracking
 
 from ledger.store import DDL_LOCK, EventStore
-from ledger.view_rows import Batch, ViewChanges, ViewRow
+from ledger.view_rows import CLOSED, Batch, ViewChanges, ViewRow
 
 VIEW = "statement_view"
 TRACKING_TABLE = "ledger_view_tracking"
 ROWS_TABLE = "ledger_view_statements"
 BATCHES_TABLE = "ledger_view_batches"
-#: A closed statement's status (`projections.book.BookView.statement`)
-CLOSED = "closed"
 
 
 class ViewMoved(Exception):

@@ -32,6 +32,7 @@ from ledger.values import (
     period_length,
     period_of,
 )
+from ledger.view_rows import CLOSED
 from projections.lines import Line, changed_event_ids, payable_lines, payable_total, same_lines
 from projections.ordering import Shape, ratio_divide, ratio_shape
 from projections.resolve import team_on
@@ -124,7 +125,7 @@ class Statement:
             "lines": [line.body() for line in self.lines],
             "total": money_str(self.total),
         }
-        if self.status == "closed":
+        if self.status == CLOSED:
             assert self.recomputed_total is not None
             out["frozen_total"] = money_str(self.total)
             out["recomputed_total"] = money_str(self.recomputed_total)
@@ -201,7 +202,7 @@ class BookView:
         return Statement(
             participant_id,
             period,
-            "closed",
+            CLOSED,
             frozen.target,
             frozen.credited,
             frozen.lines,

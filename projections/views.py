@@ -134,8 +134,8 @@ def view_changes(
                 before = state.earliest_touched(participant_id, after, close - 1)
                 if before is not None and before <= last.toordinal():
                     chosen.append(period)
-        if chosen and _never_quarterly(state, participant_id, at):  # a row the view holds is recomputed all the same
-            chosen = [period for period in chosen
+        if chosen and _quarters_empty_unless_targeted(state, participant_id, at):
+            chosen = [period for period in chosen  # a row the view holds is recomputed all the same
                       if (participant_id, period) in written or not _empty_quarter(state, participant_id, period, at)]
         if chosen:
             wanted.append((participant_id, tuple(sorted(chosen))))
@@ -153,23 +153,24 @@ def view_changes(
     return ViewChanges(upserts, deletes, list(closed))
 
 
-def _never_quarterly(state: LedgerState, participant_id: str, at: int) -> bool:
-    """Whether the participant had no plan with a quarter-length version by `at` (`quarterly_members`):
-    then every credit of theirs counts in its month (§5.2), their commission, spiff, release and
-    override lines are all in months (§5.4-5.8), so no cap line can arise in a quarter, and no
-    closed quarter's total of theirs ever changed either (§5.10)."""
-    return state.quarterly_members.get(participant_id, at + 1) > at
-
-
-def _empty_quarter(state: LedgerState, participant_id: str, period: str, at: int) -> bool:
-    """Whether a `_never_quarterly` participant's statement of `period` is empty without computing
-    it: a quarter's, with no target of theirs, and no manual adjustment of theirs of any quarter
-    (one of a closed quarter makes an adjustment line where adjustments land). A monthly member's
-    quarters were a quarter of the view rebuild's statements (decision 137)."""
-    if period_length(period) != "quarter" or state.target(participant_id, period, at) is not None:
+def _quarters_empty_unless_targeted(state: LedgerState, participant_id: str, at: int) -> bool:
+    """Whether only a target can put anything on the participant's quarters by `at`: they had no
+    plan with a quarter-length version (`quarterly_members`), so every credit of theirs counts in
+    its month (§5.2), their commission, spiff, release and override lines are all in months
+    (§5.4-5.8), no cap line can arise in a quarter, and no closed quarter's total of theirs ever
+    changed (§5.10); and they have no manual adjustment of any quarter (one of a closed quarter
+    makes an adjustment line where adjustments land)."""
+    if state.quarterly_members.get(participant_id, at + 1) <= at:
         return False
     adjustments = upto(state.adjustments.get(participant_id, ()), at)
     return not any(period_length(adjustment.period) == "quarter" for adjustment in adjustments)
+
+
+def _empty_quarter(state: LedgerState, participant_id: str, period: str, at: int) -> bool:
+    """For a participant `_quarters_empty_unless_targeted`: whether `period` is a quarter with no
+    target of theirs, whose statement is empty without computing it. A monthly member's quarters
+    were a quarter of the view rebuild's statements (decision 137)."""
+    return period_length(period) == "quarter" and state.target(participant_id, period, at) is None
 
 
 def _rows_of(view: BookView, wanted: Wanted) -> list[ViewRow | None]:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from ledger.values import money_str
 from ledger.view_rows import ViewChanges, ViewRow
 from projections.book import Book, BookView
-from projections.views import Wanted, computed_here, periods_of, statement_row, view_changes
+from projections.views import RowsMap, Wanted, computed_here, periods_of, statement_row, view_changes
 from tests import test_close_properties as closes
 from tests import test_properties as engine
 from tests.support import rules as plan_rules
@@ -208,9 +208,11 @@ def test_a_late_deal_in_a_closed_period_rewrites_the_period_where_its_adjustment
     assert [(line["kind"], line["amount"]) for line in lines] == [("adjustment", "100.00")]
 
 
-def _rows_of_batch(envelopes: list[dict[str, Any]], batch: int) -> tuple[set[tuple[str, str]], Book]:
+def _rows_of_batch(
+    envelopes: list[dict[str, Any]], batch: int, map_rows: RowsMap = computed_here
+) -> tuple[set[tuple[str, str]], Book]:
     """The rows the last `batch` events make the projector rewrite, after checking that the view
-    kept batch by batch equals the view from scratch."""
+    kept batch by batch equals the view from scratch; `map_rows` computes them."""
     entries = closes._logged(envelopes)
     assert len(entries) == len(envelopes)  # every event valid: none dropped
     _check_in_batches(entries, [len(entries) - batch])
@@ -218,7 +220,7 @@ def _rows_of_batch(envelopes: list[dict[str, Any]], batch: int) -> tuple[set[tup
     for entry in entries:
         book.apply(entry.position, entry.event_id, entry.event)
         periods |= periods_of(entry.event)
-    upserts = view_changes(book.view(), len(entries) - batch, periods, set()).upserts
+    upserts = view_changes(book.view(), len(entries) - batch, periods, set(), map_rows).upserts
     return {(row.participant_id, row.period) for row in upserts}, book
 
 
@@ -408,14 +410,7 @@ def test_a_monthly_members_empty_quarters_are_not_computed_but_a_quarters_target
 
     def batch(envelopes: list[dict[str, Any]], last: int) -> set[tuple[str, str]]:
         asked.clear()
-        entries = closes._logged(envelopes)
-        _check_in_batches(entries, [len(entries) - last])
-        book, periods = Book(), set[str]()
-        for entry in entries:
-            book.apply(entry.position, entry.event_id, entry.event)
-            periods |= periods_of(entry.event)
-        changes = view_changes(book.view(), len(entries) - last, periods, set(), counted)
-        return {(row.participant_id, row.period) for row in changes.upserts}
+        return _rows_of_batch(envelopes, last, counted)[0]
 
     deals = [_deal("d1", "2026-01-10"), _deal("d2", "2026-05-10")]
     assert batch([*_team("month"), *deals], 2) == {("r1", "2026-01"), ("m", "2026-01"), ("r1", "2026-05"),
