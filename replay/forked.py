@@ -64,6 +64,49 @@ def map_forked(items: Sequence[T], work: Callable[[T], Any], workers: int) -> li
 
     The last item, presumably the cheapest, is done first, alone: if the others look like taking
     `FORK_WORTH_S` even at its cost, the fork comes at once, not after the costliest item."""
+    answers = _map(items, work, workers, detach=False)
+    assert isinstance(answers, list)
+    return answers
+
+
+def map_detached(items: Sequence[T], work: Callable[[T], Any], workers: int) -> list[Any] | Detached:
+    """`map_forked` for a caller that holds something only so that the work sees it unchanged (a
+    what-if holds the books, decision 138): once the work is worth a fork, `workers` processes
+    are forked and this one computes nothing more. The caller lets go, and then collects the
+    answers (`Detached.collect`); the workers compute on the memory as it was when they were
+    forked. Answers computed here, when the work was not worth a fork, come back at once."""
+    return _map(items, work, workers, detach=True)
+
+
+class Detached:
+    """Items left to forked workers (`map_detached`), whose answers are collected later."""
+
+    def __init__(
+        self,
+        children: list[tuple[multiprocessing.process.BaseProcess, Connection]],
+        answers: dict[int, Any],
+        count: int,
+        patience: float,
+    ) -> None:
+        self._children, self._answers, self._count, self._patience = children, answers, count, patience
+
+    def collect(self) -> list[Any] | None:
+        """Every answer in the items' order; None if a worker failed or had not answered in time:
+        the memory its items needed is gone from this process, so the caller must ask again."""
+        deadline = time.monotonic() + self._patience
+        try:
+            for _, receive in self._children:
+                self._answers.update(_collect(receive, deadline))
+        finally:
+            _reap(self._children)
+        missing = self._count - len(self._answers)
+        if missing:
+            _log.warning("a forked worker failed; items it left unanswered: %d", missing)
+            return None
+        return [self._answers[i] for i in range(self._count)]
+
+
+def _map(items: Sequence[T], work: Callable[[T], Any], workers: int, detach: bool) -> list[Any] | Detached:
     workers = min(workers, len(items), usable_cpus())
     if workers <= 1 or not can_fork():
         return [work(item) for item in items]
@@ -77,24 +120,28 @@ def map_forked(items: Sequence[T], work: Callable[[T], Any], workers: int) -> li
     started = time.monotonic()
     answers: dict[int, Any] = {last: work(items[last])}
     forked = (time.monotonic() - started) * last >= FORK_WORTH_S
+    forks = workers if detach else workers - 1  # detached, this process computes nothing more
     children: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
+    detached = False
     try:
         if forked:
-            _fork_all(children, context, items[:last], work, taken, workers)
-        while (index := _take(taken)) < last:
+            _fork_all(children, context, items[:last], work, taken, forks)
+        while not (detach and children) and (index := _take(taken)) < last:
             answers[index] = work(items[index])
             if not forked and _worth_forking(time.monotonic() - started, len(answers), last - taken.value):
                 forked = True
-                _fork_all(children, context, items[:last], work, taken, workers)
+                _fork_all(children, context, items[:last], work, taken, forks)
+        if detach and children:
+            # Twice what the rest would take here alone, beyond the patience: the workers share it.
+            alone = (time.monotonic() - started) / len(answers) * (len(items) - len(answers))
+            detached = True
+            return Detached(children, answers, len(items), _PATIENCE_S + 2 * alone)
         deadline = time.monotonic() + _PATIENCE_S + 2 * (time.monotonic() - started)
         for _, receive in children:
             answers.update(_collect(receive, deadline))
     finally:
-        for child, receive in children:
-            receive.close()
-            if child.is_alive():
-                child.kill()
-            child.join()
+        if not detached:
+            _reap(children)
     missing = [i for i in range(len(items)) if i not in answers]
     if missing:
         _log.warning("a forked worker failed; items left to compute here: %d", len(missing))
@@ -103,12 +150,20 @@ def map_forked(items: Sequence[T], work: Callable[[T], Any], workers: int) -> li
 
 
 def _fork_all(children: list[tuple[multiprocessing.process.BaseProcess, Connection]], context: Any,
-              items: Sequence[T], work: Callable[[T], Any], taken: Synchronized[int], workers: int) -> None:
-    """Start the workers into `children` one by one, so that each started one is stopped and
+              items: Sequence[T], work: Callable[[T], Any], taken: Synchronized[int], count: int) -> None:
+    """Start `count` workers into `children` one by one, so that each started one is stopped and
     reaped in the end even if a later start fails."""
-    for _ in range(workers - 1):
+    for _ in range(count):
         if (child := _fork(context, items, work, taken)) is not None:
             children.append(child)
+
+
+def _reap(children: list[tuple[multiprocessing.process.BaseProcess, Connection]]) -> None:
+    for child, receive in children:
+        receive.close()
+        if child.is_alive():
+            child.kill()
+        child.join()
 
 
 def _worth_forking(elapsed: float, done: int, left: int) -> bool:

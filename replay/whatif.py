@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -16,7 +17,9 @@ from ledger.values import money_str
 from projections.book import Book, BookView
 from projections.lines import Line, same_lines
 from replay.asof import Books
-from replay.forked import map_forked
+from replay.forked import Detached, map_detached
+
+_log = logging.getLogger("ledger.whatif")
 
 #: The hypothetical book's own memo, in lines: what one participant's rows need at a time (a
 #: manager's period holds a line per report's deal). Each participant's rows are asked once, so a
@@ -90,25 +93,41 @@ def what_if(
     participant_ids: Sequence[str],
     workers: int = 1,
     keep: list[object] | None = None,
+    check: Callable[[BookView], None] | None = None,
 ) -> dict[str, Any]:
     """Compare statements now and with the hypothetical events; nothing is stored. `workers`:
-    processes sharing the rows (`replay.forked`), this one included. `keep`: gets the hypothetical
-    book, for the caller to drop once it has answered: freeing its lines takes 0.15-0.2 s at a
-    million events, which otherwise the answer waits for.
+    processes computing the rows (`replay.forked`). `keep`: gets the hypothetical book, for the
+    caller to drop once it has answered: freeing its lines takes 0.15-0.2 s at a million events,
+    which otherwise the answer waits for. `check`: called first, with the books held, on the
+    book as it stands (the caller's access to the rows asked for).
 
     Without the cyclic collector: a what-if makes hundreds of thousands of lines, and the state's
     copy (`LedgerState.fork`) holds copies of the tables its events write (the targets, say);
     every full collection while they live would walk them all (2 of 5 s at a million events,
     when the copy held every table). The copy is freed by reference counting when it goes.
 
-    The books are held throughout: the copy is made of the state folded to exactly the position
-    the events were checked at, and shares its tables, which a fold of later events would change.
+    The books are held until the rows are computed or handed to forked workers: the copy is made
+    of the state folded to exactly the position the events were checked at, and shares its
+    tables, which a fold of later events would change. Forked workers compute on the books as
+    they were when forked, so the books are let go meanwhile: reads and folds go on while a large
+    what-if is computed (decision 138). A worker that fails takes its share of the copy with it:
+    the what-if is then asked again here, holding the books throughout.
     """
     with books.reading():
-        return _compare(log, books, envelopes, periods, participant_ids, workers, keep)
+        if check is not None:
+            check(books.at(None))
+        started = _start(log, books, envelopes, periods, participant_ids, workers, keep)
+    if isinstance(started, dict):
+        return started
+    position, order, detached = started
+    answers = detached.collect()
+    if answers is None:
+        _log.warning("a what-if's forked worker failed; asking it again in this process")
+        return what_if(log, books, envelopes, periods, participant_ids, 1, keep, check)
+    return _answer(position, order, answers)
 
 
-def _compare(
+def _start(
     log: LedgerLog,
     books: Books,
     envelopes: Sequence[Any],
@@ -116,7 +135,8 @@ def _compare(
     participant_ids: Sequence[str],
     workers: int,
     keep: list[object] | None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | tuple[int, list[int], Detached]:
+    """The answer, or where the forked workers computing it are (and what `_answer` needs)."""
     fresh = log.check(envelopes)
     position = fresh[0].record.position - 1 if fresh else log.head
     now = books.through(position)  # never past it: the copy must not hold later events (decision 96)
@@ -131,10 +151,17 @@ def _compare(
     reports = [len(now.state.reports_of(p, position)) for p in participant_ids]
     order = sorted(range(len(participant_ids)), key=lambda i: -reports[i])
     rows_of = partial(_rows_of, now, with_, periods)
-    answers = map_forked([participant_ids[i] for i in order], rows_of, workers)
-    by_index = dict(zip(order, answers, strict=True))
+    answers = map_detached([participant_ids[i] for i in order], rows_of, workers)
     if keep is not None:
         keep.append(with_)
+    if isinstance(answers, Detached):
+        return position, order, answers
+    return _answer(position, order, answers)
+
+
+def _answer(position: int, order: list[int], answers: list[Any]) -> dict[str, Any]:
+    """The rows in the order asked for, from the answers in `order`'s."""
+    by_index = dict(zip(order, answers, strict=True))
     return {"as_of_position": position, "rows": [row for i in range(len(order)) for row in by_index[i]]}
 
 

@@ -358,8 +358,8 @@ def test_the_hypothetical_book_is_dropped_after_the_what_if_answer_is_sent(
     alive_when_sent: list[bool] = []
     threads: dict[str, threading.Thread] = {}
 
-    def recording(*args: Any) -> dict[str, Any]:
-        answer = what_if(*args)
+    def recording(*args: Any, **options: Any) -> dict[str, Any]:
+        answer = what_if(*args, **options)
         [book] = args[-1]  # what the route keeps for after the answer
         books.append(weakref.ref(book, lambda _: threads.setdefault("freed", threading.current_thread())))
         return answer

@@ -238,3 +238,50 @@ def test_the_last_item_is_done_first_and_a_costly_rest_forks_at_once(monkeypatch
     assert done_here[0] == 199
     assert len({pid for _, pid in answers}) == 2
     assert not multiprocessing.active_children()
+
+
+@pytest.mark.usefixtures("eager")
+def test_detached_workers_compute_every_item_but_the_probe_and_answer_in_order() -> None:
+    """Decision 138: detached, this process computes the probe (the last item) and forks as many
+    workers as it was given; they compute the rest while the caller goes on."""
+    detached = forked.map_detached(list(range(200)), _square, 2)
+    assert isinstance(detached, forked.Detached)
+    answers = detached.collect()
+    assert answers is not None
+    assert [square for square, _ in answers] == [n * n for n in range(200)]
+    assert [n for n, (_, pid) in enumerate(answers) if pid == os.getpid()] == [199]
+    assert len({pid for _, pid in answers[:199]}) == 2  # two workers, neither of them this process
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.usefixtures("eager")
+@pytest.mark.parametrize("behaviour", [lambda: os._exit(3), lambda: time.sleep(3600)], ids=["dies", "hangs"])
+def test_a_detached_worker_that_dies_or_hangs_leaves_nothing_to_collect(
+    behaviour: Callable[[], Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its items needed the memory as it was at the fork: this process cannot compute them now, so
+    the caller is told (None) and asks again."""
+    monkeypatch.setattr(forked, "_PATIENCE_S", 0.1)
+    detached = forked.map_detached(list(range(200)), _failing_in_workers(behaviour), 2)
+    assert isinstance(detached, forked.Detached)
+    with caplog.at_level(logging.WARNING, "ledger.forked"):
+        assert detached.collect() is None
+    assert "a forked worker failed; items it left unanswered: 199" in caplog.text
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.usefixtures("eager")
+def test_detached_work_no_worker_could_be_forked_for_is_computed_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: object) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
+    answers = forked.map_detached(list(range(50)), _square, 2)
+    assert isinstance(answers, list)
+    assert answers == [[n * n, os.getpid()] for n in range(50)]
+
+
+def test_short_detached_work_is_computed_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(forked, "usable_cpus", lambda: 2)
+    answers = forked.map_detached(list(range(200)), lambda n: [n * n, os.getpid()], 2)
+    assert answers == [[n * n, os.getpid()] for n in range(200)]

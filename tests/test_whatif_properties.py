@@ -4,6 +4,10 @@ full fold, and leave the real books as folding the log gives."""
 from __future__ import annotations
 
 import json
+import logging
+import multiprocessing
+import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
@@ -20,6 +24,7 @@ from ledger.records import Record
 from ledger.store import LEDGER_STREAM, TOPIC_PREFIX, StoredRow, decode_record
 from ledger.values import next_period
 from projections.lines import Line
+from replay import forked, whatif
 from replay.asof import Books, BooksBroken, fold
 from replay.whatif import FORK_MEMO_LINES, _changed, what_if
 from tests.support import eager_forks, memo_held, rules
@@ -606,3 +611,90 @@ def test_a_what_if_after_a_failed_fold_answers_the_failure_as_every_read_does() 
         books.at(None)
     with pytest.raises(BooksBroken):
         what_if(log, books, [], ["2026-03"], ["r1"])
+
+
+def _three_reps() -> tuple[Callable[..., dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """r1-r3 on a 10 % plan with a March deal each; and a 20 % version of the plan from 2020."""
+    event, envelopes = _rep_on_a_plan("f")
+    for n, rep in ((4, "r2"), (6, "r3")):
+        envelopes += [
+            event(n, "ParticipantRegistered", participant_id=rep, name=rep, team_id="t", start_date="2020-01-01"),
+            event(n + 1, "PlanAssigned", participant_id=rep, plan_id="p", effective_from="2020-01-01"),
+        ]
+    for n, rep in enumerate(("r1", "r2", "r3"), 8):
+        envelopes.append(event(n, "DealBooked", deal_id=f"d{n}", booked_on="2026-03-02", amount="1000.00",
+                               currency="USD", credits=[{"participant_id": rep, "share": "1"}]))
+    version = [{"event_id": "h", "type": "PlanPublished",
+                "data": {"plan_id": "p", "effective_from": "2020-01-01", "rules": rules([("0", "0.2")])}}]
+    return event, envelopes, version
+
+
+@pytest.mark.skipif(not forked.can_fork(), reason="workers are forked on Linux only")
+def test_a_forked_what_if_lets_go_of_the_books_while_its_workers_compute() -> None:
+    """Decision 138: once its rows are handed to forked workers, a what-if lets go of the books, so
+    reads and the fold of new real events go on meanwhile (before, each waited for the whole
+    what-if: seconds at a million events). The workers compute on the books as they were when
+    forked: the answer is as of the position its events were checked at, as computed here."""
+    event, envelopes, version = _three_reps()
+    log = _log(envelopes)
+    books = Books(log)
+    people, periods = ["r1", "r2", "r3"], ["2026-03", "2026-04"]
+    serial = what_if(log, books, version, periods, people)
+    assert [row["difference"] for row in serial["rows"]] == ["100.00", "0.00"] * 3
+    parent, release, forking = os.getpid(), multiprocessing.get_context("fork").Event(), threading.Event()
+    rows_of, fork_all = whatif._rows_of, forked._fork_all
+
+    def waiting(*args: Any) -> Any:
+        if os.getpid() != parent:  # a worker waits until this test has read and folded meanwhile
+            assert release.wait(60)
+        return rows_of(*args)
+
+    def spied(*args: Any) -> None:
+        fork_all(*args)
+        forking.set()
+
+    answers: list[dict[str, Any]] = []
+    asking = threading.Thread(target=lambda: answers.append(what_if(log, books, version, periods, people, 2)))
+    with patch.object(whatif, "_rows_of", waiting), patch.object(forked, "_fork_all", spied), \
+            patch.multiple(forked, FORK_AFTER_S=0.0, FORK_WORTH_S=0.0, usable_cpus=lambda: 2):
+        asking.start()
+        try:
+            assert forking.wait(30)
+            assert books._lock.acquire(timeout=10), "the books are still held while the workers compute"
+            books._lock.release()
+            deal = event(11, "DealBooked", deal_id="d11", booked_on="2026-03-20", amount="500.00", currency="USD",
+                         credits=[{"participant_id": "r1", "share": "1"}])
+            log.store.add(_logged([*envelopes, deal]))  # type: ignore[attr-defined]
+            log.catch_up()
+            with books.reading():
+                assert books.at(None).statement("r1", "2026-03").body(0)["total"] == "150.00"
+            assert answers == []  # the workers are still waiting
+        finally:
+            release.set()
+            asking.join(60)
+    assert answers == [serial]
+    assert serial["as_of_position"] == 10 and books.folded == 11
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.skipif(not forked.can_fork(), reason="workers are forked on Linux only")
+def test_a_what_if_whose_forked_worker_dies_is_asked_again_here(caplog: pytest.LogCaptureFixture) -> None:
+    """The copy of the books a dead worker computed on is gone from this process (decision 138): the
+    what-if is computed again here, holding the books, to the same answer."""
+    _, envelopes, version = _three_reps()
+    log = _log(envelopes)
+    books = Books(log)
+    people, periods = ["r1", "r2", "r3"], ["2026-03"]
+    serial = what_if(log, books, version, periods, people)
+    parent, rows_of = os.getpid(), whatif._rows_of
+
+    def dying(*args: Any) -> Any:
+        if os.getpid() != parent:
+            os._exit(7)
+        return rows_of(*args)
+
+    with patch.object(whatif, "_rows_of", dying), caplog.at_level(logging.WARNING), \
+            patch.multiple(forked, FORK_AFTER_S=0.0, FORK_WORTH_S=0.0, usable_cpus=lambda: 2):
+        assert what_if(log, books, version, periods, people, 2) == serial
+    assert "a what-if's forked worker failed; asking it again in this process" in caplog.text
+    assert not multiprocessing.active_children()

@@ -13,6 +13,7 @@ from api.deps import PrincipalDep, ServicesDep, checked_period
 from api.errors import BadRequest, reject_unexpected
 from api.responses import FastJSONResponse, answer
 from ledger.values import parse_id
+from projections.book import BookView
 from replay.access import check_reader, check_what_if
 from replay.whatif import what_if
 
@@ -83,7 +84,9 @@ def _what_if(
     kept: list[object],
 ) -> dict[str, Any]:
     svc.log.catch_up()
-    with svc.books.reading():
-        check_what_if(svc.books.at(None), who, participant_ids, periods, events)
-        workers = svc.settings.what_if_workers
-        return what_if(svc.log, svc.books, events, periods, participant_ids, workers, kept)
+
+    def check(book: BookView) -> None:
+        check_what_if(book, who, participant_ids, periods, events)
+
+    workers = svc.settings.what_if_workers
+    return what_if(svc.log, svc.books, events, periods, participant_ids, workers, kept, check=check)
