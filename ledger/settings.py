@@ -27,8 +27,9 @@ class Settings(BaseSettings):
     #: Whether a rep's view of their team ranking shows colleagues' ids or pseudonyms.
     ranking_names: Literal["named", "anonymous"] = "named"
     #: Processes forked to compute a large what-if's rows (`replay.forked`), while the service lets go
-    #: of the books (decision 138): each may copy up to the books' size in memory while it runs. 1:
-    #: none is forked, and reads wait for the what-if.
+    #: of the books (decision 138): each may copy up to the books' size in memory while it runs. A
+    #: failed one's what-if is computed again in the service. 1: none is forked, and reads wait for
+    #: the what-if.
     what_if_workers: int = Field(default=2, ge=1, le=64)
     #: Processes that share the statements of a large batch of `ledger project` or `ledger rebuild
     #: --view`, the worker's own included (`replay.forked`). 1: none is forked, and the rebuild

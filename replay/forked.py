@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,6 +32,8 @@ FORK_AFTER_S = 0.25
 FORK_WORTH_S = 1.0
 #: How long anyone waits for the shared counter, which only a dead worker holds for long.
 _LOCK_S = 5.0
+#: How often the answers of detached workers are looked for (and their progress).
+_POLL_S = 0.05
 
 
 def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
@@ -86,17 +88,37 @@ class Detached:
         children: list[tuple[multiprocessing.process.BaseProcess, Connection]],
         answers: dict[int, Any],
         count: int,
-        patience: float,
+        taken: Synchronized[int],
     ) -> None:
-        self._children, self._answers, self._count, self._patience = children, answers, count, patience
+        self._children, self._answers, self._count = children, answers, count
+        #: Kept until the workers are reaped: freed, its shared memory would be the next counter's,
+        #: and another what-if's workers would take from this one's.
+        self._taken = taken
+
+    def _progress(self) -> int:
+        """Items taken so far, read without the counter's lock, which a dead worker may hold."""
+        value: int = self._taken.get_obj().value
+        return value
 
     def collect(self) -> list[Any] | None:
-        """Every answer in the items' order; None if a worker failed or had not answered in time:
-        the memory its items needed is gone from this process, so the caller must ask again."""
-        deadline = time.monotonic() + self._patience
+        """Every answer in the items' order; None if a worker failed, or none took an item for
+        `_PATIENCE_S` while some had not answered: the memory its items needed is gone from this
+        process, so the caller must ask again. Patience counts from the last item taken, not from
+        the start: a large what-if may rightly take minutes."""
+        waiting = {receive: child for child, receive in self._children}
         try:
-            for _, receive in self._children:
-                self._answers.update(_collect(receive, deadline))
+            seen, moved = self._progress(), time.monotonic()
+            while waiting:
+                for ready in wait(list(waiting), timeout=_POLL_S):
+                    assert isinstance(ready, Connection)
+                    del waiting[ready]
+                    self._answers.update(_received(ready))
+                progress, now = self._progress(), time.monotonic()
+                if progress != seen:
+                    seen, moved = progress, now
+                elif waiting and now - moved > _PATIENCE_S:
+                    _log.warning("a forked worker had not answered in time; stopping it")
+                    break
         finally:
             _reap(self._children)
         missing = self._count - len(self._answers)
@@ -120,7 +142,7 @@ def _map(items: Sequence[T], work: Callable[[T], Any], workers: int, detach: boo
     started = time.monotonic()
     answers: dict[int, Any] = {last: work(items[last])}
     forked = (time.monotonic() - started) * last >= FORK_WORTH_S
-    forks = workers if detach else workers - 1  # detached, this process computes nothing more
+    forks = min(workers, last) if detach else workers - 1  # detached, this process computes nothing more
     children: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
     detached = False
     try:
@@ -132,10 +154,9 @@ def _map(items: Sequence[T], work: Callable[[T], Any], workers: int, detach: boo
                 forked = True
                 _fork_all(children, context, items[:last], work, taken, forks)
         if detach and children:
-            # Twice what the rest would take here alone, beyond the patience: the workers share it.
-            alone = (time.monotonic() - started) / len(answers) * (len(items) - len(answers))
+            handed = Detached(children, answers, len(items), taken)
             detached = True
-            return Detached(children, answers, len(items), _PATIENCE_S + 2 * alone)
+            return handed
         deadline = time.monotonic() + _PATIENCE_S + 2 * (time.monotonic() - started)
         for _, receive in children:
             answers.update(_collect(receive, deadline))
@@ -242,8 +263,16 @@ def _collect(receive: Connection, deadline: float) -> list[Any]:
     is on stderr) or had not answered by the deadline (`time.monotonic()`)."""
     try:
         if receive.poll(max(deadline - time.monotonic(), 0)):
-            return list(orjson.loads(receive.recv_bytes()))
+            return _received(receive)
         _log.warning("a forked worker had not answered in time; stopping it")
     except (EOFError, OSError):
         pass
     return []
+
+
+def _received(receive: Connection) -> list[Any]:
+    """The answers of a worker whose pipe is ready; none if it ended without answering."""
+    try:
+        return list(orjson.loads(receive.recv_bytes()))
+    except (EOFError, OSError):
+        return []

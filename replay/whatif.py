@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -84,7 +85,12 @@ def _minus(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, A
     return out
 
 
-@no_cyclic_gc(settling=True)
+#: One what-if at a time, as when every what-if held the books throughout: each forks its own
+#: workers, and each of those may copy up to the service's size (decision 138). A what-if waiting
+#: here holds nothing that reads need.
+_ONE_AT_A_TIME = threading.Lock()
+
+
 def what_if(
     log: LedgerLog,
     books: Books,
@@ -101,11 +107,6 @@ def what_if(
     which otherwise the answer waits for. `check`: called first, with the books held, on the
     book as it stands (the caller's access to the rows asked for).
 
-    Without the cyclic collector: a what-if makes hundreds of thousands of lines, and the state's
-    copy (`LedgerState.fork`) holds copies of the tables its events write (the targets, say);
-    every full collection while they live would walk them all (2 of 5 s at a million events,
-    when the copy held every table). The copy is freed by reference counting when it goes.
-
     The books are held until the rows are computed or handed to forked workers: the copy is made
     of the state folded to exactly the position the events were checked at, and shares its
     tables, which a fold of later events would change. Forked workers compute on the books as
@@ -113,18 +114,42 @@ def what_if(
     what-if is computed (decision 138). A worker that fails takes its share of the copy with it:
     the what-if is then asked again here, holding the books throughout.
     """
+    kept = len(keep) if keep is not None else 0
+    with _ONE_AT_A_TIME:
+        started = _held(log, books, envelopes, periods, participant_ids, workers, keep, check)
+        if isinstance(started, dict):
+            return started
+        position, order, detached = started
+        answers = detached.collect()
+    if answers is not None:
+        return _answer(position, order, answers)
+    _log.warning("a what-if's forked worker failed; asking it again in this process")
+    if keep is not None:
+        del keep[kept:]  # the failed attempt's copy
+    return what_if(log, books, envelopes, periods, participant_ids, 1, keep, check)
+
+
+@no_cyclic_gc(settling=True)
+def _held(
+    log: LedgerLog,
+    books: Books,
+    envelopes: Sequence[Any],
+    periods: Sequence[str],
+    participant_ids: Sequence[str],
+    workers: int,
+    keep: list[object] | None,
+    check: Callable[[BookView], None] | None,
+) -> dict[str, Any] | tuple[int, list[int], Detached]:
+    """`_start` with the books held, without the cyclic collector: a what-if makes hundreds of
+    thousands of lines, and the state's copy (`LedgerState.fork`) holds copies of the tables its
+    events write (the targets, say); every full collection while they live would walk them all (2
+    of 5 s at a million events, when the copy held every table). The copy is freed by reference
+    counting when it goes. Paused only while the books are held: other threads' reads go on while
+    forked workers compute, and their garbage cycles must not be frozen by the settling."""
     with books.reading():
         if check is not None:
             check(books.at(None))
-        started = _start(log, books, envelopes, periods, participant_ids, workers, keep)
-    if isinstance(started, dict):
-        return started
-    position, order, detached = started
-    answers = detached.collect()
-    if answers is None:
-        _log.warning("a what-if's forked worker failed; asking it again in this process")
-        return what_if(log, books, envelopes, periods, participant_ids, 1, keep, check)
-    return _answer(position, order, answers)
+        return _start(log, books, envelopes, periods, participant_ids, workers, keep)
 
 
 def _start(

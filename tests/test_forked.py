@@ -285,3 +285,61 @@ def test_short_detached_work_is_computed_here(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(forked, "usable_cpus", lambda: 2)
     answers = forked.map_detached(list(range(200)), lambda n: [n * n, os.getpid()], 2)
     assert answers == [[n * n, os.getpid()] for n in range(200)]
+
+
+@pytest.mark.usefixtures("eager")
+def test_overlapping_detached_work_keeps_its_own_counter() -> None:
+    """Decision 138's review: a detached map's shared counter must live until its workers are
+    reaped. Freed when the map returned, its memory was the next map's counter, and each map's
+    workers took the other's items: both came back incomplete."""
+    release = multiprocessing.get_context("fork").Event()
+    parent = os.getpid()
+
+    def waiting(n: int) -> list[int]:
+        if os.getpid() != parent:
+            assert release.wait(30)
+        return _square(n)
+
+    first = forked.map_detached(list(range(40)), waiting, 2)
+    second = forked.map_detached(list(range(40)), waiting, 2)
+    release.set()
+    for detached in (first, second):
+        assert isinstance(detached, forked.Detached)
+        answers = detached.collect()
+        assert answers is not None
+        assert [square for square, _ in answers] == [n * n for n in range(40)]
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.usefixtures("eager")
+def test_detached_workers_are_waited_for_while_they_take_items(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Patience counts from the last item taken: work that goes on for minutes is not given up."""
+    monkeypatch.setattr(forked, "_PATIENCE_S", 0.3)
+    parent = os.getpid()
+
+    def slow(n: int) -> list[int]:
+        if os.getpid() != parent:
+            time.sleep(0.1)
+        return _square(n)
+
+    detached = forked.map_detached(list(range(21)), slow, 2)  # ten items each: a second, past 0.3 s
+    assert isinstance(detached, forked.Detached)
+    answers = detached.collect()
+    assert answers is not None and [square for square, _ in answers] == [n * n for n in range(21)]
+
+
+@pytest.mark.usefixtures("eager")
+def test_detached_work_forks_no_more_workers_than_items_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    forks: list[int] = []
+    fork = forked._fork
+
+    def counted(*args: Any) -> Any:
+        forks.append(1)
+        return fork(*args)
+
+    monkeypatch.setattr(forked, "_fork", counted)
+    detached = forked.map_detached([1, 2], _square, 2)  # the probe here, one item left
+    assert isinstance(detached, forked.Detached)
+    answers = detached.collect()
+    assert answers is not None and [square for square, _ in answers] == [1, 4]
+    assert len(forks) == 1

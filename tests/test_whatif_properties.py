@@ -3,6 +3,7 @@ full fold, and leave the real books as folding the log gives."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import multiprocessing
@@ -669,6 +670,8 @@ def test_a_forked_what_if_lets_go_of_the_books_while_its_workers_compute() -> No
             with books.reading():
                 assert books.at(None).statement("r1", "2026-03").body(0)["total"] == "150.00"
             assert answers == []  # the workers are still waiting
+            # ...and the collector runs: paused, it would freeze these reads' garbage cycles for good
+            assert gc.isenabled()
         finally:
             release.set()
             asking.join(60)
@@ -680,21 +683,82 @@ def test_a_forked_what_if_lets_go_of_the_books_while_its_workers_compute() -> No
 @pytest.mark.skipif(not forked.can_fork(), reason="workers are forked on Linux only")
 def test_a_what_if_whose_forked_worker_dies_is_asked_again_here(caplog: pytest.LogCaptureFixture) -> None:
     """The copy of the books a dead worker computed on is gone from this process (decision 138): the
-    what-if is computed again here, holding the books, to the same answer."""
+    what-if is computed again here, holding the books, as of the position the books reached
+    meanwhile (a real deal was folded while the workers computed); the caller keeps one
+    hypothetical book, the one answered from."""
+    event, envelopes, version = _three_reps()
+    log = _log(envelopes)
+    books = Books(log)
+    people, periods = ["r1", "r2", "r3"], ["2026-03"]
+    parent, rows_of, release = os.getpid(), whatif._rows_of, multiprocessing.get_context("fork").Event()
+
+    def dying(*args: Any) -> Any:
+        if os.getpid() != parent:
+            release.wait(60)
+            os._exit(7)
+        return rows_of(*args)
+
+    kept: list[object] = []
+    answers: list[dict[str, Any]] = []
+    asking = threading.Thread(target=lambda: answers.append(what_if(log, books, version, periods, people, 2, kept)))
+    with patch.object(whatif, "_rows_of", dying), caplog.at_level(logging.WARNING), \
+            patch.multiple(forked, FORK_AFTER_S=0.0, FORK_WORTH_S=0.0, usable_cpus=lambda: 2):
+        asking.start()
+        try:
+            assert books._lock.acquire(timeout=10)  # once the workers are forked (the books were free)
+            deal = event(11, "DealBooked", deal_id="d11", booked_on="2026-03-20", amount="500.00", currency="USD",
+                         credits=[{"participant_id": "r1", "share": "1"}])
+            log.store.add(_logged([*envelopes, deal]))  # type: ignore[attr-defined]
+            log.catch_up()
+            books.at(None)
+            books._lock.release()
+        finally:
+            release.set()
+            asking.join(60)
+    assert "a what-if's forked worker failed; asking it again in this process" in caplog.text
+    assert answers[0]["as_of_position"] == 11
+    assert answers == [what_if(log, books, version, periods, people)]
+    assert [row["difference"] for row in answers[0]["rows"]] == ["150.00", "100.00", "100.00"]
+    assert len(kept) == 1
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.skipif(not forked.can_fork(), reason="workers are forked on Linux only")
+def test_a_second_what_if_waits_for_the_first_ones_workers_without_holding_the_books() -> None:
+    """One what-if at a time, as when each held the books throughout (decision 138's review): every
+    forked what-if forks workers of its own, and each may copy up to the service's size."""
     _, envelopes, version = _three_reps()
     log = _log(envelopes)
     books = Books(log)
     people, periods = ["r1", "r2", "r3"], ["2026-03"]
     serial = what_if(log, books, version, periods, people)
-    parent, rows_of = os.getpid(), whatif._rows_of
+    parent, rows_of, release = os.getpid(), whatif._rows_of, multiprocessing.get_context("fork").Event()
+    fork_all, forks = forked._fork_all, threading.Semaphore(0)
 
-    def dying(*args: Any) -> Any:
+    def waiting(*args: Any) -> Any:
         if os.getpid() != parent:
-            os._exit(7)
+            assert release.wait(60)
         return rows_of(*args)
 
-    with patch.object(whatif, "_rows_of", dying), caplog.at_level(logging.WARNING), \
+    def spied(*args: Any) -> None:
+        fork_all(*args)
+        forks.release()
+
+    answers: list[dict[str, Any]] = []
+    askers = [threading.Thread(target=lambda: answers.append(what_if(log, books, version, periods, people, 2)))
+              for _ in range(2)]
+    with patch.object(whatif, "_rows_of", waiting), patch.object(forked, "_fork_all", spied), \
             patch.multiple(forked, FORK_AFTER_S=0.0, FORK_WORTH_S=0.0, usable_cpus=lambda: 2):
-        assert what_if(log, books, version, periods, people, 2) == serial
-    assert "a what-if's forked worker failed; asking it again in this process" in caplog.text
+        for asker in askers:
+            asker.start()
+        try:
+            assert forks.acquire(timeout=30)  # the first what-if's workers
+            assert not forks.acquire(timeout=1.0), "a second what-if forked while the first one's workers computed"
+            assert books._lock.acquire(timeout=10)
+            books._lock.release()
+        finally:
+            release.set()
+            for asker in askers:
+                asker.join(60)
+    assert answers == [serial, serial]
     assert not multiprocessing.active_children()
