@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from multiprocessing.connection import Connection, wait
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
@@ -23,8 +23,9 @@ import orjson
 
 T = TypeVar("T")
 _log = logging.getLogger("ledger.forked")
-#: How long the parent waits for a worker after finishing its own share: a worker never takes
-#: this long unless something is wrong with it, and then the parent computes its share itself.
+#: How long the parent waits for a worker after finishing its own share (detached: for a worker
+#: that takes no item and uses no CPU): a worker never takes this long unless something is wrong
+#: with it, and then the parent computes its share itself (detached: the caller asks again).
 _PATIENCE_S = 60.0
 #: Fork at once if the items left, at the cost of the last (cheapest) item done first, take at
 #: least `FORK_WORTH_S`; else only after `FORK_AFTER_S`, when they look like taking that long more.
@@ -95,25 +96,27 @@ class Detached:
         #: and another what-if's workers would take from this one's.
         self._taken = taken
 
-    def _progress(self) -> int:
-        """Items taken so far, read without the counter's lock, which a dead worker may hold."""
-        value: int = self._taken.get_obj().value
-        return value
+    def _progress(self, waiting: Iterable[multiprocessing.process.BaseProcess]) -> tuple[int, int]:
+        """Items taken so far (read without the counter's lock, which a dead worker may hold), and
+        the CPU time the workers still computing have used: a worker on one long item (a manager
+        over many periods) takes nothing for a while, but it computes."""
+        taken: int = self._taken.get_obj().value
+        return taken, sum(_cpu_ticks(child.pid) for child in waiting)
 
     def collect(self) -> list[Any] | None:
-        """Every answer in the items' order; None if a worker failed, or none took an item for
-        `_PATIENCE_S` while some had not answered: the memory its items needed is gone from this
-        process, so the caller must ask again. Patience counts from the last item taken, not from
-        the start: a large what-if may rightly take minutes."""
+        """Every answer in the items' order; None if a worker failed, or the workers that had not
+        answered made no progress (took no item, used no CPU) for `_PATIENCE_S`: the memory its
+        items needed is gone from this process, so the caller must ask again. Patience counts from
+        the last progress, not from the start: a large what-if may rightly take minutes."""
         waiting = {receive: child for child, receive in self._children}
         try:
-            seen, moved = self._progress(), time.monotonic()
+            seen, moved = self._progress(waiting.values()), time.monotonic()
             while waiting:
                 for ready in wait(list(waiting), timeout=_POLL_S):
                     assert isinstance(ready, Connection)
                     del waiting[ready]
                     self._answers.update(_received(ready))
-                progress, now = self._progress(), time.monotonic()
+                progress, now = self._progress(waiting.values()), time.monotonic()
                 if progress != seen:
                     seen, moved = progress, now
                 elif waiting and now - moved > _PATIENCE_S:
@@ -142,17 +145,21 @@ def _map(items: Sequence[T], work: Callable[[T], Any], workers: int, detach: boo
     started = time.monotonic()
     answers: dict[int, Any] = {last: work(items[last])}
     forked = (time.monotonic() - started) * last >= FORK_WORTH_S
-    forks = min(workers, last) if detach else workers - 1  # detached, this process computes nothing more
+
+    def forks() -> int:
+        """Detached, this process computes nothing more: a worker for each item left, up to `workers`."""
+        return min(workers, last - taken.value) if detach else workers - 1
+
     children: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
     detached = False
     try:
         if forked:
-            _fork_all(children, context, items[:last], work, taken, forks)
+            _fork_all(children, context, items[:last], work, taken, forks())
         while not (detach and children) and (index := _take(taken)) < last:
             answers[index] = work(items[index])
             if not forked and _worth_forking(time.monotonic() - started, len(answers), last - taken.value):
                 forked = True
-                _fork_all(children, context, items[:last], work, taken, forks)
+                _fork_all(children, context, items[:last], work, taken, forks())
         if detach and children:
             handed = Detached(children, answers, len(items), taken)
             detached = True
@@ -268,6 +275,16 @@ def _collect(receive: Connection, deadline: float) -> list[Any]:
     except (EOFError, OSError):
         pass
     return []
+
+
+def _cpu_ticks(pid: int | None) -> int:
+    """A process's CPU time so far, in clock ticks (user and kernel, `/proc/<pid>/stat`); 0 if it
+    cannot be read (the process is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def _received(receive: Connection) -> list[Any]:

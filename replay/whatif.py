@@ -112,7 +112,9 @@ def what_if(
     tables, which a fold of later events would change. Forked workers compute on the books as
     they were when forked, so the books are let go meanwhile: reads and folds go on while a large
     what-if is computed (decision 138). A worker that fails takes its share of the copy with it:
-    the what-if is then asked again here, holding the books throughout.
+    the what-if is then asked again here, holding the books throughout. The caller must not hold
+    the books itself: it would keep them held meanwhile, and wait for them against another
+    what-if waiting for its turn here with them.
     """
     kept = len(keep) if keep is not None else 0
     with _ONE_AT_A_TIME:
@@ -129,7 +131,6 @@ def what_if(
     return what_if(log, books, envelopes, periods, participant_ids, 1, keep, check)
 
 
-@no_cyclic_gc(settling=True)
 def _held(
     log: LedgerLog,
     books: Books,
@@ -146,7 +147,7 @@ def _held(
     of 5 s at a million events, when the copy held every table). The copy is freed by reference
     counting when it goes. Paused only while the books are held: other threads' reads go on while
     forked workers compute, and their garbage cycles must not be frozen by the settling."""
-    with books.reading():
+    with books.reading(), no_cyclic_gc(settling=True):
         if check is not None:
             check(books.at(None))
         return _start(log, books, envelopes, periods, participant_ids, workers, keep)

@@ -314,15 +314,15 @@ def test_overlapping_detached_work_keeps_its_own_counter() -> None:
 @pytest.mark.usefixtures("eager")
 def test_detached_workers_are_waited_for_while_they_take_items(monkeypatch: pytest.MonkeyPatch) -> None:
     """Patience counts from the last item taken: work that goes on for minutes is not given up."""
-    monkeypatch.setattr(forked, "_PATIENCE_S", 0.3)
+    monkeypatch.setattr(forked, "_PATIENCE_S", 1.0)
     parent = os.getpid()
 
     def slow(n: int) -> list[int]:
         if os.getpid() != parent:
-            time.sleep(0.1)
+            time.sleep(0.2)
         return _square(n)
 
-    detached = forked.map_detached(list(range(21)), slow, 2)  # ten items each: a second, past 0.3 s
+    detached = forked.map_detached(list(range(21)), slow, 2)  # ten items each: two seconds, past 1 s
     assert isinstance(detached, forked.Detached)
     answers = detached.collect()
     assert answers is not None and [square for square, _ in answers] == [n * n for n in range(21)]
@@ -342,4 +342,50 @@ def test_detached_work_forks_no_more_workers_than_items_left(monkeypatch: pytest
     assert isinstance(detached, forked.Detached)
     answers = detached.collect()
     assert answers is not None and [square for square, _ in answers] == [1, 4]
+    assert len(forks) == 1
+
+
+@pytest.mark.usefixtures("eager")
+def test_a_detached_worker_computing_one_long_item_is_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A manager over many periods may take a worker longer than the patience, taking no other item
+    meanwhile; it computes (its CPU time grows), so it is not given up (decision 138's review)."""
+    monkeypatch.setattr(forked, "_PATIENCE_S", 0.3)
+    parent = os.getpid()
+
+    def long(n: int) -> list[int]:
+        if os.getpid() != parent:
+            until = time.monotonic() + 1.5
+            while time.monotonic() < until:  # busy, as the statement engine is
+                pass
+        return _square(n)
+
+    detached = forked.map_detached([0, 1, 2], long, 2)  # the probe here; one long item per worker
+    assert isinstance(detached, forked.Detached)
+    answers = detached.collect()
+    assert answers is not None and [square for square, _ in answers] == [0, 1, 4]
+
+
+def test_a_late_detached_fork_starts_no_more_workers_than_items_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forked after this process computed some items, a detached map starts one worker per item
+    left at most: another would cost a fork for nothing."""
+    monkeypatch.setattr(forked, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(forked, "FORK_AFTER_S", 0.0)
+    monkeypatch.setattr(forked, "FORK_WORTH_S", 0.1)  # not at once (the probe is quick); after item 0
+    forks: list[int] = []
+    fork = forked._fork
+
+    def counted(*args: Any) -> Any:
+        forks.append(1)
+        return fork(*args)
+
+    def first_slow(n: int) -> list[int]:
+        if n == 0:
+            time.sleep(0.4)
+        return _square(n)
+
+    monkeypatch.setattr(forked, "_fork", counted)
+    detached = forked.map_detached([0, 1, 2], first_slow, 2)
+    assert isinstance(detached, forked.Detached)
+    answers = detached.collect()
+    assert answers is not None and [square for square, _ in answers] == [0, 1, 4]
     assert len(forks) == 1

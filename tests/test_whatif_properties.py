@@ -698,14 +698,22 @@ def test_a_what_if_whose_forked_worker_dies_is_asked_again_here(caplog: pytest.L
             os._exit(7)
         return rows_of(*args)
 
+    fork_all, forking = forked._fork_all, threading.Event()
+
+    def spied(*args: Any) -> None:
+        fork_all(*args)
+        forking.set()
+
     kept: list[object] = []
     answers: list[dict[str, Any]] = []
     asking = threading.Thread(target=lambda: answers.append(what_if(log, books, version, periods, people, 2, kept)))
     with patch.object(whatif, "_rows_of", dying), caplog.at_level(logging.WARNING), \
+            patch.object(forked, "_fork_all", spied), \
             patch.multiple(forked, FORK_AFTER_S=0.0, FORK_WORTH_S=0.0, usable_cpus=lambda: 2):
         asking.start()
         try:
-            assert books._lock.acquire(timeout=10)  # once the workers are forked (the books were free)
+            assert forking.wait(30)
+            assert books._lock.acquire(timeout=10)  # once the workers are forked
             deal = event(11, "DealBooked", deal_id="d11", booked_on="2026-03-20", amount="500.00", currency="USD",
                          credits=[{"participant_id": "r1", "share": "1"}])
             log.store.add(_logged([*envelopes, deal]))  # type: ignore[attr-defined]
