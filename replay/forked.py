@@ -33,6 +33,10 @@ _PATIENCE_S = 60.0
 #: least `FORK_WORTH_S`; else only after `FORK_AFTER_S`, when they look like taking that long more.
 FORK_AFTER_S = 0.25
 FORK_WORTH_S = 1.0
+#: `map_detached` lets its caller go only for work that would take this long here alone: detached
+#: workers each copy the pages they write, where this process computing a share writes its own
+#: (decision 138: the benchmark's what-if, two seconds' work, took a second longer detached).
+DETACH_WORTH_S = 10.0
 #: How long anyone waits for the shared counter, which only a dead worker holds for long.
 _LOCK_S = 5.0
 #: How often the answers of detached workers are looked for (and their progress).
@@ -76,10 +80,11 @@ def map_forked(items: Sequence[T], work: Callable[[T], Any], workers: int) -> li
 
 def map_detached(items: Sequence[T], work: Callable[[T], Any], workers: int) -> list[Any] | Detached:
     """`map_forked` for a caller that holds something only so that the work sees it unchanged (a
-    what-if holds the books, decision 138): once the work is worth a fork, `workers` processes
-    are forked and this one computes nothing more. The caller lets go, and then collects the
-    answers (`Detached.collect`); the workers compute on the memory as it was when they were
-    forked. Answers computed here, when the work was not worth a fork, come back at once."""
+    what-if holds the books, decision 138): once the work is worth a fork and would take
+    `DETACH_WORTH_S` here alone, `workers` processes are forked and this one computes nothing
+    more. The caller lets go, and then collects the answers (`Detached.collect`); the workers
+    compute on the memory as it was when they were forked. Shorter work is shared as by
+    `map_forked`, and its answers come back at once."""
     return _map(items, work, workers, detach=True)
 
 
@@ -151,22 +156,26 @@ def _map(items: Sequence[T], work: Callable[[T], Any], workers: int, detach: boo
     started = time.monotonic()
     answers: dict[int, Any] = {last: work(items[last])}
     forked = (time.monotonic() - started) * last >= FORK_WORTH_S
-
-    def forks() -> int:
-        """Detached, this process computes nothing more: a worker for each item left, up to `workers`."""
-        return min(workers, last - taken.value) if detach else workers - 1
-
     children: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
-    detached = False
+    detaching = detached = False
+
+    def fork() -> None:
+        """Detached only if the rest would take `DETACH_WORTH_S` here alone: this process then
+        computes nothing more, and forks a worker for each item left, up to `workers`."""
+        nonlocal detaching
+        left = last - taken.value
+        detaching = detach and (time.monotonic() - started) / len(answers) * left >= DETACH_WORTH_S
+        _fork_all(children, context, items[:last], work, taken, min(workers, left) if detaching else workers - 1)
+
     try:
         if forked:
-            _fork_all(children, context, items[:last], work, taken, forks())
-        while not (detach and children) and (index := _take(taken)) < last:
+            fork()
+        while not (detaching and children) and (index := _take(taken)) < last:
             answers[index] = work(items[index])
             if not forked and _worth_forking(time.monotonic() - started, len(answers), last - taken.value):
                 forked = True
-                _fork_all(children, context, items[:last], work, taken, forks())
-        if detach and children:
+                fork()
+        if detaching and children:
             handed = Detached(children, answers, len(items), taken)
             detached = True
             return handed

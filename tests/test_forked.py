@@ -20,9 +20,10 @@ pytestmark = pytest.mark.skipif(not forked.can_fork(), reason="workers are forke
 
 @pytest.fixture
 def eager(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fork after the first item, on a machine with two CPUs at least."""
+    """Fork after the first item, on a machine with two CPUs at least (detached, if asked)."""
     monkeypatch.setattr(forked, "FORK_AFTER_S", 0.0)
     monkeypatch.setattr(forked, "FORK_WORTH_S", 0.0)
+    monkeypatch.setattr(forked, "DETACH_WORTH_S", 0.0)
     monkeypatch.setattr(forked, "usable_cpus", lambda: 2)
 
 
@@ -371,6 +372,7 @@ def test_a_late_detached_fork_starts_no_more_workers_than_items_left(monkeypatch
     monkeypatch.setattr(forked, "usable_cpus", lambda: 2)
     monkeypatch.setattr(forked, "FORK_AFTER_S", 0.0)
     monkeypatch.setattr(forked, "FORK_WORTH_S", 0.1)  # not at once (the probe is quick); after item 0
+    monkeypatch.setattr(forked, "DETACH_WORTH_S", 0.1)
     forks: list[int] = []
     fork = forked._fork
 
@@ -389,3 +391,18 @@ def test_a_late_detached_fork_starts_no_more_workers_than_items_left(monkeypatch
     answers = detached.collect()
     assert answers is not None and [square for square, _ in answers] == [0, 1, 4]
     assert len(forks) == 1
+
+
+@pytest.mark.usefixtures("eager")
+def test_detached_work_shorter_than_detaching_is_worth_is_shared_with_this_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Detached workers each copy the pages they write (decision 138): work that would take less
+    than `DETACH_WORTH_S` here alone is shared as `map_forked` shares it, this process included."""
+    monkeypatch.setattr(forked, "DETACH_WORTH_S", 3600.0)
+    answers = forked.map_detached(list(range(200)), _square, 2)
+    assert isinstance(answers, list)
+    assert [square for square, _ in answers] == [n * n for n in range(200)]
+    pids = {pid for _, pid in answers[:199]}
+    assert os.getpid() in pids and len(pids) == 2  # this process and one worker
+    assert not multiprocessing.active_children()

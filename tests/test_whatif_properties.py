@@ -657,7 +657,7 @@ def test_a_forked_what_if_lets_go_of_the_books_while_its_workers_compute() -> No
     answers: list[dict[str, Any]] = []
     asking = threading.Thread(target=lambda: answers.append(what_if(log, books, version, periods, people, 2)))
     with patch.object(whatif, "_rows_of", waiting), patch.object(forked, "_fork_all", spied), \
-            patch.multiple(forked, FORK_AFTER_S=0.0, FORK_WORTH_S=0.0, usable_cpus=lambda: 2):
+            patch.multiple(forked, FORK_AFTER_S=0.0, FORK_WORTH_S=0.0, DETACH_WORTH_S=0.0, usable_cpus=lambda: 2):
         asking.start()
         try:
             assert forking.wait(30)
@@ -709,7 +709,7 @@ def test_a_what_if_whose_forked_worker_dies_is_asked_again_here(caplog: pytest.L
     asking = threading.Thread(target=lambda: answers.append(what_if(log, books, version, periods, people, 2, kept)))
     with patch.object(whatif, "_rows_of", dying), caplog.at_level(logging.WARNING), \
             patch.object(forked, "_fork_all", spied), \
-            patch.multiple(forked, FORK_AFTER_S=0.0, FORK_WORTH_S=0.0, usable_cpus=lambda: 2):
+            patch.multiple(forked, FORK_AFTER_S=0.0, FORK_WORTH_S=0.0, DETACH_WORTH_S=0.0, usable_cpus=lambda: 2):
         asking.start()
         try:
             assert forking.wait(30)
@@ -756,7 +756,7 @@ def test_a_second_what_if_waits_for_the_first_ones_workers_without_holding_the_b
     askers = [threading.Thread(target=lambda: answers.append(what_if(log, books, version, periods, people, 2)))
               for _ in range(2)]
     with patch.object(whatif, "_rows_of", waiting), patch.object(forked, "_fork_all", spied), \
-            patch.multiple(forked, FORK_AFTER_S=0.0, FORK_WORTH_S=0.0, usable_cpus=lambda: 2):
+            patch.multiple(forked, FORK_AFTER_S=0.0, FORK_WORTH_S=0.0, DETACH_WORTH_S=0.0, usable_cpus=lambda: 2):
         for asker in askers:
             asker.start()
         try:
