@@ -26,10 +26,10 @@ class Settings(BaseSettings):
     currency: str = "USD"
     #: Whether a rep's view of their team ranking shows colleagues' ids or pseudonyms.
     ranking_names: Literal["named", "anonymous"] = "named"
-    #: Processes forked to compute a large what-if's rows (`replay.forked`), while the service lets go
-    #: of the books (decision 138): each may copy up to the books' size in memory while it runs. A
-    #: failed one's what-if is computed again in the service. 1: none is forked, and reads wait for
-    #: the what-if.
+    #: Processes that compute a large what-if's rows (`replay.forked`): the service and one fewer
+    #: forked workers, or, for one that would take `DETACH_WORTH_S` in the service alone, this many
+    #: forked workers while the service lets go of the books (decision 138). Each worker may copy
+    #: up to the books' size in memory while it runs. 1: none is forked.
     what_if_workers: int = Field(default=2, ge=1, le=64)
     #: Processes that share the statements of a large batch of `ledger project` or `ledger rebuild
     #: --view`, the worker's own included (`replay.forked`). 1: none is forked, and the rebuild
