@@ -141,12 +141,13 @@ def _held(
     keep: list[object] | None,
     check: Callable[[BookView], None] | None,
 ) -> dict[str, Any] | tuple[int, list[int], Detached]:
-    """`_start` with the books held, without the cyclic collector: a what-if makes hundreds of
-    thousands of lines, and the state's copy (`LedgerState.fork`) holds copies of the tables its
-    events write (the targets, say); every full collection while they live would walk them all (2
-    of 5 s at a million events, when the copy held every table). The copy is freed by reference
-    counting when it goes. Paused only while the books are held: other threads' reads go on while
-    forked workers compute, and their garbage cycles must not be frozen by the settling."""
+    """The answer, or where the forked workers computing it are (and what `_answer` needs); with
+    the books held, without the cyclic collector: a what-if makes hundreds of thousands of lines,
+    and the state's copy (`LedgerState.fork`) holds copies of the tables its events write (the
+    targets, say); every full collection while they live would walk them all (2 of 5 s at a
+    million events, when the copy held every table). The copy is freed by reference counting
+    when it goes. Paused only while the books are held: other threads' reads go on while forked
+    workers compute, and their garbage cycles must not be frozen by the settling."""
     with books.reading(), no_cyclic_gc(settling=True):
         if check is not None:
             check(books.at(None))
@@ -154,15 +155,9 @@ def _held(
 
 
 def _start(
-    log: LedgerLog,
-    books: Books,
-    envelopes: Sequence[Any],
-    periods: Sequence[str],
-    participant_ids: Sequence[str],
-    workers: int,
-    keep: list[object] | None,
+    log: LedgerLog, books: Books, envelopes: Sequence[Any], periods: Sequence[str], participant_ids: Sequence[str],
+    workers: int, keep: list[object] | None,
 ) -> dict[str, Any] | tuple[int, list[int], Detached]:
-    """The answer, or where the forked workers computing it are (and what `_answer` needs)."""
     fresh = log.check(envelopes)
     position = fresh[0].record.position - 1 if fresh else log.head
     now = books.through(position)  # never past it: the copy must not hold later events (decision 96)

@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 from unittest.mock import patch
@@ -630,6 +631,29 @@ def _three_reps() -> tuple[Callable[..., dict[str, Any]], list[dict[str, Any]], 
     return event, envelopes, version
 
 
+@contextmanager
+def _detached_workers(release: Any, after_fork: Callable[[], object],
+                      then: Callable[[], object] | None = None) -> Iterator[None]:
+    """Every forked what-if detached (decision 138), its workers waiting for `release` before each
+    row (and then calling `then`); `after_fork` called here after the workers are forked."""
+    parent, rows_of, fork_all = os.getpid(), whatif._rows_of, forked._fork_all
+
+    def waiting(*args: Any) -> Any:
+        if os.getpid() != parent:
+            assert release.wait(60)
+            if then is not None:
+                then()
+        return rows_of(*args)
+
+    def spied(*args: Any) -> None:
+        fork_all(*args)
+        after_fork()
+
+    with patch.object(whatif, "_rows_of", waiting), patch.object(forked, "_fork_all", spied), \
+            patch.multiple(forked, FORK_AFTER_S=0.0, FORK_WORTH_S=0.0, DETACH_WORTH_S=0.0, usable_cpus=lambda: 2):
+        yield
+
+
 @pytest.mark.skipif(not forked.can_fork(), reason="workers are forked on Linux only")
 def test_a_forked_what_if_lets_go_of_the_books_while_its_workers_compute() -> None:
     """Decision 138: once its rows are handed to forked workers, a what-if lets go of the books, so
@@ -642,22 +666,10 @@ def test_a_forked_what_if_lets_go_of_the_books_while_its_workers_compute() -> No
     people, periods = ["r1", "r2", "r3"], ["2026-03", "2026-04"]
     serial = what_if(log, books, version, periods, people)
     assert [row["difference"] for row in serial["rows"]] == ["100.00", "0.00"] * 3
-    parent, release, forking = os.getpid(), multiprocessing.get_context("fork").Event(), threading.Event()
-    rows_of, fork_all = whatif._rows_of, forked._fork_all
-
-    def waiting(*args: Any) -> Any:
-        if os.getpid() != parent:  # a worker waits until this test has read and folded meanwhile
-            assert release.wait(60)
-        return rows_of(*args)
-
-    def spied(*args: Any) -> None:
-        fork_all(*args)
-        forking.set()
-
+    release, forking = multiprocessing.get_context("fork").Event(), threading.Event()
     answers: list[dict[str, Any]] = []
     asking = threading.Thread(target=lambda: answers.append(what_if(log, books, version, periods, people, 2)))
-    with patch.object(whatif, "_rows_of", waiting), patch.object(forked, "_fork_all", spied), \
-            patch.multiple(forked, FORK_AFTER_S=0.0, FORK_WORTH_S=0.0, DETACH_WORTH_S=0.0, usable_cpus=lambda: 2):
+    with _detached_workers(release, forking.set):  # the workers wait until this test has read and folded
         asking.start()
         try:
             assert forking.wait(30)
@@ -690,26 +702,11 @@ def test_a_what_if_whose_forked_worker_dies_is_asked_again_here(caplog: pytest.L
     log = _log(envelopes)
     books = Books(log)
     people, periods = ["r1", "r2", "r3"], ["2026-03"]
-    parent, rows_of, release = os.getpid(), whatif._rows_of, multiprocessing.get_context("fork").Event()
-
-    def dying(*args: Any) -> Any:
-        if os.getpid() != parent:
-            release.wait(60)
-            os._exit(7)
-        return rows_of(*args)
-
-    fork_all, forking = forked._fork_all, threading.Event()
-
-    def spied(*args: Any) -> None:
-        fork_all(*args)
-        forking.set()
-
+    release, forking = multiprocessing.get_context("fork").Event(), threading.Event()
     kept: list[object] = []
     answers: list[dict[str, Any]] = []
     asking = threading.Thread(target=lambda: answers.append(what_if(log, books, version, periods, people, 2, kept)))
-    with patch.object(whatif, "_rows_of", dying), caplog.at_level(logging.WARNING), \
-            patch.object(forked, "_fork_all", spied), \
-            patch.multiple(forked, FORK_AFTER_S=0.0, FORK_WORTH_S=0.0, DETACH_WORTH_S=0.0, usable_cpus=lambda: 2):
+    with _detached_workers(release, forking.set, then=lambda: os._exit(7)), caplog.at_level(logging.WARNING):
         asking.start()
         try:
             assert forking.wait(30)
@@ -740,23 +737,11 @@ def test_a_second_what_if_waits_for_the_first_ones_workers_without_holding_the_b
     books = Books(log)
     people, periods = ["r1", "r2", "r3"], ["2026-03"]
     serial = what_if(log, books, version, periods, people)
-    parent, rows_of, release = os.getpid(), whatif._rows_of, multiprocessing.get_context("fork").Event()
-    fork_all, forks = forked._fork_all, threading.Semaphore(0)
-
-    def waiting(*args: Any) -> Any:
-        if os.getpid() != parent:
-            assert release.wait(60)
-        return rows_of(*args)
-
-    def spied(*args: Any) -> None:
-        fork_all(*args)
-        forks.release()
-
+    release, forks = multiprocessing.get_context("fork").Event(), threading.Semaphore(0)
     answers: list[dict[str, Any]] = []
     askers = [threading.Thread(target=lambda: answers.append(what_if(log, books, version, periods, people, 2)))
               for _ in range(2)]
-    with patch.object(whatif, "_rows_of", waiting), patch.object(forked, "_fork_all", spied), \
-            patch.multiple(forked, FORK_AFTER_S=0.0, FORK_WORTH_S=0.0, DETACH_WORTH_S=0.0, usable_cpus=lambda: 2):
+    with _detached_workers(release, forks.release):
         for asker in askers:
             asker.start()
         try:
