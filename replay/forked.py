@@ -161,11 +161,14 @@ def _map(items: Sequence[T], work: Callable[[T], Any], workers: int, detach: boo
 
     def fork() -> None:
         """Detached only if the rest would take `DETACH_WORTH_S` here alone: this process then
-        computes nothing more, and forks a worker for each item left, up to `workers`."""
+        computes nothing more, and has a worker for each item left, up to `workers` (those forked
+        to share the work before among them). Judged again after each item of a shared fork: the
+        first judgement rests on the cheapest item, and the rest can turn out costlier."""
         nonlocal detaching
         left = last - taken.value
         detaching = detach and (time.monotonic() - started) / len(answers) * left >= DETACH_WORTH_S
-        _fork_all(children, context, items[:last], work, taken, min(workers, left) if detaching else workers - 1)
+        wanted = min(workers, left) if detaching else workers - 1
+        _fork_all(children, context, items[:last], work, taken, max(wanted - len(children), 0))
 
     try:
         if forked:
@@ -175,6 +178,8 @@ def _map(items: Sequence[T], work: Callable[[T], Any], workers: int, detach: boo
             if not forked and _worth_forking(time.monotonic() - started, len(answers), last - taken.value):
                 forked = True
                 fork()
+            elif forked and detach and children and not detaching:
+                fork()  # forks only if it now detaches: one more worker, for this process's share
         if detaching and children:
             handed = Detached(children, answers, len(items), taken)
             detached = True
