@@ -161,14 +161,11 @@ def _map(items: Sequence[T], work: Callable[[T], Any], workers: int, detach: boo
 
     def fork() -> None:
         """Detached only if the rest would take `DETACH_WORTH_S` here alone: this process then
-        computes nothing more, and has a worker for each item left, up to `workers` (those forked
-        to share the work before among them). Judged again after each item of a shared fork: the
-        first judgement rests on the cheapest item, and the rest can turn out costlier."""
+        computes nothing more, and forks a worker for each item left, up to `workers`."""
         nonlocal detaching
         left = last - taken.value
         detaching = detach and (time.monotonic() - started) / len(answers) * left >= DETACH_WORTH_S
-        wanted = min(workers, left) if detaching else workers - 1
-        _fork_all(children, context, items[:last], work, taken, max(wanted - len(children), 0))
+        _fork_all(children, context, items[:last], work, taken, min(workers, left) if detaching else workers - 1)
 
     try:
         if forked:
@@ -178,8 +175,6 @@ def _map(items: Sequence[T], work: Callable[[T], Any], workers: int, detach: boo
             if not forked and _worth_forking(time.monotonic() - started, len(answers), last - taken.value):
                 forked = True
                 fork()
-            elif forked and detach and children and not detaching:
-                fork()  # forks only if it now detaches: one more worker, for this process's share
         if detaching and children:
             handed = Detached(children, answers, len(items), taken)
             detached = True

@@ -406,33 +406,3 @@ def test_detached_work_shorter_than_detaching_is_worth_is_shared_with_this_proce
     pids = {pid for _, pid in answers[:199]}
     assert os.getpid() in pids and len(pids) == 2  # this process and one worker
     assert not multiprocessing.active_children()
-
-
-def test_shared_work_that_turns_out_costly_is_detached_midway(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first judgement rests on the probe, the cheapest item; a rest that turns out costlier is
-    judged again after each item here, and detached once it would take `DETACH_WORTH_S` alone:
-    one more worker takes this process's share (decision 138)."""
-    monkeypatch.setattr(forked, "usable_cpus", lambda: 2)
-    monkeypatch.setattr(forked, "FORK_AFTER_S", 0.0)
-    monkeypatch.setattr(forked, "FORK_WORTH_S", 0.0)  # a shared fork at once: the probe is quick
-    monkeypatch.setattr(forked, "DETACH_WORTH_S", 0.5)
-    forks: list[int] = []
-    fork = forked._fork
-
-    def counted(*args: Any) -> Any:
-        forks.append(1)
-        return fork(*args)
-
-    def costly(n: int) -> list[int]:
-        if n < 40:
-            time.sleep(0.05)  # 40 items of 50 ms: two seconds alone
-        return _square(n)
-
-    monkeypatch.setattr(forked, "_fork", counted)
-    detached = forked.map_detached(list(range(41)), costly, 2)
-    assert isinstance(detached, forked.Detached)
-    assert len(forks) == 2  # the shared worker, then one for this process's share
-    answers = detached.collect()
-    assert answers is not None and [square for square, _ in answers] == [n * n for n in range(41)]
-    assert len({pid for _, pid in answers[:40]} - {os.getpid()}) == 2
-    assert not multiprocessing.active_children()
