@@ -141,7 +141,7 @@ def _held(
     keep: list[object] | None,
     check: Callable[[BookView], None] | None,
 ) -> dict[str, Any] | tuple[int, list[int], Detached]:
-    """The answer, or where the forked workers computing it are (and what `_answer` needs); with
+    """The answer, or where the forked workers computing it are (and what `_answer` needs). With
     the books held, without the cyclic collector: a what-if makes hundreds of thousands of lines,
     and the state's copy (`LedgerState.fork`) holds copies of the tables its events write (the
     targets, say); every full collection while they live would walk them all (2 of 5 s at a
@@ -151,33 +151,26 @@ def _held(
     with books.reading(), no_cyclic_gc(settling=True):
         if check is not None:
             check(books.at(None))
-        return _start(log, books, envelopes, periods, participant_ids, workers, keep)
-
-
-def _start(
-    log: LedgerLog, books: Books, envelopes: Sequence[Any], periods: Sequence[str], participant_ids: Sequence[str],
-    workers: int, keep: list[object] | None,
-) -> dict[str, Any] | tuple[int, list[int], Detached]:
-    fresh = log.check(envelopes)
-    position = fresh[0].record.position - 1 if fresh else log.head
-    now = books.through(position)  # never past it: the copy must not hold later events (decision 96)
-    # A copy of the state with the hypothetical events, sharing everything they do not change.
-    forked = now.state.fork([(e.position, e.event_id, e.event) for e in fresh])
-    with_ = Book(forked, forked_from=now.book, memo_lines=FORK_MEMO_LINES).view()
-    unknown = tuple(p for p in participant_ids if not with_.has_participant(p))
-    if unknown:
-        raise UnknownParticipants(unknown)
-    # Costly people first (a manager's statements hold every report's override lines), so that
-    # the workers finish together; the rows go back in the order asked for.
-    reports = [len(now.state.reports_of(p, position)) for p in participant_ids]
-    order = sorted(range(len(participant_ids)), key=lambda i: -reports[i])
-    rows_of = partial(_rows_of, now, with_, periods)
-    answers = map_detached([participant_ids[i] for i in order], rows_of, workers)
-    if keep is not None:
-        keep.append(with_)
-    if isinstance(answers, Detached):
-        return position, order, answers
-    return _answer(position, order, answers)
+        fresh = log.check(envelopes)
+        position = fresh[0].record.position - 1 if fresh else log.head
+        now = books.through(position)  # never past it: the copy must not hold later events (decision 96)
+        # A copy of the state with the hypothetical events, sharing everything they do not change.
+        forked = now.state.fork([(e.position, e.event_id, e.event) for e in fresh])
+        with_ = Book(forked, forked_from=now.book, memo_lines=FORK_MEMO_LINES).view()
+        unknown = tuple(p for p in participant_ids if not with_.has_participant(p))
+        if unknown:
+            raise UnknownParticipants(unknown)
+        # Costly people first (a manager's statements hold every report's override lines), so that
+        # the workers finish together; the rows go back in the order asked for.
+        reports = [len(now.state.reports_of(p, position)) for p in participant_ids]
+        order = sorted(range(len(participant_ids)), key=lambda i: -reports[i])
+        rows_of = partial(_rows_of, now, with_, periods)
+        answers = map_detached([participant_ids[i] for i in order], rows_of, workers)
+        if keep is not None:
+            keep.append(with_)
+        if isinstance(answers, Detached):
+            return position, order, answers
+        return _answer(position, order, answers)
 
 
 def _answer(position: int, order: list[int], answers: list[Any]) -> dict[str, Any]:
