@@ -7,6 +7,7 @@ either side writes one), and only its answers travel back, as JSON. See decision
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import os
@@ -63,7 +64,8 @@ def can_fork() -> bool:
     return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
 
 
-def map_forked(items: Sequence[T], work: Callable[[T], Any], workers: int) -> list[Any]:
+def map_forked(items: Sequence[T], work: Callable[[T], Any], workers: int,
+               costs: Sequence[float] | None = None) -> list[Any]:
     """`work(item)` for every item in order, shared with up to `workers - 1` forked processes
     once the work has shown it is worth a fork (`FORK_AFTER_S`, `FORK_WORTH_S`): each process
     takes the next item nobody has taken yet, so put costly items first. Answers must be JSON
@@ -72,20 +74,27 @@ def map_forked(items: Sequence[T], work: Callable[[T], Any], workers: int) -> li
     process: the answer is the same, only later.
 
     The last item, presumably the cheapest, is done first, alone: if the others look like taking
-    `FORK_WORTH_S` even at its cost, the fork comes at once, not after the costliest item."""
-    answers = _map(items, work, workers, detach=False)
+    `FORK_WORTH_S` even at its cost, the fork comes at once, not after the costliest item.
+
+    `costs`: each item's cost relative to the others' (positive; by default all the same). How
+    long the items left will take is judged from the time the items done took, scaled by
+    these (decision 139)."""
+    answers = _map(items, work, workers, costs, detach=False)
     assert isinstance(answers, list)
     return answers
 
 
-def map_detached(items: Sequence[T], work: Callable[[T], Any], workers: int) -> list[Any] | Detached:
+def map_detached(items: Sequence[T], work: Callable[[T], Any], workers: int,
+                 costs: Sequence[float] | None = None) -> list[Any] | Detached:
     """`map_forked` for a caller that holds something only so that the work sees it unchanged (a
     what-if holds the books, decision 138): once the work is worth a fork and would take
     `DETACH_WORTH_S` here alone, `workers` processes are forked and this one computes nothing
     more. The caller lets go, and then collects the answers (`Detached.collect`); the workers
     compute on the memory as it was when they were forked. Shorter work is shared as by
-    `map_forked`, and its answers come back at once."""
-    return _map(items, work, workers, detach=True)
+    `map_forked`, and its answers come back at once. The judgement is made once, at the fork, from
+    the time the items done took and `costs` (decision 139: without them, a few managers among
+    many reps, the probe a rep, looked like a fraction of what they cost)."""
+    return _map(items, work, workers, costs, detach=True)
 
 
 class Detached:
@@ -142,7 +151,8 @@ class Detached:
         return [self._answers[i] for i in range(self._count)]
 
 
-def _map(items: Sequence[T], work: Callable[[T], Any], workers: int, detach: bool) -> list[Any] | Detached:
+def _map(items: Sequence[T], work: Callable[[T], Any], workers: int, costs: Sequence[float] | None,
+         detach: bool) -> list[Any] | Detached:
     workers = min(workers, len(items), usable_cpus())
     if workers <= 1 or not can_fork():
         return [work(item) for item in items]
@@ -153,9 +163,15 @@ def _map(items: Sequence[T], work: Callable[[T], Any], workers: int, detach: boo
         _log.warning("no shared counter for forked workers; computing here", exc_info=True)
         return [work(item) for item in items]
     last = len(items) - 1
+    cost = list(costs) if costs is not None else [1.0] * len(items)
+    if len(cost) != len(items) or not all(c > 0 for c in cost):
+        raise ValueError("costs: one positive figure per item")
+    #: `after[i]`: the cost of items i to `last - 1`, those a process takes from the counter.
+    after = list(itertools.accumulate(reversed(cost[:last]), initial=0.0))[::-1]
     started = time.monotonic()
     answers: dict[int, Any] = {last: work(items[last])}
-    forked = (time.monotonic() - started) * last >= FORK_WORTH_S
+    done = cost[last]
+    forked = (time.monotonic() - started) / done * after[0] >= FORK_WORTH_S
     children: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
     detaching = detached = False
 
@@ -164,7 +180,7 @@ def _map(items: Sequence[T], work: Callable[[T], Any], workers: int, detach: boo
         computes nothing more, and forks a worker for each item left, up to `workers`."""
         nonlocal detaching
         left = last - taken.value
-        detaching = detach and (time.monotonic() - started) / len(answers) * left >= DETACH_WORTH_S
+        detaching = detach and (time.monotonic() - started) / done * after[taken.value] >= DETACH_WORTH_S
         _fork_all(children, context, items[:last], work, taken, min(workers, left) if detaching else workers - 1)
 
     try:
@@ -172,7 +188,8 @@ def _map(items: Sequence[T], work: Callable[[T], Any], workers: int, detach: boo
             fork()
         while not (detaching and children) and (index := _take(taken)) < last:
             answers[index] = work(items[index])
-            if not forked and _worth_forking(time.monotonic() - started, len(answers), last - taken.value):
+            done += cost[index]
+            if not forked and _worth_forking(time.monotonic() - started, done, after[taken.value]):
                 forked = True
                 fork()
         if detaching and children:
@@ -209,7 +226,7 @@ def _reap(children: list[tuple[multiprocessing.process.BaseProcess, Connection]]
         child.join()
 
 
-def _worth_forking(elapsed: float, done: int, left: int) -> bool:
+def _worth_forking(elapsed: float, done: float, left: float) -> bool:
     """A fork costs this process too (it faults on every page it writes first, as the worker
     does): about 0.15 s at a million events. Worth it only for work that goes on a while."""
     return elapsed >= FORK_AFTER_S and elapsed / done * left >= FORK_WORTH_S

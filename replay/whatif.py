@@ -27,6 +27,10 @@ _log = logging.getLogger("ledger.whatif")
 #: larger memo only keeps lines nobody reads again, in memory the process must first be given
 #: (decision 99).
 FORK_MEMO_LINES = 50_000
+#: A participant's rows cost about what a rep's do, and a fifth of that more for each report (a
+#: manager's override lines). At the benchmark's ledger (decision 139) a manager of 499 reports
+#: cost 128-145 reps' worth in its what-if (June and December), about 80 over twelve months.
+REPORT_COST = 0.2
 
 
 class UnknownParticipants(Exception):
@@ -165,7 +169,8 @@ def _held(
         reports = [len(now.state.reports_of(p, position)) for p in participant_ids]
         order = sorted(range(len(participant_ids)), key=lambda i: -reports[i])
         rows_of = partial(_rows_of, now, with_, periods)
-        answers = map_detached([participant_ids[i] for i in order], rows_of, workers)
+        costs = [1 + REPORT_COST * reports[i] for i in order]
+        answers = map_detached([participant_ids[i] for i in order], rows_of, workers, costs)
         if keep is not None:
             keep.append(with_)
         if isinstance(answers, Detached):

@@ -406,3 +406,50 @@ def test_detached_work_shorter_than_detaching_is_worth_is_shared_with_this_proce
     pids = {pid for _, pid in answers[:199]}
     assert os.getpid() in pids and len(pids) == 2  # this process and one worker
     assert not multiprocessing.active_children()
+
+
+def _costly_first(n: int) -> list[int]:
+    """Items 0 and 1 take 0.15 s, the others (the probe among them) 2 ms."""
+    if n < 2:
+        time.sleep(0.15)
+    return _square(n)
+
+
+def test_costs_make_a_few_costly_items_among_cheap_ones_detached(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decision 139: the probe (the last, cheapest item) takes 2 ms; at its cost the eleven items
+    left look like 22 ms, and were shared with this process, the caller's lock held throughout,
+    though the two costly ones among them take 0.3 s. With their costs, the rest looks like
+    2 ms × (75 + 75 + 9): detached."""
+    monkeypatch.setattr(forked, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(forked, "FORK_AFTER_S", 0.0)
+    monkeypatch.setattr(forked, "FORK_WORTH_S", 0.0)
+    monkeypatch.setattr(forked, "DETACH_WORTH_S", 0.2)
+    items, costs = list(range(12)), [75.0, 75.0] + [1.0] * 10
+    shared = forked.map_detached(items, _costly_first, 2)
+    assert isinstance(shared, list) and [square for square, _ in shared] == [n * n for n in items]
+    detached = forked.map_detached(items, _costly_first, 2, costs)
+    assert isinstance(detached, forked.Detached)
+    answers = detached.collect()
+    assert answers is not None and [square for square, _ in answers] == [n * n for n in items]
+    assert [n for n, (_, pid) in enumerate(answers) if pid == os.getpid()] == [11]  # the probe only
+    assert not multiprocessing.active_children()
+
+
+def test_costs_fork_a_costly_rest_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At the probe's 2 ms the two items left look like 4 ms, not worth a fork: all were computed
+    here, one after the other. Costed at 75 probes each, they are forked at once."""
+    monkeypatch.setattr(forked, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(forked, "FORK_AFTER_S", 3600.0)  # the check after each item never forks here
+    monkeypatch.setattr(forked, "FORK_WORTH_S", 0.1)
+    items = [0, 1, 2]
+    assert {pid for _, pid in forked.map_forked(items, _costly_first, 2)} == {os.getpid()}
+    answers = forked.map_forked(items, _costly_first, 2, [75.0, 75.0, 1.0])
+    assert [square for square, _ in answers] == [0, 1, 4]
+    assert len({pid for _, pid in answers[:2]}) == 2  # the costly two computed at once, here and in a worker
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.parametrize("costs", [[1.0, 1.0], [1.0, 0.0, 1.0], [1.0, -1.0, 1.0]], ids=["too few", "zero", "negative"])
+def test_costs_are_one_positive_figure_per_item(costs: list[float]) -> None:
+    with pytest.raises(ValueError, match="costs: one positive figure per item"):
+        forked.map_forked([0, 1, 2], _square, 2, costs)
