@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -26,6 +27,7 @@ from api.app import create_app
 from cli import app as cli_app
 from ledger.records import GENESIS_HASH, canonical_json, chain_hash
 from ledger.settings import parse_database_url
+from replay import whatif
 from replay.bootstrap import Services
 from replay.chain import verify
 from replay.whatif import what_if
@@ -384,6 +386,57 @@ def test_the_hypothetical_book_is_dropped_after_the_what_if_answer_is_sent(
     assert alive_when_sent == [True]
     assert len(books) == 1 and books[0]() is None
     assert threads["freed"] is not threads["sent"]
+
+
+def _default_pool(tokens: int) -> None:
+    anyio.to_thread.current_default_thread_limiter().total_tokens = tokens
+
+
+def test_what_ifs_waiting_for_their_turn_leave_the_thread_pool_to_reads(
+    api: Api, make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What-ifs are computed one at a time, for seconds each at a million events (decision 138).
+    Five asked at once wait for their turn in the event loop, not in the thread pool the sync
+    routes share (decision 140): before, each waited in a thread of its own, and as many of them
+    as the pool has threads (forty in the service, three here) left a statement read none."""
+    _small_ledger(api)
+    release, entered = threading.Event(), threading.Semaphore(0)
+    held, computing = whatif._held, []
+
+    def waiting(*args: Any) -> Any:
+        assert release.wait(30)
+        return held(*args)
+
+    def counted(*args: Any, **options: Any) -> dict[str, Any]:
+        computing.append(1)
+        entered.release()
+        return what_if(*args, **options)
+
+    monkeypatch.setattr(whatif, "_held", waiting)
+    monkeypatch.setattr("api.routes.whatif.what_if", counted)
+    body = {"events": [], "periods": ["2026-01"], "participant_ids": ["r1"]}
+    with TestClient(create_app(make_services())) as client:
+        assert client.portal is not None
+        client.portal.call(_default_pool, 3)
+        codes: list[int] = []
+        askers = [threading.Thread(target=lambda: codes.append(
+            client.post("/v1/what-if", headers=api.headers, json=body).status_code)) for _ in range(5)]
+        for asker in askers:
+            asker.start()
+        try:
+            assert entered.acquire(timeout=30)
+            assert not entered.acquire(timeout=0.5), "a second what-if took a thread while the first computed"
+            read: list[int] = []
+            reader = threading.Thread(target=lambda: read.append(
+                client.get("/v1/statements/r1/2026-01", headers=api.headers).status_code))
+            reader.start()
+            reader.join(10)
+            assert read == [200], "a statement read waited for the what-ifs"
+        finally:
+            release.set()
+            for asker in askers:
+                asker.join(30)
+    assert codes == [200] * 5 and len(computing) == 5
 
 
 @pytest.mark.parametrize("owner", ["r1", "r2"])

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from functools import partial
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from starlette.background import BackgroundTask
 
 from api.body import read_json_object
@@ -71,8 +74,22 @@ async def post_what_if(request: Request, svc: ServicesDep, who: PrincipalDep) ->
             raise BadRequest("participant_ids", str(error)) from None
     # The hypothetical book is dropped after the answer is sent, in the thread pool (decision 66).
     kept: list[object] = []
-    body = await run_in_threadpool(_what_if, svc, who, events, periods, participant_ids, kept)
+    work = partial(_what_if, svc, who, events, periods, participant_ids, kept)
+    body = await anyio.to_thread.run_sync(work, limiter=_turn(request))
     return answer(body, background=BackgroundTask(kept.clear))
+
+
+def _turn(request: Request) -> anyio.CapacityLimiter:
+    """What-ifs are computed one at a time (`replay.whatif`), each for seconds, or minutes for a
+    large one: one asked meanwhile waits for its turn here, in the event loop, and takes a thread
+    only then, from a limiter of its own. Waiting in the pool's threads, forty of them left none
+    for the reads that run there (decision 140). One limiter per event loop: it serves the loop it
+    was first used in (a test may start several in turn)."""
+    loop, state = asyncio.get_running_loop(), request.app.state
+    turn: tuple[asyncio.AbstractEventLoop, anyio.CapacityLimiter] | None = getattr(state, "what_if_turn", None)
+    if turn is None or turn[0] is not loop:
+        turn = state.what_if_turn = (loop, anyio.CapacityLimiter(1))
+    return turn[1]
 
 
 def _what_if(
