@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import multiprocessing
 import os
 import signal
@@ -76,7 +77,7 @@ def map_forked(items: Sequence[T], work: Callable[[T], Any], workers: int,
     The last item, presumably the cheapest, is done first, alone: if the others look like taking
     `FORK_WORTH_S` even at its cost, the fork comes at once, not after the costliest item.
 
-    `costs`: each item's cost relative to the others' (positive; by default all the same). How
+    `costs`: each item's cost relative to the others' (positive, finite; by default all the same). How
     long the items left will take is judged from the time the items done took, scaled by
     these (decision 139)."""
     answers = _map(items, work, workers, costs, detach=False)
@@ -153,6 +154,9 @@ class Detached:
 
 def _map(items: Sequence[T], work: Callable[[T], Any], workers: int, costs: Sequence[float] | None,
          detach: bool) -> list[Any] | Detached:
+    cost = list(costs) if costs is not None else [1.0] * len(items)
+    if len(cost) != len(items) or not all(c > 0 and math.isfinite(c) for c in cost):
+        raise ValueError("costs: one positive, finite figure per item")
     workers = min(workers, len(items), usable_cpus())
     if workers <= 1 or not can_fork():
         return [work(item) for item in items]
@@ -163,9 +167,6 @@ def _map(items: Sequence[T], work: Callable[[T], Any], workers: int, costs: Sequ
         _log.warning("no shared counter for forked workers; computing here", exc_info=True)
         return [work(item) for item in items]
     last = len(items) - 1
-    cost = list(costs) if costs is not None else [1.0] * len(items)
-    if len(cost) != len(items) or not all(c > 0 for c in cost):
-        raise ValueError("costs: one positive figure per item")
     #: `after[i]`: the cost of items i to `last - 1`, those a process takes from the counter.
     after = list(itertools.accumulate(reversed(cost[:last]), initial=0.0))[::-1]
     started = time.monotonic()

@@ -165,8 +165,10 @@ def _held(
         if unknown:
             raise UnknownParticipants(unknown)
         # Costly people first (a manager's statements hold every report's override lines), so that
-        # the workers finish together; the rows go back in the order asked for.
-        reports = [len(now.state.reports_of(p, position)) for p in participant_ids]
+        # the workers finish together; the rows go back in the order asked for. Reports counted
+        # with the hypothetical events (a new hire's manager has one more).
+        last = fresh[-1].position if fresh else position
+        reports = [len(forked.reports_of(p, last)) for p in participant_ids]
         order = sorted(range(len(participant_ids)), key=lambda i: -reports[i])
         rows_of = partial(_rows_of, now, with_, periods)
         costs = [1 + REPORT_COST * reports[i] for i in order]

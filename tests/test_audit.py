@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -437,6 +437,47 @@ def test_what_ifs_waiting_for_their_turn_leave_the_thread_pool_to_reads(
             for asker in askers:
                 asker.join(30)
     assert codes == [200] * 5 and len(computing) == 5
+
+
+def test_a_what_if_whose_client_has_gone_when_its_turn_comes_is_not_computed(
+    api: Api, make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that gave up waiting (and may be asking again, queued behind) costs the service
+    nothing more (decision 140): the skipped what-if is logged as 499, and nobody receives it."""
+    _small_ledger(api)
+    computed: list[int] = []
+
+    def counted(*args: Any, **options: Any) -> dict[str, Any]:
+        computed.append(1)
+        return what_if(*args, **options)
+
+    monkeypatch.setattr("api.routes.whatif.what_if", counted)
+    body = json.dumps({"events": [], "periods": ["2026-01"], "participant_ids": ["r1"]}).encode()
+    app = create_app(make_services())
+
+    async def ask_and_leave() -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = [{"type": "http.request", "body": body, "more_body": False}]
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            sent.append(dict(message))
+
+        headers = [(b"authorization", api.headers["Authorization"].encode()), (b"content-type", b"application/json")]
+        await app({"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                   "scheme": "http", "path": "/v1/what-if", "raw_path": b"/v1/what-if", "query_string": b"",
+                   "root_path": "", "headers": headers, "client": ("127.0.0.1", 1), "server": ("test", 80)},
+                  receive, send)
+        return sent
+
+    with TestClient(app) as client:
+        assert client.portal is not None
+        sent = client.portal.call(ask_and_leave)
+        assert sent[0]["status"] == 499 and computed == []
+        answered = client.post("/v1/what-if", headers=api.headers, content=body)
+    assert answered.status_code == 200 and computed == [1]
 
 
 @pytest.mark.parametrize("owner", ["r1", "r2"])

@@ -4,6 +4,7 @@ a worker does."""
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 import os
 import time
@@ -409,22 +410,22 @@ def test_detached_work_shorter_than_detaching_is_worth_is_shared_with_this_proce
 
 
 def _costly_first(n: int) -> list[int]:
-    """Items 0 and 1 take 0.15 s, the others (the probe among them) 2 ms."""
+    """Items 0 and 1 take 0.5 s, the others (the probe among them) 2 ms."""
     if n < 2:
-        time.sleep(0.15)
+        time.sleep(0.5)
     return _square(n)
 
 
 def test_costs_make_a_few_costly_items_among_cheap_ones_detached(monkeypatch: pytest.MonkeyPatch) -> None:
     """Decision 139: the probe (the last, cheapest item) takes 2 ms; at its cost the eleven items
     left look like 22 ms, and were shared with this process, the caller's lock held throughout,
-    though the two costly ones among them take 0.3 s. With their costs, the rest looks like
-    2 ms × (75 + 75 + 9): detached."""
+    though the two costly ones among them take a second. With their costs, the rest looks like
+    2 ms × (500 + 500 + 9): detached."""
     monkeypatch.setattr(forked, "usable_cpus", lambda: 2)
     monkeypatch.setattr(forked, "FORK_AFTER_S", 0.0)
     monkeypatch.setattr(forked, "FORK_WORTH_S", 0.0)
-    monkeypatch.setattr(forked, "DETACH_WORTH_S", 0.2)
-    items, costs = list(range(12)), [75.0, 75.0] + [1.0] * 10
+    monkeypatch.setattr(forked, "DETACH_WORTH_S", 1.0)
+    items, costs = list(range(12)), [500.0, 500.0] + [1.0] * 10
     shared = forked.map_detached(items, _costly_first, 2)
     assert isinstance(shared, list) and [square for square, _ in shared] == [n * n for n in items]
     detached = forked.map_detached(items, _costly_first, 2, costs)
@@ -437,19 +438,25 @@ def test_costs_make_a_few_costly_items_among_cheap_ones_detached(monkeypatch: py
 
 def test_costs_fork_a_costly_rest_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """At the probe's 2 ms the two items left look like 4 ms, not worth a fork: all were computed
-    here, one after the other. Costed at 75 probes each, they are forked at once."""
+    here, one after the other. Costed at 250 probes each, they are forked at once."""
     monkeypatch.setattr(forked, "usable_cpus", lambda: 2)
     monkeypatch.setattr(forked, "FORK_AFTER_S", 3600.0)  # the check after each item never forks here
     monkeypatch.setattr(forked, "FORK_WORTH_S", 0.1)
     items = [0, 1, 2]
     assert {pid for _, pid in forked.map_forked(items, _costly_first, 2)} == {os.getpid()}
-    answers = forked.map_forked(items, _costly_first, 2, [75.0, 75.0, 1.0])
+    answers = forked.map_forked(items, _costly_first, 2, [250.0, 250.0, 1.0])
     assert [square for square, _ in answers] == [0, 1, 4]
     assert len({pid for _, pid in answers[:2]}) == 2  # the costly two computed at once, here and in a worker
     assert not multiprocessing.active_children()
 
 
-@pytest.mark.parametrize("costs", [[1.0, 1.0], [1.0, 0.0, 1.0], [1.0, -1.0, 1.0]], ids=["too few", "zero", "negative"])
-def test_costs_are_one_positive_figure_per_item(costs: list[float]) -> None:
-    with pytest.raises(ValueError, match="costs: one positive figure per item"):
+@pytest.mark.parametrize("cpus", [1, 2])
+@pytest.mark.parametrize("costs", [[1.0, 1.0], [1.0, 0.0, 1.0], [1.0, -1.0, 1.0], [1.0, math.inf, 1.0]],
+                         ids=["too few", "zero", "negative", "infinite"])
+def test_costs_are_one_positive_finite_figure_per_item(
+    costs: list[float], cpus: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused wherever the work runs, on one CPU too (the work is then computed here)."""
+    monkeypatch.setattr(forked, "usable_cpus", lambda: cpus)
+    with pytest.raises(ValueError, match="costs: one positive, finite figure per item"):
         forked.map_forked([0, 1, 2], _square, 2, costs)

@@ -759,8 +759,9 @@ def test_a_second_what_if_waits_for_the_first_ones_workers_without_holding_the_b
 
 def test_a_what_if_costs_each_manager_by_their_reports() -> None:
     """Decision 139: a manager's rows hold every report's override lines, so the forked map judges
-    what is left from the reports each participant has (`REPORT_COST` a report), not from the
-    count of participants alone; the costliest come first, the rows in the order asked for."""
+    what is left from the reports each participant has with the hypothetical events (`REPORT_COST`
+    a report), not from the count of participants alone; the costliest come first, the rows in
+    the order asked for."""
     event, envelopes = _rep_on_a_plan("c")
     envelopes.append(event(4, "ParticipantRegistered", participant_id="m1", name="M", team_id="t",
                            start_date="2020-01-01"))
@@ -776,7 +777,12 @@ def test_a_what_if_costs_each_manager_by_their_reports() -> None:
         mapped.append((items, costs))
         return map_detached(items, work, workers, costs)
 
+    hire = [{"event_id": "h", "type": "ParticipantRegistered", "data": {
+        "participant_id": "q99", "name": "Q", "team_id": "t", "manager_id": "m1", "start_date": "2026-03-01"}}]
     with patch.object(whatif, "map_detached", spied):
         answer = what_if(log, books, [], ["2026-03"], ["r1", "m1", "q5"], 2)
-    assert mapped == [(["m1", "r1", "q5"], [1 + 8 * whatif.REPORT_COST, 1.0, 1.0])]
-    assert [row["participant_id"] for row in answer["rows"]] == ["r1", "m1", "q5"]
+        hired = what_if(log, books, hire, ["2026-03"], ["r1", "m1", "q5"], 2)
+    assert mapped == [(["m1", "r1", "q5"], [1 + 8 * whatif.REPORT_COST, 1.0, 1.0]),
+                      (["m1", "r1", "q5"], [1 + 9 * whatif.REPORT_COST, 1.0, 1.0])]  # with the new hire
+    assert [row["participant_id"] for row in answer["rows"]] == [row["participant_id"] for row in hired["rows"]] == [
+        "r1", "m1", "q5"]

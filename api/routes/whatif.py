@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from functools import partial
+import weakref
 from typing import Any
 
 import anyio
-import anyio.to_thread
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from starlette.background import BackgroundTask
 
 from api.body import read_json_object
 from api.deps import PrincipalDep, ServicesDep, checked_period
 from api.errors import BadRequest, reject_unexpected
-from api.responses import FastJSONResponse, answer
+from api.responses import answer
 from ledger.values import parse_id
 from projections.book import BookView
 from replay.access import check_reader, check_what_if
@@ -54,7 +54,7 @@ def _string_list(body: dict[str, Any], field: str) -> list[str]:
     response_model=dict[str, Any],
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _SCHEMA}}}},
 )
-async def post_what_if(request: Request, svc: ServicesDep, who: PrincipalDep) -> FastJSONResponse:
+async def post_what_if(request: Request, svc: ServicesDep, who: PrincipalDep) -> Response:
     check_reader(who)
     body = await read_json_object(request)
     reject_unexpected(body, {"events", "periods", "participant_ids"})
@@ -74,22 +74,30 @@ async def post_what_if(request: Request, svc: ServicesDep, who: PrincipalDep) ->
             raise BadRequest("participant_ids", str(error)) from None
     # The hypothetical book is dropped after the answer is sent, in the thread pool (decision 66).
     kept: list[object] = []
-    work = partial(_what_if, svc, who, events, periods, participant_ids, kept)
-    body = await anyio.to_thread.run_sync(work, limiter=_turn(request))
+    async with _turn():
+        if await request.is_disconnected():  # the client gave up waiting (and may have asked again)
+            return Response(status_code=CLIENT_GONE)
+        body = await run_in_threadpool(_what_if, svc, who, events, periods, participant_ids, kept)
     return answer(body, background=BackgroundTask(kept.clear))
 
 
-def _turn(request: Request) -> anyio.CapacityLimiter:
+#: The status logged for a what-if skipped because its client had gone (nginx's "client closed
+#: request"): nobody receives it.
+CLIENT_GONE = 499
+_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _turn() -> anyio.Lock:
     """What-ifs are computed one at a time (`replay.whatif`), each for seconds, or minutes for a
     large one: one asked meanwhile waits for its turn here, in the event loop, and takes a thread
-    only then, from a limiter of its own. Waiting in the pool's threads, forty of them left none
-    for the reads that run there (decision 140). One limiter per event loop: it serves the loop it
-    was first used in (a test may start several in turn)."""
-    loop, state = asyncio.get_running_loop(), request.app.state
-    turn: tuple[asyncio.AbstractEventLoop, anyio.CapacityLimiter] | None = getattr(state, "what_if_turn", None)
-    if turn is None or turn[0] is not loop:
-        turn = state.what_if_turn = (loop, anyio.CapacityLimiter(1))
-    return turn[1]
+    of the pool only then. Waiting in the pool's threads, forty of them left none for the reads
+    that run there (decision 140). One lock per event loop: it serves the loop it was first used
+    in (a test may start several)."""
+    loop = asyncio.get_running_loop()
+    turn = _TURNS.get(loop)
+    if turn is None:
+        turn = _TURNS[loop] = anyio.Lock()
+    return turn
 
 
 def _what_if(
