@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from multiprocessing.connection import Connection, wait
 from multiprocessing.sharedctypes import Synchronized
@@ -112,6 +113,9 @@ class Detached:
         #: Kept until the workers are reaped: freed, its shared memory would be the next counter's,
         #: and another what-if's workers would take from this one's.
         self._taken = taken
+        #: Reaps the workers once: after `collect`, or when this is dropped without it (an error
+        #: between the fork and the collection), so that none computes on for nobody.
+        self._reap = weakref.finalize(self, _reap_detached, children, taken)
 
     def _progress(self, waiting: Iterable[multiprocessing.process.BaseProcess]) -> tuple[int, int]:
         """Items taken so far (read without the counter's lock, which a dead worker may hold), and
@@ -144,7 +148,7 @@ class Detached:
                     _log.warning("a forked worker had not answered in time; stopping it")
                     break
         finally:
-            _reap(self._children)
+            self._reap()
         missing = self._count - len(self._answers)
         if missing:
             _log.warning("a forked worker failed; items it left unanswered: %d", missing)
@@ -217,6 +221,12 @@ def _fork_all(children: list[tuple[multiprocessing.process.BaseProcess, Connecti
     for _ in range(count):
         if (child := _fork(context, items, work, taken)) is not None:
             children.append(child)
+
+
+def _reap_detached(children: list[tuple[multiprocessing.process.BaseProcess, Connection]],
+                   taken: Synchronized[int]) -> None:
+    """`_reap`, holding the workers' shared counter until then (a finalizer's argument)."""
+    _reap(children)
 
 
 def _reap(children: list[tuple[multiprocessing.process.BaseProcess, Connection]]) -> None:

@@ -460,3 +460,23 @@ def test_costs_are_one_positive_finite_figure_per_item(
     monkeypatch.setattr(forked, "usable_cpus", lambda: cpus)
     with pytest.raises(ValueError, match="costs: one positive, finite figure per item"):
         forked.map_forked([0, 1, 2], _square, 2, costs)
+
+
+@pytest.mark.usefixtures("eager")
+def test_detached_work_dropped_without_collecting_stops_its_workers() -> None:
+    """Whatever leaves a `Detached` uncollected (an error between the fork and the collection),
+    its workers do not compute on for nobody, nor stay unreaped (decision 138's review)."""
+    parent = os.getpid()
+
+    def endless_in_workers(n: int) -> list[int]:
+        if os.getpid() != parent:
+            time.sleep(3600)
+        return _square(n)
+
+    detached = forked.map_detached(list(range(20)), endless_in_workers, 2)
+    assert isinstance(detached, forked.Detached)
+    workers = multiprocessing.active_children()
+    assert len(workers) == 2
+    del detached
+    assert not multiprocessing.active_children()
+    assert all(worker.exitcode is not None for worker in workers)
