@@ -6,17 +6,20 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import os
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import anyio.to_thread
 import psycopg
 import pytest
@@ -24,6 +27,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.app import create_app
+from api.routes import whatif as whatif_route
 from cli import app as cli_app
 from ledger.records import GENESIS_HASH, canonical_json, chain_hash
 from ledger.settings import parse_database_url
@@ -439,18 +443,27 @@ def test_what_ifs_waiting_for_their_turn_leave_the_thread_pool_to_reads(
     assert codes == [200] * 5 and len(computing) == 5
 
 
-def test_a_what_if_whose_client_has_gone_when_its_turn_comes_is_not_computed(
-    api: Api, make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
+def test_a_what_if_whose_client_left_while_it_waited_is_not_computed(
+    api: Api, make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A client that gave up waiting (and may be asking again, queued behind) costs the service
-    nothing more (decision 140): the skipped what-if is logged as 499, and nobody receives it."""
+    """A client that gave up waiting for its turn (and may be asking again, queued behind) costs the
+    service nothing more (decision 140): the skipped what-if is logged as 499, and nobody receives
+    it. The client leaves only once its what-if waits behind another: it was there when asked."""
     _small_ledger(api)
     computed: list[int] = []
+    release, gone = threading.Event(), threading.Event()
+    held = whatif._held
+
+    def waiting(*args: Any) -> Any:
+        assert release.wait(30)
+        return held(*args)
 
     def counted(*args: Any, **options: Any) -> dict[str, Any]:
         computed.append(1)
         return what_if(*args, **options)
 
+    monkeypatch.setattr(whatif, "_held", waiting)
     monkeypatch.setattr("api.routes.whatif.what_if", counted)
     body = json.dumps({"events": [], "periods": ["2026-01"], "participant_ids": ["r1"]}).encode()
     app = create_app(make_services())
@@ -460,7 +473,12 @@ def test_a_what_if_whose_client_has_gone_when_its_turn_comes_is_not_computed(
         sent: list[dict[str, Any]] = []
 
         async def receive() -> dict[str, Any]:
-            return messages.pop(0) if messages else {"type": "http.disconnect"}
+            if messages:
+                return messages.pop(0)
+            if gone.is_set():
+                return {"type": "http.disconnect"}
+            await anyio.sleep_forever()  # still there: `is_disconnected` looks without waiting
+            raise AssertionError("unreachable")
 
         async def send(message: MutableMapping[str, Any]) -> None:
             sent.append(dict(message))
@@ -472,12 +490,31 @@ def test_a_what_if_whose_client_has_gone_when_its_turn_comes_is_not_computed(
                   receive, send)
         return sent
 
-    with TestClient(app) as client:
+    def waiting_for_a_turn() -> int:
+        return whatif_route._turn().statistics().tasks_waiting
+
+    with TestClient(app) as client, caplog.at_level(logging.INFO, logger="ledger.http"):
         assert client.portal is not None
-        sent = client.portal.call(ask_and_leave)
-        assert sent[0]["status"] == 499 and computed == []
+        first: list[int] = []
+        asking = threading.Thread(target=lambda: first.append(
+            client.post("/v1/what-if", headers=api.headers, content=body).status_code))
+        asking.start()
+        try:
+            while not computed:  # the first what-if holds the turn
+                time.sleep(0.01)
+            leaving = client.portal.start_task_soon(ask_and_leave)
+            while client.portal.call(waiting_for_a_turn) == 0:  # the second waits for it
+                time.sleep(0.01)
+            gone.set()
+        finally:
+            release.set()
+            asking.join(30)
+        sent = leaving.result(30)
+        assert first == [200] and sent[0]["status"] == 499 and computed == [1]
         answered = client.post("/v1/what-if", headers=api.headers, content=body)
-    assert answered.status_code == 200 and computed == [1]
+    assert answered.status_code == 200 and computed == [1, 1]
+    logged = [vars(r)["status"] for r in caplog.records if vars(r).get("path") == "/v1/what-if"]
+    assert sorted(logged) == [200, 200, 499]  # the skipped one is logged as it ends, before the first
 
 
 @pytest.mark.parametrize("owner", ["r1", "r2"])
