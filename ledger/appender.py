@@ -111,7 +111,8 @@ class Rejected(Exception):
     """Invalid input: nothing was stored. 409 when only period-order conflicts remain."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("; ".join(f"{p.field}: {p.problem}" for p in problems))
+        # A problem of an event as a whole (not an object) names no field within it.
+        super().__init__("; ".join(f"{p.field}: {p.problem}" if p.field else p.problem for p in problems))
         self.problems = problems
         self.status = 409 if all(p.conflict for p in problems) else 422
 

@@ -231,6 +231,20 @@ def test_one_bad_event_rejects_the_whole_batch(api: Api) -> None:
     assert reused.status_code == 201, reused.text
 
 
+def test_a_batch_event_that_is_not_an_object_is_named_by_its_index(api: Api) -> None:
+    """The problem is the event as a whole: no field within it, so the message names none (it read
+    ": an event must be..."), and the problem carries the event's index."""
+    setup(api)
+    before = snapshot(api)
+    response = api.client.post("/v1/events/batch", headers=api.headers,
+                               json={"events": [envelope("TargetSet", target("1"), "n-0"), "not an event"]})
+    assert response.status_code == 422, response.text
+    assert response.json()["problems"] == [
+        {"index": 1, "field": "", "problem": "an event must be a JSON object with event_id, type and data"}]
+    assert response.json()["message"] == "an event must be a JSON object with event_id, type and data"
+    assert snapshot(api) == before
+
+
 def test_a_batch_is_checked_in_order_against_its_earlier_events(api: Api) -> None:
     setup(api)
     head, _ = snapshot(api)
