@@ -67,7 +67,7 @@ def can_fork() -> bool:
 
 
 def map_forked(items: Sequence[T], work: Callable[[T], Any], workers: int,
-               costs: Sequence[float] | None = None) -> list[Any]:
+               costs: Sequence[float] | None = None, raw: bool = False) -> list[Any]:
     """`work(item)` for every item in order, shared with up to `workers - 1` forked processes
     once the work has shown it is worth a fork (`FORK_AFTER_S`, `FORK_WORTH_S`): each process
     takes the next item nobody has taken yet, so put costly items first. Answers must be JSON
@@ -80,14 +80,15 @@ def map_forked(items: Sequence[T], work: Callable[[T], Any], workers: int,
 
     `costs`: each item's cost relative to the others' (positive, finite; by default all the same). How
     long the items left will take is judged from the time the items done took, scaled by
-    these (decision 139)."""
-    answers = _map(items, work, workers, costs, detach=False)
+    these (decision 139). `raw`: `work` answers JSON already encoded by orjson (bytes), which
+    comes back as it is, never decoded (decision 141)."""
+    answers = _map(items, work, workers, costs, raw, detach=False)
     assert isinstance(answers, list)
     return answers
 
 
 def map_detached(items: Sequence[T], work: Callable[[T], Any], workers: int,
-                 costs: Sequence[float] | None = None) -> list[Any] | Detached:
+                 costs: Sequence[float] | None = None, raw: bool = False) -> list[Any] | Detached:
     """`map_forked` for a caller that holds something only so that the work sees it unchanged (a
     what-if holds the books, decision 138): once the work is worth a fork and would take
     `DETACH_WORTH_S` here alone, `workers` processes are forked and this one computes nothing
@@ -96,7 +97,7 @@ def map_detached(items: Sequence[T], work: Callable[[T], Any], workers: int,
     `map_forked`, and its answers come back at once. The judgement is made once, at the fork, from
     the time the items done took and `costs` (decision 139: without them, a few managers among
     many reps, the probe a rep, looked like a fraction of what they cost)."""
-    return _map(items, work, workers, costs, detach=True)
+    return _map(items, work, workers, costs, raw, detach=True)
 
 
 class Detached:
@@ -108,8 +109,9 @@ class Detached:
         answers: dict[int, Any],
         count: int,
         taken: Synchronized[int],
+        raw: bool,
     ) -> None:
-        self._children, self._answers, self._count = children, answers, count
+        self._children, self._answers, self._count, self._raw = children, answers, count, raw
         #: Kept until the workers are reaped: freed, its shared memory would be the next counter's,
         #: and another what-if's workers would take from this one's.
         self._taken = taken
@@ -140,7 +142,7 @@ class Detached:
                     # collections took half as long again as the decoding); nothing is settled, so
                     # other threads' garbage cycles meanwhile are collected once it resumes.
                     with no_cyclic_gc():
-                        self._answers.update(_received(ready))
+                        self._answers.update(_received(ready, self._raw))
                 progress, now = self._progress(waiting.values()), time.monotonic()
                 if progress != seen:
                     seen, moved = progress, now
@@ -157,7 +159,7 @@ class Detached:
 
 
 def _map(items: Sequence[T], work: Callable[[T], Any], workers: int, costs: Sequence[float] | None,
-         detach: bool) -> list[Any] | Detached:
+         raw: bool, detach: bool) -> list[Any] | Detached:
     cost = list(costs) if costs is not None else [1.0] * len(items)
     if len(cost) != len(items) or not all(c > 0 and math.isfinite(c) for c in cost):
         raise ValueError("costs: one positive, finite figure per item")
@@ -198,12 +200,12 @@ def _map(items: Sequence[T], work: Callable[[T], Any], workers: int, costs: Sequ
                 forked = True
                 fork()
         if detaching and children:
-            handed = Detached(children, answers, len(items), taken)
+            handed = Detached(children, answers, len(items), taken, raw)
             detached = True
             return handed
         deadline = time.monotonic() + _PATIENCE_S + 2 * (time.monotonic() - started)
         for _, receive in children:
-            answers.update(_collect(receive, deadline))
+            answers.update(_collect(receive, deadline, raw))
     finally:
         if not detached:
             _reap(children)
@@ -304,16 +306,28 @@ def _serve(send: Connection, items: Sequence[T], work: Callable[[T], Any], taken
         answers.append((index, work(items[index])))
     if orphaned():
         return  # nobody to answer
-    send.send_bytes(orjson.dumps(answers))
+    send.send_bytes(_message(answers))
     send.close()
 
 
-def _collect(receive: Connection, deadline: float) -> list[Any]:
-    """A worker's answers as [index, answer] pairs; none if it ended without answering (its error
+#: Separates a worker's answers in its message: orjson writes no control character outside a
+#: string, and escapes every one inside.
+_SEP = b"\x1e"
+
+
+def _message(answers: list[tuple[int, Any]]) -> bytes:
+    """A worker's answers: their indexes as JSON, then each answer as JSON (a raw one as it is),
+    each after a `_SEP`: the receiver decodes each answer on its own, or none (raw)."""
+    return _SEP.join([orjson.dumps([index for index, _ in answers]),
+                      *(answer if isinstance(answer, bytes) else orjson.dumps(answer) for _, answer in answers)])
+
+
+def _collect(receive: Connection, deadline: float, raw: bool) -> list[tuple[int, Any]]:
+    """A worker's answers as (index, answer) pairs; none if it ended without answering (its error
     is on stderr) or had not answered by the deadline (`time.monotonic()`)."""
     try:
         if receive.poll(max(deadline - time.monotonic(), 0)):
-            return _received(receive)
+            return _received(receive, raw)
         _log.warning("a forked worker had not answered in time; stopping it")
     except (EOFError, OSError):
         pass
@@ -330,9 +344,11 @@ def _cpu_ticks(pid: int | None) -> int:
         return 0
 
 
-def _received(receive: Connection) -> list[Any]:
-    """The answers of a worker whose pipe is ready; none if it ended without answering."""
+def _received(receive: Connection, raw: bool) -> list[tuple[int, Any]]:
+    """The answers of a worker whose pipe is ready (`_message`), decoded unless raw; none if it
+    ended without answering."""
     try:
-        return list(orjson.loads(receive.recv_bytes()))
+        head, *answers = receive.recv_bytes().split(_SEP)
     except (EOFError, OSError):
         return []
+    return list(zip(orjson.loads(head), answers if raw else map(orjson.loads, answers), strict=True))

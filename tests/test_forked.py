@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from replay import forked
@@ -480,3 +481,40 @@ def test_detached_work_dropped_without_collecting_stops_its_workers() -> None:
     del detached
     assert not multiprocessing.active_children()
     assert all(worker.exitcode is not None for worker in workers)
+
+
+def _encoded(n: int) -> bytes:
+    """An answer already encoded, with a string holding the separator of a worker's message."""
+    time.sleep(0.002)
+    return orjson.dumps({"n": n * n, "text": "a\x1eb", "pid": os.getpid()})
+
+
+@pytest.mark.usefixtures("eager")
+@pytest.mark.parametrize("detach", [False, True], ids=["shared", "detached"])
+def test_raw_answers_come_back_as_encoded_from_every_process(detach: bool) -> None:
+    """Decision 141: answers already encoded are handed back as they are, never decoded and
+    encoded again, whichever process computed them; a string that holds the byte separating a
+    worker's answers is escaped in JSON, so it never splits one."""
+    items = list(range(50))
+    mapped = forked.map_detached(items, _encoded, 2, raw=True) if detach else forked.map_forked(
+        items, _encoded, 2, raw=True)
+    answers = mapped.collect() if isinstance(mapped, forked.Detached) else mapped
+    assert answers is not None and all(isinstance(answer, bytes) for answer in answers)
+    decoded = [orjson.loads(answer) for answer in answers]
+    assert [(d["n"], d["text"]) for d in decoded] == [(n * n, "a\x1eb") for n in items]
+    assert len({d["pid"] for d in decoded}) == (3 if detach else 2)  # detached: the probe here, two workers
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.usefixtures("eager")
+def test_answers_holding_the_separator_are_decoded_whole() -> None:
+    """Answers that are not raw are encoded by the worker and decoded here one by one."""
+    parent = os.getpid()
+
+    def work(n: int) -> dict[str, Any]:
+        time.sleep(0.002)
+        return {"n": n, "text": "\x1e" * n, "here": os.getpid() == parent}
+
+    answers = forked.map_forked(list(range(40)), work, 2)
+    assert [(a["n"], a["text"]) for a in answers] == [(n, "\x1e" * n) for n in range(40)]
+    assert {a["here"] for a in answers} == {True, False}

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 from unittest.mock import patch
 
+import orjson
 import pytest
 from eventsourcing.persistence import StoredEvent
 from hypothesis import HealthCheck, assume, given, settings
@@ -773,9 +774,9 @@ def test_a_what_if_costs_each_manager_by_their_reports() -> None:
     mapped: list[tuple[list[str], list[float]]] = []
     map_detached = forked.map_detached
 
-    def spied(items: list[str], work: Any, workers: int, costs: list[float]) -> Any:
+    def spied(items: list[str], work: Any, workers: int, costs: list[float], raw: bool) -> Any:
         mapped.append((items, costs))
-        return map_detached(items, work, workers, costs)
+        return map_detached(items, work, workers, costs, raw)
 
     hire = [{"event_id": "h", "type": "ParticipantRegistered", "data": {
         "participant_id": "q99", "name": "Q", "team_id": "t", "manager_id": "m1", "start_date": "2026-03-01"}}]
@@ -786,3 +787,22 @@ def test_a_what_if_costs_each_manager_by_their_reports() -> None:
                       (["m1", "r1", "q5"], [1 + 9 * whatif.REPORT_COST, 1.0, 1.0])]  # with the new hire
     assert [row["participant_id"] for row in answer["rows"]] == [row["participant_id"] for row in hired["rows"]] == [
         "r1", "m1", "q5"]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ledgers(), HYPOTHETICAL, st.sampled_from([[], ["2026-03"], MONTHS[:3]]), st.sampled_from([1, 2]))
+def test_a_raw_what_if_encodes_to_the_answer_decoded(envelopes: list[dict[str, Any]],
+                                                     hypothetical: list[dict[str, Any]], periods: list[str],
+                                                     workers: int) -> None:
+    """Decision 141: the route's answer is made of each participant's rows as encoded where they
+    were computed (`raw`); encoded, it is the answer `what_if` gives decoded, empty periods too
+    (a participant with no rows adds no fragment)."""
+    log = _log(envelopes)
+    books = Books(log)
+    people = [p for p in PEOPLE if books.at(None).has_participant(p)]
+    with eager_forks():
+        raw = what_if(log, books, hypothetical, periods, people, workers, raw=True)
+    decoded = what_if(log, books, hypothetical, periods, people)
+    assert all(isinstance(row, orjson.Fragment) for row in raw["rows"])
+    assert orjson.loads(orjson.dumps(raw)) == decoded
+    assert len(decoded["rows"]) == len(people) * len(periods)

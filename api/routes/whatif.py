@@ -114,4 +114,4 @@ def _what_if(
         check_what_if(book, who, participant_ids, periods, events)
 
     workers = svc.settings.what_if_workers
-    return what_if(svc.log, svc.books, events, periods, participant_ids, workers, kept, check=check)
+    return what_if(svc.log, svc.books, events, periods, participant_ids, workers, kept, check=check, raw=True)
