@@ -138,9 +138,10 @@ class Detached:
                 for ready in wait(list(waiting), timeout=_POLL_S):
                     assert isinstance(ready, Connection)
                     del waiting[ready]
-                    # Decoded without the collector (a what-if's half is 5 MB of JSON: its young
-                    # collections took half as long again as the decoding); nothing is settled, so
-                    # other threads' garbage cycles meanwhile are collected once it resumes.
+                    # Decoded (unless raw, as a what-if's are) without the collector: young
+                    # collections over 5 MB of decoded JSON took half as long again as the decoding.
+                    # Nothing is settled, so other threads' garbage cycles meanwhile are collected
+                    # once it resumes.
                     with no_cyclic_gc():
                         self._answers.update(_received(ready, self._raw))
                 progress, now = self._progress(waiting.values()), time.monotonic()
@@ -188,7 +189,8 @@ def _map(items: Sequence[T], work: Callable[[T], Any], workers: int, costs: Sequ
         nonlocal detaching
         left = last - taken.value
         detaching = detach and (time.monotonic() - started) / done * after[taken.value] >= DETACH_WORTH_S
-        _fork_all(children, context, items[:last], work, taken, min(workers, left) if detaching else workers - 1)
+        sent = work if raw else _encoding(work)  # a worker sends each answer as JSON
+        _fork_all(children, context, items[:last], sent, taken, min(workers, left) if detaching else workers - 1)
 
     try:
         if forked:
@@ -315,11 +317,15 @@ def _serve(send: Connection, items: Sequence[T], work: Callable[[T], Any], taken
 _SEP = b"\x1e"
 
 
-def _message(answers: list[tuple[int, Any]]) -> bytes:
-    """A worker's answers: their indexes as JSON, then each answer as JSON (a raw one as it is),
-    each after a `_SEP`: the receiver decodes each answer on its own, or none (raw)."""
-    return _SEP.join([orjson.dumps([index for index, _ in answers]),
-                      *(answer if isinstance(answer, bytes) else orjson.dumps(answer) for _, answer in answers)])
+def _encoding(work: Callable[[T], Any]) -> Callable[[T], bytes]:
+    """`work`, its answer encoded as JSON (by the worker, for `_message`)."""
+    return lambda item: orjson.dumps(work(item))
+
+
+def _message(answers: list[tuple[int, bytes]]) -> bytes:
+    """A worker's answers, each already JSON (`_encoding`, or raw): their indexes as JSON, then
+    each answer, each after a `_SEP`: the receiver decodes each on its own, or none (raw)."""
+    return _SEP.join([orjson.dumps([index for index, _ in answers]), *(answer for _, answer in answers)])
 
 
 def _collect(receive: Connection, deadline: float, raw: bool) -> list[tuple[int, Any]]:

@@ -180,18 +180,18 @@ def _held(
 
 
 def _answer(position: int, order: list[int], answers: list[bytes], raw: bool) -> dict[str, Any]:
-    """The rows in the order asked for, from each participant's JSON list of rows in `order`'s:
-    as fragments of the answer's JSON (`raw`), or decoded. The fragments are the lists' items,
-    which a list of them joins into one list of rows."""
+    """The rows in the order asked for, from each participant's in `order`'s (`_rows_of`): as
+    fragments of the answer's JSON (`raw`), which a list of them joins into one list of rows, or
+    decoded."""
     by_index = dict(zip(order, answers, strict=True))
-    items = [part for part in (by_index[i][1:-1] for i in range(len(order))) if part]  # none: no periods
+    items = [part for part in (by_index[i] for i in range(len(order))) if part]  # none: no periods
     rows = [orjson.Fragment(part) for part in items] if raw else orjson.loads(b"[" + b",".join(items) + b"]")
     return {"as_of_position": position, "rows": rows}
 
 
 def _rows_of(now: BookView, with_: BookView, periods: Sequence[str], participant_id: str) -> bytes:
-    """One participant's rows, encoded as JSON where they are computed: a forked worker's go back
-    as they are (decision 141)."""
+    """One participant's rows, encoded as JSON where they are computed (a forked worker's go back
+    as they are, decision 141): the items of a JSON list, without its brackets."""
     rows = []
     for period in periods:
         total_now, lines_now = _total_and_lines(now, participant_id, period)
@@ -207,4 +207,4 @@ def _rows_of(now: BookView, with_: BookView, periods: Sequence[str], participant
                 "lines": _changed(lines_now, lines_with),
             }
         )
-    return orjson.dumps(rows)
+    return orjson.dumps(rows)[1:-1]

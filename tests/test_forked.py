@@ -495,7 +495,7 @@ def test_raw_answers_come_back_as_encoded_from_every_process(detach: bool) -> No
     """Decision 141: answers already encoded are handed back as they are, never decoded and
     encoded again, whichever process computed them; a string that holds the byte separating a
     worker's answers is escaped in JSON, so it never splits one."""
-    items = list(range(50))
+    items = list(range(200))
     mapped = forked.map_detached(items, _encoded, 2, raw=True) if detach else forked.map_forked(
         items, _encoded, 2, raw=True)
     answers = mapped.collect() if isinstance(mapped, forked.Detached) else mapped
@@ -515,6 +515,6 @@ def test_answers_holding_the_separator_are_decoded_whole() -> None:
         time.sleep(0.002)
         return {"n": n, "text": "\x1e" * n, "here": os.getpid() == parent}
 
-    answers = forked.map_forked(list(range(40)), work, 2)
-    assert [(a["n"], a["text"]) for a in answers] == [(n, "\x1e" * n) for n in range(40)]
+    answers = forked.map_forked(list(range(200)), work, 2)
+    assert [(a["n"], a["text"]) for a in answers] == [(n, "\x1e" * n) for n in range(200)]
     assert {a["here"] for a in answers} == {True, False}

@@ -800,8 +800,9 @@ def test_a_raw_what_if_encodes_to_the_answer_decoded(envelopes: list[dict[str, A
     log = _log(envelopes)
     books = Books(log)
     people = [p for p in PEOPLE if books.at(None).has_participant(p)]
-    with eager_forks():
+    with eager_forks() as fork:
         raw = what_if(log, books, hypothetical, periods, people, workers, raw=True)
+    assert fork.called == (workers == 2 and len(people) >= 2)  # eager: forked even for no periods
     decoded = what_if(log, books, hypothetical, periods, people)
     assert all(isinstance(row, orjson.Fragment) for row in raw["rows"])
     assert orjson.loads(orjson.dumps(raw)) == decoded
