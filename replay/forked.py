@@ -80,8 +80,8 @@ def map_forked(items: Sequence[T], work: Callable[[T], Any], workers: int,
 
     `costs`: each item's cost relative to the others' (positive, finite; by default all the same). How
     long the items left will take is judged from the time the items done took, scaled by
-    these (decision 139). `raw`: `work` answers JSON already encoded by orjson (bytes), which
-    comes back as it is, never decoded (decision 141)."""
+    these (decision 139). `raw`: `work` answers bytes orjson encoded (JSON, or a list's items),
+    which come back as they are, never decoded (decision 141)."""
     answers = _map(items, work, workers, costs, raw, detach=False)
     assert isinstance(answers, list)
     return answers
