@@ -396,6 +396,26 @@ def _default_pool(tokens: int) -> None:
     anyio.to_thread.current_default_thread_limiter().total_tokens = tokens
 
 
+def _held_what_ifs(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Semaphore, list[int]]:
+    """What-ifs through the route held before they take the books, until the event is set; the
+    semaphore is released, and the list grows, for each one that reaches `what_if`."""
+    release, entered, computed = threading.Event(), threading.Semaphore(0), []
+    held = whatif._held
+
+    def waiting(*args: Any) -> Any:
+        assert release.wait(30)
+        return held(*args)
+
+    def counted(*args: Any, **options: Any) -> dict[str, Any]:
+        computed.append(1)
+        entered.release()
+        return what_if(*args, **options)
+
+    monkeypatch.setattr(whatif, "_held", waiting)
+    monkeypatch.setattr("api.routes.whatif.what_if", counted)
+    return release, entered, computed
+
+
 def test_what_ifs_waiting_for_their_turn_leave_the_thread_pool_to_reads(
     api: Api, make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -404,20 +424,7 @@ def test_what_ifs_waiting_for_their_turn_leave_the_thread_pool_to_reads(
     routes share (decision 140): before, each waited in a thread of its own, and as many of them
     as the pool has threads (forty in the service, three here) left a statement read none."""
     _small_ledger(api)
-    release, entered = threading.Event(), threading.Semaphore(0)
-    held, computing = whatif._held, []
-
-    def waiting(*args: Any) -> Any:
-        assert release.wait(30)
-        return held(*args)
-
-    def counted(*args: Any, **options: Any) -> dict[str, Any]:
-        computing.append(1)
-        entered.release()
-        return what_if(*args, **options)
-
-    monkeypatch.setattr(whatif, "_held", waiting)
-    monkeypatch.setattr("api.routes.whatif.what_if", counted)
+    release, entered, computing = _held_what_ifs(monkeypatch)
     body = {"events": [], "periods": ["2026-01"], "participant_ids": ["r1"]}
     with TestClient(create_app(make_services())) as client:
         assert client.portal is not None
@@ -451,20 +458,8 @@ def test_a_what_if_whose_client_left_while_it_waited_is_not_computed(
     service nothing more (decision 140): the skipped what-if is logged as 499, and nobody receives
     it. The client leaves only once its what-if waits behind another: it was there when asked."""
     _small_ledger(api)
-    computed: list[int] = []
-    release, gone = threading.Event(), threading.Event()
-    held = whatif._held
-
-    def waiting(*args: Any) -> Any:
-        assert release.wait(30)
-        return held(*args)
-
-    def counted(*args: Any, **options: Any) -> dict[str, Any]:
-        computed.append(1)
-        return what_if(*args, **options)
-
-    monkeypatch.setattr(whatif, "_held", waiting)
-    monkeypatch.setattr("api.routes.whatif.what_if", counted)
+    release, _, computed = _held_what_ifs(monkeypatch)
+    gone = threading.Event()
     body = json.dumps({"events": [], "periods": ["2026-01"], "participant_ids": ["r1"]}).encode()
     app = create_app(make_services())
 
