@@ -30,6 +30,7 @@ import httpx
 import orjson
 import psycopg
 
+from bench import targets
 from bench.generate import events
 from bench.wire import Connection
 
@@ -592,6 +593,10 @@ def main() -> None:
     for key, value in results.items():
         shown = f"{value:,.1f}" if isinstance(value, float) else (f"{value:,}" if isinstance(value, int) else value)
         print(f"{key.ljust(width)}  {shown}")
+    print()
+    if scratch or args.quick:
+        print("The issue's targets are set for 1M events on PostgreSQL; this run's, for reference only:")
+    print(targets.table(targets.checks(results)))
     print(json.dumps({k: (round(v, 2) if isinstance(v, float) else v) for k, v in results.items()}))
 
 
