@@ -376,12 +376,12 @@ def sql_recompute(database_url: str, envelopes: Iterable[dict[str, Any]]) -> flo
     """Baseline: what a spreadsheet shop would run instead — one SQL statement over a plain deals
     table computing marginal commissions per participant and period (the generator's tiers)."""
     base, _, schema = database_url.partition("?schema=")
-    targets: dict[tuple[str, str], str] = {}
+    target_of: dict[tuple[str, str], str] = {}
     rows = []
     for envelope in envelopes:
         data = envelope["data"]
         if envelope["type"] == "TargetSet":
-            targets[(data["participant_id"], data["period"])] = data["amount"]
+            target_of[(data["participant_id"], data["period"])] = data["amount"]
         elif envelope["type"] == "DealBooked":
             for credit in data["credits"]:
                 rows.append((len(rows), credit["participant_id"], data["booked_on"][:7], data["booked_on"],
@@ -393,7 +393,7 @@ def sql_recompute(database_url: str, envelopes: Iterable[dict[str, Any]]) -> flo
                        "amount numeric, share numeric)")
             db.execute("CREATE TABLE sheet_targets (participant text, period text, target numeric)")
             db.executemany("INSERT INTO sheet_credits VALUES (?, ?, ?, ?, ?, ?)", rows)
-            db.executemany("INSERT INTO sheet_targets VALUES (?, ?, ?)", [(p, m, t) for (p, m), t in targets.items()])
+            db.executemany("INSERT INTO sheet_targets VALUES (?, ?, ?)", [(p, m, t) for (p, m), t in target_of.items()])
             db.execute("CREATE INDEX sheet_targets_key ON sheet_targets (participant, period)")
             db.commit()
             started = time.perf_counter()
@@ -409,7 +409,7 @@ def sql_recompute(database_url: str, envelopes: Iterable[dict[str, Any]]) -> flo
             for row in rows:
                 copy.write_row(row)
         with conn.cursor().copy("COPY sheet_targets FROM STDIN") as copy:
-            for (participant, period), target in targets.items():
+            for (participant, period), target in target_of.items():
                 copy.write_row((participant, period, target))
         conn.execute("ANALYZE sheet_credits")
         started = time.perf_counter()
@@ -578,8 +578,8 @@ def main() -> None:
         note(view_rebuild_s=viewed["seconds"], view_rebuild_eps=viewed["events"] / viewed["seconds"],
              view_rebuild_peak_rss_mb=viewed["rss_mb"])
         viewed = view_rebuild(url, workers=2)
-        note(view_rebuild_2w_s=viewed["seconds"], view_rebuild_2w_peak_rss_mb=viewed["rss_mb"],
-             view_rebuild_2w_worker_mb=viewed["workers_mb"])
+        note(view_rebuild_2w_s=viewed["seconds"], view_rebuild_2w_eps=viewed["events"] / viewed["seconds"],
+             view_rebuild_2w_peak_rss_mb=viewed["rss_mb"], view_rebuild_2w_worker_mb=viewed["workers_mb"])
         del envelopes  # the baseline's data is the stored log's, below
         note(sql_recompute_s=sql_recompute(url, stored_deals_and_targets(url)))
         note(ranking_cold_p99_ms=cold_rankings(url, participants, samples))
@@ -596,7 +596,10 @@ def main() -> None:
     print()
     if scratch or args.quick:
         print("The issue's targets are set for 1M events on PostgreSQL; this run's, for reference only:")
-    print(targets.table(targets.checks(results)))
+    try:
+        print(targets.table(targets.checks(results)))
+    except Exception as error:  # the figures and their JSON line matter more than their verdicts
+        print(f"the targets could not be judged: {error!r}", file=sys.stderr)
     print(json.dumps({k: (round(v, 2) if isinstance(v, float) else v) for k, v in results.items()}))
 
 

@@ -3,11 +3,13 @@
 Each target is checked only against figures of the same run: the ratios compare the service with
 baselines measured in that run, as the targets state them, because the host's speed moves by
 10-30 % (and more between machines). A run that did not measure a figure says so rather than
-passing or failing its check.
+passing or failing its check. A figure is shown rounded towards the side that misses its bound,
+so a missed bound never shows the bound's own figure.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -33,63 +35,84 @@ class Check:
     met: bool | None
 
 
-def _check(
-    figures: Figures, target: str, asks: str, keys: tuple[str, ...],
-    measure: Callable[..., float], show: Callable[[float], str], meets: Callable[[float], bool],
+def _shown(value: float, digits: int, down: bool, unit: str) -> str:
+    """`value` with `digits` decimals, rounded down (a floor's figure) or up (a ceiling's)."""
+    scale = 10**digits
+    rounded = (math.floor if down else math.ceil)(round(value * scale, 6)) / scale
+    return f"{rounded:,.{digits}f}{unit}"
+
+
+def _judged(
+    figures: Figures, target: str, asks: str, keys: tuple[str, ...], measure: Callable[..., float],
+    bound: float, floor: bool, digits: int, unit: str,
 ) -> Check:
+    """A figure made of the run's `keys` by `measure`, at least `bound` (`floor`) or at most it."""
     values = [figures.get(key) for key in keys]
     if not all(isinstance(value, int | float) for value in values):
         return Check(target, asks, "not measured", None)
-    value = measure(*values)
-    return Check(target, asks, show(value), meets(value))
+    try:
+        value = measure(*values)
+    except ZeroDivisionError:  # a baseline of nothing: no ratio to judge
+        return Check(target, asks, "a baseline of 0", None)
+    return Check(target, asks, _shown(value, digits, floor, unit), value >= bound if floor else value <= bound)
 
 
-def _rebuild(figures: Figures, target: str, prefix: str) -> list[Check]:
-    """The rebuild target's four bounds, for the rebuild whose figures start with `prefix`."""
+def _at_least(figures: Figures, target: str, key: str, bound: float, digits: int, unit: str) -> Check:
+    return _judged(figures, target, f"≥ {bound:,}{unit}", (key,), float, bound, True, digits, unit)
+
+
+def _at_most(figures: Figures, target: str, key: str, bound: float, digits: int, unit: str) -> Check:
+    return _judged(figures, target, f"≤ {bound:,}{unit}", (key,), float, bound, False, digits, unit)
+
+
+def _rebuild(figures: Figures, target: str, prefix: str, memory: Check | None = None) -> list[Check]:
+    """The rebuild target's four bounds, for the rebuild whose figures start with `prefix`; its
+    memory judged by `memory` if given, else by its peak."""
     return [
-        _check(figures, target, f"≥ {REBUILD_EPS:,} events/s", (f"{prefix}_eps",),
-               lambda eps: eps, lambda eps: f"{eps:,.0f} events/s", lambda eps: eps >= REBUILD_EPS),
-        _check(figures, target, f"≥ {REBUILD_RAW_RATIO}x the raw read", (f"{prefix}_eps", "raw_read_decode_eps"),
-               lambda eps, raw: eps / raw, lambda r: f"{r:.2f}x", lambda r: r >= REBUILD_RAW_RATIO),
-        _check(figures, target, f"≤ {REBUILD_SQL_RATIO}x the SQL recompute's time", (f"{prefix}_s", "sql_recompute_s"),
-               lambda s, sql: s / sql, lambda r: f"{r:.1f}x", lambda r: r <= REBUILD_SQL_RATIO),
-        _check(figures, target, f"peak ≤ {REBUILD_MB:,} MB", (f"{prefix}_peak_rss_mb",),
-               lambda mb: mb, lambda mb: f"{mb:,.0f} MB", lambda mb: mb <= REBUILD_MB),
+        _at_least(figures, target, f"{prefix}_eps", REBUILD_EPS, 0, " events/s"),
+        _judged(figures, target, f"≥ {REBUILD_RAW_RATIO}x the raw read", (f"{prefix}_eps", "raw_read_decode_eps"),
+                lambda eps, raw: eps / raw, REBUILD_RAW_RATIO, True, 2, "x"),
+        _judged(figures, target, f"≤ {REBUILD_SQL_RATIO}x the SQL recompute's time", (f"{prefix}_s", "sql_recompute_s"),
+                lambda s, sql: s / sql, REBUILD_SQL_RATIO, False, 2, "x"),
+        memory or _judged(figures, target, f"peak ≤ {REBUILD_MB:,} MB", (f"{prefix}_peak_rss_mb",), float,
+                          REBUILD_MB, False, 0, " MB"),
     ]
 
 
-def _bound(figures: Figures, target: str, key: str, most: float, unit: str) -> Check:
-    """A figure that must be at most `most`."""
-    return _check(figures, target, f"≤ {most:,} {unit}", (key,),
-                  lambda value: value, lambda value: f"{value:,.2f} {unit}", lambda value: value <= most)
+def _two_workers_memory(figures: Figures, target: str) -> Check:
+    """The process's peak and its workers' own pages at their most: two maxima, perhaps of different
+    moments, so their sum is only an upper bound of what the machine gave. Under the bound it meets
+    it; the peak alone over it misses; in between the run cannot tell."""
+    asks = f"peak + workers' ≤ {REBUILD_MB:,} MB"
+    peak, workers = figures.get("view_rebuild_2w_peak_rss_mb"), figures.get("view_rebuild_2w_worker_mb")
+    if not (isinstance(peak, int | float) and isinstance(workers, int | float)):
+        return Check(target, asks, "not measured", None)
+    total = peak + workers
+    met = True if total <= REBUILD_MB else (False if peak > REBUILD_MB else None)
+    return Check(target, asks, f"at most {_shown(total, 0, False, ' MB')}", met)
 
 
 def checks(figures: Figures) -> list[Check]:
-    """Every bound of the issue's six targets, judged against one run's figures (`python -m bench`'s
-    JSON line). The view's rebuild is judged as the start-up fold is: it is a projection too. With
-    two workers its memory is the process's peak and the worker's own pages together."""
+    """Every bound of the issue's six targets, judged against one run's figures (`python -m bench`'s,
+    before the JSON line rounds them). The view's rebuild is judged as the start-up fold is: it is a
+    projection too. Read-your-writes counts only under target 1's load (its floor of single appends)."""
     return [
-        _check(figures, "1. single appends", f"≥ {SINGLE_EPS:,} events/s", ("single_append_eps",),
-               lambda eps: eps, lambda eps: f"{eps:,.0f} events/s", lambda eps: eps >= SINGLE_EPS),
-        _bound(figures, "1. single appends", "single_append_p99_ms", SINGLE_P99_MS, "ms p99"),
-        _check(figures, "2. batch appends", f"≥ {BATCH_EPS:,} events/s", ("batch_append_eps",),
-               lambda eps: eps, lambda eps: f"{eps:,.0f} events/s", lambda eps: eps >= BATCH_EPS),
-        _check(figures, "2. batch appends", f"≥ {BATCH_RATIO}x the library's", ("batch_append_eps", "lib_batch_eps"),
-               lambda eps, lib: eps / lib, lambda r: f"{r:.2f}x", lambda r: r >= BATCH_RATIO),
+        _at_least(figures, "1. single appends", "single_append_eps", SINGLE_EPS, 0, " events/s"),
+        _at_most(figures, "1. single appends", "single_append_p99_ms", SINGLE_P99_MS, 2, " ms p99"),
+        _at_least(figures, "2. batch appends", "batch_append_eps", BATCH_EPS, 0, " events/s"),
+        _judged(figures, "2. batch appends", f"≥ {BATCH_RATIO}x the library's", ("batch_append_eps", "lib_batch_eps"),
+                lambda eps, lib: eps / lib, BATCH_RATIO, True, 2, "x"),
         *_rebuild(figures, "3. rebuild (start-up fold)", "rebuild"),
         *_rebuild(figures, "3. rebuild (statement view)", "view_rebuild"),
-        _check(figures, "3. the same, 2 workers", f"≤ {REBUILD_SQL_RATIO}x the SQL recompute's time",
-               ("view_rebuild_2w_s", "sql_recompute_s"), lambda s, sql: s / sql, lambda r: f"{r:.1f}x",
-               lambda r: r <= REBUILD_SQL_RATIO),
-        _check(figures, "3. the same, 2 workers", f"peak + worker's ≤ {REBUILD_MB:,} MB",
-               ("view_rebuild_2w_peak_rss_mb", "view_rebuild_2w_worker_mb"), lambda mb, worker: mb + worker,
-               lambda mb: f"{mb:,.0f} MB", lambda mb: mb <= REBUILD_MB),
-        _bound(figures, "4. statement", "statement_p99_ms", STATEMENT_P99_MS, "ms p99"),
-        _bound(figures, "4. ranking of a team", "ranking_p99_ms", RANKING_P99_MS, "ms p99"),
-        _bound(figures, "4. ranking, service just started", "ranking_cold_p99_ms", RANKING_P99_MS, "ms p99"),
-        _bound(figures, "4. as-of statement", "asof_p99_ms", ASOF_P99_MS, "ms p99"),
-        _bound(figures, "5. what-if", "whatif_s", WHATIF_S, "s"),
-        _bound(figures, "6. read-your-writes", "ryw_p99_ms", RYW_P99_MS, "ms p99"),
+        *_rebuild(figures, "3. the same, 2 workers", "view_rebuild_2w",
+                  _two_workers_memory(figures, "3. the same, 2 workers")),
+        _at_most(figures, "4. statement", "statement_p99_ms", STATEMENT_P99_MS, 2, " ms p99"),
+        _at_most(figures, "4. ranking of a team", "ranking_p99_ms", RANKING_P99_MS, 2, " ms p99"),
+        _at_most(figures, "4. ranking, service just started", "ranking_cold_p99_ms", RANKING_P99_MS, 2, " ms p99"),
+        _at_most(figures, "4. as-of statement", "asof_p99_ms", ASOF_P99_MS, 2, " ms p99"),
+        _at_most(figures, "5. what-if", "whatif_s", WHATIF_S, 2, " s"),
+        _at_most(figures, "6. read-your-writes", "ryw_p99_ms", RYW_P99_MS, 2, " ms p99"),
+        _at_least(figures, "6. read-your-writes", "ryw_load_eps", SINGLE_EPS, 0, " events/s of load"),
     ]
 
 

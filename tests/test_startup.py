@@ -12,7 +12,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: Starts the app's lifespan with plain asyncio, as uvicorn does, and reports what it loaded.
+#: Starts the app's lifespan on an asyncio loop, as a server does, and reports what it loaded.
 _PROBE = """
 import asyncio, json, sys, tempfile, threading
 from api.app import create_app
@@ -32,8 +32,10 @@ async def main():
         async def send(message):
             sent.append(message["type"])
         task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send))
-        while not sent:
+        while not sent and not task.done():
             await asyncio.sleep(0.01)
+        if task.done():
+            task.result()  # the lifespan failed: its error, not a wait for the test's timeout
         pool = [t.name for t in threading.enumerate() if t.name.startswith("AnyIO worker thread")]
         print(json.dumps({"before": before, "sent": sent, "after": BACKEND in sys.modules, "pool": len(pool)}))
         task.cancel()
