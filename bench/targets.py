@@ -42,13 +42,19 @@ def _shown(value: float, digits: int, down: bool, unit: str) -> str:
     return f"{rounded:,.{digits}f}{unit}"
 
 
+def _measured(figures: Figures, keys: tuple[str, ...]) -> list[float] | None:
+    """The run's figures under `keys`; None if it lacks any."""
+    numbers = [float(value) for key in keys if isinstance(value := figures.get(key), int | float)]
+    return numbers if len(numbers) == len(keys) else None
+
+
 def _judged(
     figures: Figures, target: str, asks: str, keys: tuple[str, ...], measure: Callable[..., float],
     bound: float, floor: bool, digits: int, unit: str,
 ) -> Check:
     """A figure made of the run's `keys` by `measure`, at least `bound` (`floor`) or at most it."""
-    values = [figures.get(key) for key in keys]
-    if not all(isinstance(value, int | float) for value in values):
+    values = _measured(figures, keys)
+    if values is None:
         return Check(target, asks, "not measured", None)
     try:
         value = measure(*values)
@@ -84,9 +90,10 @@ def _two_workers_memory(figures: Figures, target: str) -> Check:
     moments, so their sum is only an upper bound of what the machine gave. Under the bound it meets
     it; the peak alone over it misses; in between the run cannot tell."""
     asks = f"peak + workers' ≤ {REBUILD_MB:,} MB"
-    peak, workers = figures.get("view_rebuild_2w_peak_rss_mb"), figures.get("view_rebuild_2w_worker_mb")
-    if not (isinstance(peak, int | float) and isinstance(workers, int | float)):
+    values = _measured(figures, ("view_rebuild_2w_peak_rss_mb", "view_rebuild_2w_worker_mb"))
+    if values is None:
         return Check(target, asks, "not measured", None)
+    peak, workers = values
     total = peak + workers
     met = True if total <= REBUILD_MB else (False if peak > REBUILD_MB else None)
     return Check(target, asks, f"at most {_shown(total, 0, False, ' MB')}", met)
