@@ -545,6 +545,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100k events, 1,000 participants (a few minutes)")
     parser.add_argument("--database-url", default=os.environ.get("LEDGER_BENCH_POSTGRES_URL", DEFAULT_PG))
     parser.add_argument("--sqlite", action="store_true", help="the embedded SQLite store (a temporary file)")
+    parser.add_argument("--churn", type=float, default=0.0,
+                        help="add a CRM's corrections at this multiple of bench.generate's rates (1: amended "
+                             "and cancelled deals, reversed payments, transfers, adjustments); default none")
     args = parser.parse_args()
     participants, total = (1_000, 100_000) if args.quick else (10_000, 1_000_000)
     schema = f"bench_{uuid.uuid4().hex[:8]}"
@@ -552,6 +555,8 @@ def main() -> None:
     url = f"sqlite:///{scratch}/bench.db" if scratch else f"{args.database_url}?schema={schema}"
     results: dict[str, Any] = {"database": "sqlite" if scratch else "postgresql", "events": total,
                                "participants": participants}
+    if args.churn:
+        results["churn"] = args.churn
 
     def note(**figures: Any) -> None:
         results.update(figures)
@@ -559,7 +564,7 @@ def main() -> None:
               file=sys.stderr, flush=True)
 
     try:
-        envelopes = list(events(participants, total))
+        envelopes = list(events(participants, total, churn=args.churn))
         with server(url) as base:
             note(batch_append_eps=load_batches(base, envelopes))
             eps, latency = single_appends(base, participants, clients=64, seconds=10 if args.quick else 20)

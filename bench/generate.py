@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import random
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -23,13 +24,23 @@ def _rules(basis: str, method: str, override: str = "0", cap: str | None = None)
     }
 
 
+#: What `churn=1` adds, as shares: of deals amended, of deals cancelled (half of them after their
+#: month's close), of payments reversed; and each month, of reps moved to another team and of
+#: people given a manual adjustment.
+AMENDED, CANCELLED, REVERSED, TRANSFERRED, ADJUSTED = 0.06, 0.02, 0.02, 0.005, 0.01
+
+
 def events(
-    participants: int, total: int, seed: int = 42, years: int = 1, disputes: float = 0.0
+    participants: int, total: int, seed: int = 42, years: int = 1, disputes: float = 0.0, churn: float = 0.0
 ) -> Iterator[dict[str, Any]]:
     """About `total` events for `participants` people over the months of `years` years ending with
     2026 (every month closed but the last), with a dispute opened about one deal in `1 / disputes`
-    (`bench.history`). The defaults give the benchmark's ledger, as before these options."""
+    (`bench.history`), and with `churn` the corrections a CRM sends too, at `churn` times the rates
+    above (`python -m bench --churn`): amended and cancelled deals, reversed payments, transfers and
+    adjustments. The defaults give the benchmark's ledger, as before these options: the corrections
+    draw from a generator of their own."""
     rng = random.Random(seed)
+    fix = random.Random(seed + 1)
     n = 0
     first_day = f"{2027 - years}-01-01"
 
@@ -69,9 +80,34 @@ def events(
     deal = 0
     payment = 0
     dispute = 0
+    adjustment = 0
+    #: Corrections waiting for their turn: (the deal count after which they come, order, envelope).
+    pending: list[tuple[int, int, dict[str, Any]]] = []
+    team_of = {person: i // TEAM_SIZE for i, person in enumerate(people)}
+    leads = set(managers.values())
     for m, month in enumerate(months):
         first = date(int(month[:4]), int(month[5:]), 1)
-        for _ in range(deals_per_month):
+        last_day = first + timedelta(days=27)
+        if churn:
+            for person in people:
+                if person in leads:
+                    continue
+                if fix.random() < TRANSFERRED * churn and len(managers) > 1:
+                    team = fix.choice([t for t in managers if t != team_of[person]])
+                    team_of[person] = team
+                    yield env("ParticipantTransferred", {"participant_id": person, "team_id": f"team-{team}",
+                                                         "manager_id": managers[team], "effective_date": month + "-01"})
+            for person in people:
+                if fix.random() < ADJUSTED * churn:
+                    adjustment += 1
+                    sign = fix.choice(["", "-"])
+                    heapq.heappush(pending, (fix.randrange(deals_per_month or 1), n, env(
+                        "AdjustmentRecorded", {"adjustment_id": f"adj{adjustment}", "participant_id": person,
+                                               "period": month, "amount": f"{sign}{fix.randrange(50, 2_000)}.00",
+                                               "reason": "manual correction"})))
+        for index in range(deals_per_month):
+            while pending and pending[0][0] <= index:
+                yield heapq.heappop(pending)[2]
             deal += 1
             rep = people[rng.randrange(participants)]
             credits = [{"participant_id": rep, "share": "1"}]
@@ -84,14 +120,33 @@ def events(
             yield env("DealBooked", {"deal_id": f"d{deal}", "booked_on": booked.isoformat(), "amount": f"{amount}.00",
                                      "currency": "USD", "product": rng.choice(["widget", "widget-pro", "svc"]),
                                      "credits": credits})
-            if rng.random() < 0.25:
+            paid = rng.random() < 0.25
+            if paid:
                 payment += 1
                 yield env("PaymentReceived", {"payment_id": f"pay{payment}", "deal_id": f"d{deal}",
                                               "amount": f"{amount}.00",
                                               "received_on": (booked + timedelta(days=20)).isoformat()})
+            if churn:
+                later = index + 1 + fix.randrange(max(deals_per_month - index, 1))
+                if fix.random() < AMENDED * churn:
+                    new = max(amount + fix.randrange(-amount // 3, amount // 3 + 1), 1)
+                    heapq.heappush(pending, (later, n, env("DealAmended", {
+                        "deal_id": f"d{deal}", "amount": f"{new}.00", "amended_on": last_day.isoformat()})))
+                elif fix.random() < CANCELLED * churn:
+                    # Half after the close, in the next month: a clawback on a later statement.
+                    after = fix.random() < 0.5
+                    heapq.heappush(pending, (later + deals_per_month * after, n, env("DealCancelled", {
+                        "deal_id": f"d{deal}", "cancelled_on": (last_day + timedelta(days=7 * after)).isoformat()})))
+                if paid and fix.random() < REVERSED * churn:
+                    heapq.heappush(pending, (later, n, env("PaymentReversed", {
+                        "payment_id": f"pay{payment}", "reversed_on": (booked + timedelta(days=30)).isoformat()})))
             if disputes and rng.random() < disputes:
                 dispute += 1
                 yield env("DisputeOpened", {"dispute_id": f"dsp{dispute}", "participant_id": rep, "period": month,
                                             "deal_id": f"d{deal}", "reason": "credit split"})
+        # What is left of the month comes before its close; what was put after it, after.
+        while pending and pending[0][0] < deals_per_month:
+            yield heapq.heappop(pending)[2]
+        pending = [(when - deals_per_month, order, envelope) for when, order, envelope in pending]
         if m < len(months) - 1:
             yield env("PeriodClosed", {"period": month})

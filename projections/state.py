@@ -332,8 +332,8 @@ class LedgerState:
         #: participant -> month ("YYYY-MM" of booked_on) -> deals, in position order (the deals
         #: themselves, not their ids: rankings walk thousands per read)
         self.deals_by_month: dict[str, dict[str, list[Deal]]] = {}
-        #: participant -> month -> the exact sum of amount x share of the deals booked in it, or
-        #: None once one of them is amended or cancelled. Read by `summed_credit`.
+        #: participant -> month -> the exact sum of latest amount x share of the deals booked in it,
+        #: or None once one of them is cancelled. Read by `summed_credit`.
         self.month_credit: dict[str, dict[str, Decimal | None]] = {}
         #: closed period -> (its close's position, participant -> `month_credit` over its months
         #: as they stood at the close): rankings of a closed period read it as of its close. Kept
@@ -432,7 +432,7 @@ class LedgerState:
         """The sum of amount x share of the participant's deals booked in the period's months as
         of `at`, when a running sum answers for `at`: `at` is the participant's latest touch, or
         their last before the period's close (every deal credited to someone touches them), and no
-        deal of those months was amended or cancelled by then. None otherwise. Whether the deals'
+        deal of those months was cancelled by then. None otherwise. Whether the deals'
         plan counts them in the period is the caller's question."""
         touched = self.touched.get(participant_id)
         if touched and touched[-1] == at:
@@ -908,8 +908,9 @@ class LedgerState:
                 )
             case ev.DealAmended():
                 deal = self.deals[event.deal_id]
+                before = deal.amendments[-1].amount if deal.amendments else deal.amount
                 deal.amendments = (*deal.amendments, AmountEntry(event.amount, position, event_id))
-                self._unsum(deal)
+                self._resum(deal, EXACT.subtract(event.amount, before))
                 return deal
             case ev.DealCancelled():
                 deal = self.deals[event.deal_id]
@@ -972,9 +973,22 @@ class LedgerState:
             months[booked] = (day, day) if known is None else (min(known[0], day), max(known[1], day))
         return deal
 
+    def _resum(self, deal: Deal, change: Decimal) -> None:
+        """An amended deal's months keep their running sums: a credit is the deal's latest amount
+        times the share, whatever the position read at, so the sums move by the change (decision
+        144). Summing the long way instead made a ranking's rows three times dearer where one deal
+        in twenty is amended."""
+        month, quarter = _month_and_quarter(deal.booked_on)
+        for participant_id, share in deal.credits:
+            self._keep_closed_sums(participant_id, month, quarter)
+            sums = self.month_credit[participant_id]
+            summed = sums[month]
+            if summed is not None:
+                sums[month] = EXACT.add(summed, EXACT.multiply(change, share))
+
     def _unsum(self, deal: Deal) -> None:
-        """An amended or cancelled deal's month is summed the long way from now on (its credit
-        depends on the position read at, and liveness on the plan's clawback)."""
+        """A cancelled deal's month is summed the long way from now on (whether it is live depends on
+        the clawback of the plan read at)."""
         month, quarter = _month_and_quarter(deal.booked_on)
         for participant_id, _ in deal.credits:
             self._keep_closed_sums(participant_id, month, quarter)

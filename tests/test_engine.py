@@ -843,9 +843,10 @@ def test_the_oracle_reproduces_examples_2_and_3() -> None:
 
 
 def test_rows_at_every_position_agree_with_summing_each_credit() -> None:
-    """Rows read running sums at a participant's latest touch and as of a close; everywhere else,
-    and for amended or cancelled deals' months, they add up each credit. Both must agree at every
-    position, including a deal booked into a month after it closed and a quarterly plan."""
+    """Rows read running sums at a participant's latest touch and as of a close, amended deals'
+    months included (decision 144); everywhere else, and for cancelled deals' months, they add up
+    each credit. Both must agree at every position, including a deal booked into a month after it
+    closed, an amendment after a close and a quarterly plan."""
     led = L()
     led.person("a")
     led.person("b")
@@ -887,13 +888,15 @@ def test_rows_at_every_position_agree_with_summing_each_credit() -> None:
     quarter = {row.participant_id: row.credited for row in book.view().rows("2026-Q1")}
     assert quarter == {"a": Decimal(0), "b": Decimal(0), "q": Decimal("550.00")}  # only q's plan is quarterly
     # Sums as they stood at a close are kept only for those whose sums changed after it (decision
-    # 89): a's January (d4) and q's Q1 (d6's amendment; None: d3's amendment had made February be
-    # summed the long way before the close). b's February was summed the long way already (d3), so
-    # d7 changed no sum and nothing is kept.
+    # 89): a's January (d4), b's February (d7; d3 as amended before the close) and q's Q1 (d8 and
+    # d6's amendment). a's February was summed the long way from d5's cancellation on.
     kept = {period: closed[1] for period, closed in book.state.closed_credit.items()}
-    assert kept == {"2026-01": {"a": Decimal("1100")}, "2026-02": {}, "2026-Q1": {"q": None}}
+    assert kept == {"2026-01": {"a": Decimal("1100")}, "2026-02": {"b": Decimal("450")},
+                    "2026-Q1": {"q": Decimal("550")}}
     now = book.state.effective("q", book.position)
+    assert book.state.summed_credit("q", "2026-Q1", now) == Decimal("650.00")  # a running sum, amended twice
     assert engine.credited_at("q", "2026-Q1", now) == Decimal("650.00")  # 900 x 0.5 + 120 + 80
+    assert book.state.summed_credit("a", "2026-02", book.state.effective("a", book.position)) is None
 
 
 def test_a_ranking_computes_only_the_rows_of_those_an_event_touched() -> None:
