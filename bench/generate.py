@@ -24,9 +24,9 @@ def _rules(basis: str, method: str, override: str = "0", cap: str | None = None)
     }
 
 
-#: What `churn=1` adds, as shares: of deals amended, of deals cancelled (half of them after their
-#: month's close), of payments reversed; and each month, of reps moved to another team and of
-#: people given a manual adjustment.
+#: What `churn=1` adds, as shares: of deals amended (a quarter of them after their month's close),
+#: of the rest cancelled (half of them after the close), of payments reversed; and each month, of
+#: reps moved to another team and of people given a manual adjustment.
 AMENDED, CANCELLED, REVERSED, TRANSFERRED, ADJUSTED = 0.06, 0.02, 0.02, 0.005, 0.01
 
 
@@ -129,9 +129,12 @@ def events(
             if churn:
                 later = index + 1 + fix.randrange(max(deals_per_month - index, 1))
                 if fix.random() < AMENDED * churn:
+                    # A quarter after the close, in the next month: an adjustment on a later statement.
+                    after = fix.random() < 0.25
                     new = max(amount + fix.randrange(-amount // 3, amount // 3 + 1), 1)
-                    heapq.heappush(pending, (later, n, env("DealAmended", {
-                        "deal_id": f"d{deal}", "amount": f"{new}.00", "amended_on": last_day.isoformat()})))
+                    heapq.heappush(pending, (later + deals_per_month * after, n, env("DealAmended", {
+                        "deal_id": f"d{deal}", "amount": f"{new}.00",
+                        "amended_on": (last_day + timedelta(days=7 * after)).isoformat()})))
                 elif fix.random() < CANCELLED * churn:
                     # Half after the close, in the next month: a clawback on a later statement.
                     after = fix.random() < 0.5

@@ -974,10 +974,10 @@ class LedgerState:
         return deal
 
     def _resum(self, deal: Deal, change: Decimal) -> None:
-        """An amended deal's months keep their running sums: a credit is the deal's latest amount
-        times the share, whatever the position read at, so the sums move by the change (decision
-        144). Summing the long way instead made a ranking's rows three times dearer where one deal
-        in twenty is amended."""
+        """An amended deal's months keep their running sums, moved by the change (decision 144): they
+        are read only at a participant's latest touch (every amendment touches those credited) or as
+        of a close (kept before any later change), where each credit's amount is its latest by then.
+        Summing the long way instead made cold rankings half as dear again where deals are amended."""
         month, quarter = _month_and_quarter(deal.booked_on)
         for participant_id, share in deal.credits:
             self._keep_closed_sums(participant_id, month, quarter)

@@ -860,6 +860,7 @@ def test_rows_at_every_position_agree_with_summing_each_credit() -> None:
     led.deal("d2", "2026-01-20", "500.00", "a")
     led.deal("d3", "2026-02-03", "700.00", {"q": "0.5", "b": "0.5"})
     led.add("PeriodClosed", period="2026-01")
+    led.amend("d1", "1500.00")  # the first change to a's and b's January after its close
     led.deal("d4", "2026-01-25", "300.00", "a")  # booked into January after its close
     led.deal("d5", "2026-02-10", "250.00", "a")
     led.amend("d3", "900.00")
@@ -888,13 +889,16 @@ def test_rows_at_every_position_agree_with_summing_each_credit() -> None:
     quarter = {row.participant_id: row.credited for row in book.view().rows("2026-Q1")}
     assert quarter == {"a": Decimal(0), "b": Decimal(0), "q": Decimal("550.00")}  # only q's plan is quarterly
     # Sums as they stood at a close are kept only for those whose sums changed after it (decision
-    # 89): a's January (d4), b's February (d7; d3 as amended before the close) and q's Q1 (d8 and
-    # d6's amendment). a's February was summed the long way from d5's cancellation on.
+    # 89): a's and b's January (d1's amendment, then d4), b's February (d7; d3 as amended before
+    # the close) and q's Q1 (d8 and d6's amendment). a's February was summed the long way from d5's
+    # cancellation on.
     kept = {period: closed[1] for period, closed in book.state.closed_credit.items()}
-    assert kept == {"2026-01": {"a": Decimal("1100")}, "2026-02": {"b": Decimal("450")},
+    assert kept == {"2026-01": {"a": Decimal("1100"), "b": Decimal("400")}, "2026-02": {"b": Decimal("450")},
                     "2026-Q1": {"q": Decimal("550")}}
+    assert book.state.summed_credit("a", "2026-01", book.state.effective("a", book.position)) == Decimal("1700.000")
     now = book.state.effective("q", book.position)
-    assert book.state.summed_credit("q", "2026-Q1", now) == Decimal("650.00")  # a running sum, amended twice
+    # A running sum after the amendments of two of q's deals (d3 before the close, d6 after it).
+    assert book.state.summed_credit("q", "2026-Q1", now) == Decimal("650.00")
     assert engine.credited_at("q", "2026-Q1", now) == Decimal("650.00")  # 900 x 0.5 + 120 + 80
     assert book.state.summed_credit("a", "2026-02", book.state.effective("a", book.position)) is None
 
