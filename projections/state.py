@@ -382,9 +382,10 @@ class LedgerState:
         #: any plan they have had or none (`_cash_span`).
         self.quarterly_members: dict[str, int] = {}
         self.plan_members: dict[str, set[str]] = {}
-        #: participant -> position of the first cancellation of a deal credited to them: only then can
-        #: their plan change a manager's override lines (the clawback window judges the deal, §5.6)
-        self.with_cancelled: dict[str, int] = {}
+        #: participant -> the cancelled deals credited to them, in cancellation order (a tuple, replaced
+        #: when it grows: `fork` copies this dict only): only through these can their plan change a
+        #: manager's override lines (the clawback window judges the deal, §5.6)
+        self.with_cancelled: dict[str, tuple[Deal, ...]] = {}
         #: team -> everyone who was ever registered into or transferred to it (a superset of any day's members)
         self.team_members_ever: dict[str, set[str]] = {}
         self.managers_ever: dict[str, set[str]] = {}
@@ -558,6 +559,10 @@ class LedgerState:
                 return {event.participant_id} | ({event.manager_id} if event.manager_id else set())
             case ev.ParticipantTransferred():
                 return self._transfer_reach(event, self.position)
+            case ev.PlanAssigned():  # not folded yet: whose deals it recounts is not known
+                return self._with_managers_if_cancelled({event.participant_id})
+            case ev.PlanPublished():
+                return self._with_managers_if_cancelled(self.plan_members.get(event.plan_id, set()))
             case _:
                 return self._affected(event, self._deal_before(event))
 
@@ -786,11 +791,34 @@ class LedgerState:
             out.add(event.manager_id)
         return out
 
-    def _with_managers_if_cancelled(self, participant_ids: set[str]) -> set[str]:
+    def _with_managers_if_cancelled(self, participant_ids: set[str], folded: int | None = None) -> set[str]:
         """A plan's members, and the managers of those who have a cancelled deal: a member's plan
         reaches a manager's lines only through the clawback window of a cancelled deal (§5.6), and
-        a later cancellation touches the managers itself."""
-        return set(participant_ids) | self._with_managers([p for p in participant_ids if p in self.with_cancelled])
+        a later cancellation touches the managers itself. With `folded`, the position of the plan
+        event just folded: only the managers of those for whom it changes whether such a deal
+        counts (decision 145); without, a superset (`_affected_before`: not folded yet)."""
+        cancelled = self.with_cancelled
+        reached = [p for p in participant_ids if p in cancelled and (folded is None or self._recounts(p, folded))]
+        return set(participant_ids) | self._with_managers(reached)
+
+    def _recounts(self, participant_id: str, position: int) -> bool:
+        """Whether the plan event at `position` changes, for one of the participant's cancelled deals,
+        whether it counts: their plan on its booking day just before and at `position` judge its
+        cancellation by different clawback windows, with different outcomes."""
+        from projections.resolve import plan_on  # resolve and rules import this module
+        from projections.rules import is_live
+
+        for deal in self.with_cancelled[participant_id]:
+            before = plan_on(self, participant_id, deal.booked_on, position - 1)
+            after = plan_on(self, participant_id, deal.booked_on, position)
+            if before is after:
+                continue
+            cancellation = deal.cancellation
+            assert cancellation is not None
+            windows = [None if plan is None else plan.rules.clawback_days for plan in (before, after)]
+            if len({is_live(deal.booked_on, cancellation.cancelled_on, days) for days in windows}) > 1:
+                return True
+        return False
 
     def _affected(self, event: ev.EventData, deal: Deal | None) -> set[str]:
         """Whose own lines, credited or target may this event change (a superset is fine).
@@ -810,9 +838,9 @@ class LedgerState:
             case ev.ParticipantTransferred():
                 return self._transfer_reach(event, self.position - 1)  # not this transfer itself
             case ev.PlanAssigned():
-                return self._with_managers_if_cancelled({event.participant_id})
+                return self._with_managers_if_cancelled({event.participant_id}, self.position)
             case ev.PlanPublished():
-                return self._with_managers_if_cancelled(self.plan_members.get(event.plan_id, set()))
+                return self._with_managers_if_cancelled(self.plan_members.get(event.plan_id, set()), self.position)
             case ev.TargetSet() | ev.AdjustmentRecorded():
                 return {event.participant_id}
             case _:
@@ -916,8 +944,9 @@ class LedgerState:
                 deal = self.deals[event.deal_id]
                 deal.cancellation = Cancellation(event.cancelled_on, position, event_id)
                 self._unsum(deal)
+                with_cancelled = self.with_cancelled
                 for participant_id, _ in deal.credits:
-                    self.with_cancelled.setdefault(participant_id, position)
+                    with_cancelled[participant_id] = (*with_cancelled.get(participant_id, ()), deal)
                 return deal
             case ev.PaymentReversed():
                 deal_id, amount = self.payments[event.payment_id]
