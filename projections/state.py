@@ -791,24 +791,28 @@ class LedgerState:
             out.add(event.manager_id)
         return out
 
-    def _with_managers_if_cancelled(self, participant_ids: set[str], folded: int | None = None) -> set[str]:
+    def _with_managers_if_cancelled(self, participant_ids: set[str], days: tuple[date, date] | None = None) -> set[str]:
         """A plan's members, and the managers of those who have a cancelled deal: a member's plan
         reaches a manager's lines only through the clawback window of a cancelled deal (§5.6), and
-        a later cancellation touches the managers itself. With `folded`, the position of the plan
-        event just folded: only the managers of those for whom it changes whether such a deal
-        counts (decision 145); without, a superset (`_affected_before`: not folded yet)."""
+        a later cancellation touches the managers itself. With `days`, those whose plan the plan
+        event just folded can change (a version's from its first day, an assignment's while it
+        runs): only the managers of those for whom it changes whether such a deal counts (decision
+        145); without, a superset (`_affected_before`: not folded yet)."""
         cancelled = self.with_cancelled
-        reached = [p for p in participant_ids if p in cancelled and (folded is None or self._recounts(p, folded))]
+        reached = [p for p in participant_ids if p in cancelled and (days is None or self._recounts(p, days))]
         return set(participant_ids) | self._with_managers(reached)
 
-    def _recounts(self, participant_id: str, position: int) -> bool:
-        """Whether the plan event at `position` changes, for one of the participant's cancelled deals,
-        whether it counts: their plan on its booking day just before and at `position` judge its
-        cancellation by different clawback windows, with different outcomes."""
+    def _recounts(self, participant_id: str, days: tuple[date, date]) -> bool:
+        """Whether the plan event just folded changes, for one of the participant's cancelled deals
+        booked on `days`, whether it counts: their plan on its booking day just before the event
+        and at it judge its cancellation by different clawback windows, with different outcomes."""
         from projections.resolve import plan_on  # resolve and rules import this module
         from projections.rules import is_live
 
+        position, (first, last) = self.position, days
         for deal in self.with_cancelled[participant_id]:
+            if not first <= deal.booked_on <= last:
+                continue
             before = plan_on(self, participant_id, deal.booked_on, position - 1)
             after = plan_on(self, participant_id, deal.booked_on, position)
             if before is after:
@@ -816,7 +820,7 @@ class LedgerState:
             cancellation = deal.cancellation
             assert cancellation is not None
             windows = [None if plan is None else plan.rules.clawback_days for plan in (before, after)]
-            if len({is_live(deal.booked_on, cancellation.cancelled_on, days) for days in windows}) > 1:
+            if len({is_live(deal.booked_on, cancellation.cancelled_on, window) for window in windows}) > 1:
                 return True
         return False
 
@@ -838,9 +842,11 @@ class LedgerState:
             case ev.ParticipantTransferred():
                 return self._transfer_reach(event, self.position - 1)  # not this transfer itself
             case ev.PlanAssigned():
-                return self._with_managers_if_cancelled({event.participant_id}, self.position)
+                days = (event.effective_from, event.effective_to or date.max)
+                return self._with_managers_if_cancelled({event.participant_id}, days)
             case ev.PlanPublished():
-                return self._with_managers_if_cancelled(self.plan_members.get(event.plan_id, set()), self.position)
+                members = self.plan_members.get(event.plan_id, set())
+                return self._with_managers_if_cancelled(members, (event.effective_from, date.max))
             case ev.TargetSet() | ev.AdjustmentRecorded():
                 return {event.participant_id}
             case _:

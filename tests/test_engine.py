@@ -588,25 +588,29 @@ def test_a_cancelled_credit_gives_no_override_when_taken_back_by_the_reps_plan()
 
 def test_a_plan_event_reaches_the_manager_only_where_it_recounts_a_cancelled_deal() -> None:
     """A report's plan reaches a manager's override lines only through whether a cancelled deal
-    counts (§5.6): a new version of it that judges every cancellation as before leaves the manager
-    untouched (decision 145); one that takes a deal back touches the manager, whose override goes,
-    in the book and in a what-if's copy, which leaves the real state as it was."""
+    counts (§5.6): a new version of it that judges every cancellation as before, or an assignment
+    that runs only after the deal's day, leaves the manager untouched (decision 145); a version
+    that takes the deal back touches the manager (in a what-if's copy too, the real state's
+    arrays left as they were), and the override of the closed month goes: its recomputed total,
+    and an adjustment on the next month's statement."""
     led = L()
     led.person("m")
     led.person("r", manager="m")
     led.plan("mgr", [("0", "0")], override_rate="0.10")
     led.plan("rep", [("0", "0.05")], clawback_days=3)
+    led.plan("strict", [("0", "0.05")], clawback_days=None)
     led.assign("m", "mgr")
     led.assign("r", "rep")
     led.deal("out", "2026-03-01", "2000", "r")
     led.cancel("out", "2026-03-05")  # 4 days: past r's window -> live, override 200.00
+    led.add("PeriodClosed", period="2026-03")
     manager_touched = list(led.book().state.touched["m"])
     led.plan("rep", [("0", "0.06")], clawback_days=2)  # 4 days are past 2 as well: nothing recounted
+    led.assign("r", "strict", start="2026-04-01")  # takes any cancellation back, but from April only
     same = led.book()
-    assert same.state.touched["r"][-1] == same.position  # r's own commission changed
+    assert same.state.touched["r"][-1] == same.position  # r's own lines may change
     assert list(same.state.touched["m"]) == manager_touched
     assert led.lines("m", "2026-03") == [("override", "200.00")]
-    led.oracle_agrees()
     taken_back = {"event_id": "v3", "type": "PlanPublished", "data": {
         "plan_id": "rep", "effective_from": "2025-01-01", "rules": rules([("0", "0.06")], clawback_days=10)}}
     parsed = parse_envelope(taken_back)
@@ -617,8 +621,11 @@ def test_a_plan_event_reaches_the_manager_only_where_it_recounts_a_cancelled_dea
     led.plan("rep", [("0", "0.06")], clawback_days=10)  # 4 days are within 10: the deal is taken back
     after = led.book()
     assert after.state.touched["m"][-1] == after.position
-    assert led.lines("m", "2026-03") == []
-    led.oracle_agrees()
+    march = led.statement("m", "2026-03")
+    assert (march["total"], march["frozen_total"], march["recomputed_total"]) == ("200.00", "200.00", "0.00")
+    april = led.statement("m", "2026-04")["lines"]
+    assert [(line["kind"], line["amount"], line["for_period"]) for line in april] == [
+        ("adjustment", "-200.00", "2026-03")]
 
 
 # --- §5.7 cap ------------------------------------------------------------------------------------
