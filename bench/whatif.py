@@ -1,4 +1,4 @@
-"""`python -m bench.whatif [--events N] [--runs R] [--bench-reads]`: the benchmark's what-if, on its own.
+"""`python -m bench.whatif [--events N] [--runs R] [--bench-reads] [--churn X]`: the benchmark's what-if, on its own.
 
 Loads the benchmark's ledger as `python -m bench` does (its batches, 20 s of single appends from
 64 clients, the first read, a round of 300 cold statement reads, or with `--bench-reads` the
@@ -7,7 +7,8 @@ asks its what-if R times (default 2: cold, then warm) and prints, for each, the 
 the service process spent meanwhile: CPU in user space and in the kernel, and minor page faults
 (from `/proc/<pid>/stat`, so Linux only; a forked worker's own are not counted). For studying
 the what-if's spread between runs (decision 61) in minutes, and for comparing settings such as
-`LEDGER_WHAT_IF_WORKERS`, which the service reads from this process's environment.
+`LEDGER_WHAT_IF_WORKERS`, which the service reads from this process's environment. `--churn` adds
+a CRM's corrections to the ledger, as `python -m bench --churn` does (`bench.generate`).
 """
 
 from __future__ import annotations
@@ -50,9 +51,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2, help="what-ifs to ask, one after another")
     parser.add_argument("--bench-reads", action="store_true", help="make the benchmark's reads first")
     parser.add_argument("--database-url", default=os.environ.get("LEDGER_BENCH_POSTGRES_URL", DEFAULT_PG))
+    parser.add_argument("--churn", type=float, default=0.0, help="corrections, as python -m bench --churn")
     args = parser.parse_args()
     schema = f"bench_{uuid.uuid4().hex[:8]}"
-    envelopes = list(itertools.islice(events(PARTICIPANTS, 1_000_000), args.events))
+    envelopes = list(itertools.islice(events(PARTICIPANTS, 1_000_000, churn=args.churn), args.events))
     try:
         with service(f"{args.database_url}?schema={schema}") as (base, process):
             print(f"batch_append_eps {load_batches(base, envelopes):,.0f}", flush=True)
