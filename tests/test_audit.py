@@ -589,7 +589,10 @@ def test_payout_export_lists_frozen_totals_with_a_checksum(api: Api, database_ur
     payload = api.get("/v1/payouts/2026-01").json()
     assert [(row["participant_id"], row["total"]) for row in payload["rows"]] == [("r1", "125.00"), ("r2", "75.00")]
     assert payload["sum"] == "200.00"
-    response = api.client.get("/v1/payouts/2026-01", headers={**api.headers, "Accept": "text/csv"})
+    for refusing in ("text/csv;q=0", "application/json, text/csv;q=0.5"):  # JSON preferred (decision 146)
+        answer = api.client.get("/v1/payouts/2026-01", headers={**api.headers, "Accept": refusing})
+        assert answer.headers["content-type"].startswith("application/json") and answer.json() == payload
+    response = api.client.get("/v1/payouts/2026-01", headers={**api.headers, "Accept": "text/csv, */*;q=0.8"})
     assert response.headers["content-type"].startswith("text/csv")
     text = response.text
     body, checksum_line = text.rsplit("# ", 1)

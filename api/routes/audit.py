@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from api.deps import PrincipalDep, ServicesDep, checked_period
+from api.negotiation import preferred
 from replay.access import AUDITORS, require
 from replay.audit import replay_closes
 from replay.chain import verify
@@ -32,7 +33,7 @@ def replay(svc: ServicesDep, who: PrincipalDep) -> dict[str, Any]:
 
 @router.get("/payouts/{period}", response_model=None)
 def payouts(period: str, request: Request, svc: ServicesDep, who: PrincipalDep) -> Response | dict[str, Any]:
-    """What payroll pays: the frozen totals of a closed period (CSV with Accept: text/csv)."""
+    """What payroll pays: the frozen totals of a closed period (CSV when Accept prefers text/csv)."""
     require(who.role in AUDITORS, "only admin and finance export payouts")
     checked_period(period)
     svc.log.catch_up()
@@ -40,7 +41,7 @@ def payouts(period: str, request: Request, svc: ServicesDep, who: PrincipalDep) 
         book = svc.books.at(None)
         rows = payout_rows(book, period)
     currency = svc.settings.currency
-    if "text/csv" in request.headers.get("accept", ""):
+    if preferred(request.headers.get("accept"), ("application/json", "text/csv")) == "text/csv":
         return PlainTextResponse(
             payouts_csv(rows, period, currency),
             media_type="text/csv",
