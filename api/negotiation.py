@@ -13,7 +13,9 @@ _NO_RANGE = (0.0, -1, 0)
 
 def _ranges(accept: str) -> list[tuple[str, str, float]]:
     """(type, subtype, q) of each well-formed media range, in the header's order; a range whose q is
-    not a number from 0 to 1 is left out."""
+    not a number from 0 to 1 is left out. Simpler than RFC 9110 where no client of a payroll export
+    goes: a quoted parameter value holding `,` or `;` is split there, a second `q` replaces the first,
+    and parameters other than `q` neither match nor make a range more exact."""
     out = []
     for item in accept.split(","):
         media, *params = (part.strip() for part in item.split(";"))

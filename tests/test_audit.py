@@ -592,8 +592,13 @@ def test_payout_export_lists_frozen_totals_with_a_checksum(api: Api, database_ur
     for refusing in ("text/csv;q=0", "application/json, text/csv;q=0.5"):  # JSON preferred (decision 146)
         answer = api.client.get("/v1/payouts/2026-01", headers={**api.headers, "Accept": refusing})
         assert answer.headers["content-type"].startswith("application/json") and answer.json() == payload
-    response = api.client.get("/v1/payouts/2026-01", headers={**api.headers, "Accept": "text/csv, */*;q=0.8"})
-    assert response.headers["content-type"].startswith("text/csv")
+        assert answer.headers["vary"] == "Accept"
+    two_lines = [*api.headers.items(), ("Accept", "text/csv;q=0.5"), ("Accept", "application/json")]
+    assert api.client.get("/v1/payouts/2026-01", headers=two_lines).json() == payload  # one list, JSON preferred
+    preferring = api.client.get("/v1/payouts/2026-01", headers={**api.headers, "Accept": "text/csv, */*;q=0.8"})
+    response = api.client.get("/v1/payouts/2026-01", headers={**api.headers, "Accept": "text/csv"})
+    assert response.headers["content-type"].startswith("text/csv") and response.headers["vary"] == "Accept"
+    assert preferring.text == response.text
     text = response.text
     body, checksum_line = text.rsplit("# ", 1)
     assert checksum_line.strip() == f"rows=2 sum=200.00 sha256={hashlib.sha256(body.encode()).hexdigest()}"

@@ -18,6 +18,9 @@ OFFERED = ("application/json", "text/csv")
         ("text/csv", "text/csv"),
         ("TEXT/CSV; charset=utf-8", "text/csv"),
         ("text/*", "text/csv"),
+        ("text/*, application/json", "application/json"),  # equal q: the more exact range first
+        ("text/csv;q=, application/json;q=0.5", "application/json"),  # `q=` alone is malformed
+        ("*/csv", "application/json"),
         ("*/*", "application/json"),
         ("text/csv, */*;q=0.8", "text/csv"),
         ("text/csv, application/json", "text/csv"),  # equal q: the range named first

@@ -32,8 +32,11 @@ def replay(svc: ServicesDep, who: PrincipalDep) -> dict[str, Any]:
 
 
 @router.get("/payouts/{period}", response_model=None)
-def payouts(period: str, request: Request, svc: ServicesDep, who: PrincipalDep) -> Response | dict[str, Any]:
-    """What payroll pays: the frozen totals of a closed period (CSV when Accept prefers text/csv)."""
+def payouts(
+    period: str, request: Request, response: Response, svc: ServicesDep, who: PrincipalDep
+) -> Response | dict[str, Any]:
+    """What payroll pays: the frozen totals of a closed period (CSV when Accept prefers text/csv;
+    each answer says it varies by Accept)."""
     require(who.role in AUDITORS, "only admin and finance export payouts")
     checked_period(period)
     svc.log.catch_up()
@@ -41,12 +44,14 @@ def payouts(period: str, request: Request, svc: ServicesDep, who: PrincipalDep) 
         book = svc.books.at(None)
         rows = payout_rows(book, period)
     currency = svc.settings.currency
-    if preferred(request.headers.get("accept"), ("application/json", "text/csv")) == "text/csv":
+    accept = ", ".join(request.headers.getlist("accept"))  # repeated lines are one list (RFC 9110)
+    if preferred(accept, ("application/json", "text/csv")) == "text/csv":
         return PlainTextResponse(
             payouts_csv(rows, period, currency),
             media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="payouts-{period}.csv"'},
+            headers={"Content-Disposition": f'attachment; filename="payouts-{period}.csv"', "Vary": "Accept"},
         )
+    response.headers["Vary"] = "Accept"
     return payouts_json(rows, period, currency, book.position)
 
 
