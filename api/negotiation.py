@@ -43,12 +43,13 @@ def preferred(accept: str | None, offered: Sequence[str]) -> str:
     best, best_score = offered[0], _NO_RANGE
     for media in offered:
         kind, _, sub = media.partition("/")
-        # The most specific range naming the type decides its q (RFC 9110: `text/csv;q=0` wins over `*/*`).
-        matched = [(2 if (k, s) == (kind, sub) else 1 if (k, s) == (kind, "*") else 0, -index, q)
-                   for index, (k, s, q) in enumerate(ranges) if (k, s) in ((kind, sub), (kind, "*"), ("*", "*"))]
+        names = ((kind, sub), (kind, "*"), ("*", "*"))  # the ranges naming it, most exact first
+        # The most exact range naming the type decides its q (RFC 9110: `text/csv;q=0` wins over `*/*`);
+        # among equally exact ones, the first in the header.
+        matched = [(2 - names.index((k, s)), -index, q) for index, (k, s, q) in enumerate(ranges) if (k, s) in names]
         if not matched:
             continue
-        exactness, order, q = max(matched, key=lambda m: (m[0], m[1]))
+        exactness, order, q = max(matched)
         score = (q, exactness, order)
         if q > 0 and score > best_score:
             best, best_score = media, score

@@ -61,6 +61,11 @@ def _period_since(period: str) -> tuple[int, tuple[str, ...]]:
     return period_first_day(period).toordinal(), tuple(months_of(period))
 
 
+def _clawback(plan: PlanVersion | None) -> int | None:
+    """The clawback window that judges a cancelled credit under a plan; none under no plan (§5.2)."""
+    return None if plan is None else plan.rules.clawback_days
+
+
 @lru_cache(maxsize=8192)  # the days deals are booked on: a few thousand distinct ones
 def _month_and_quarter(day: date) -> tuple[str, str]:
     """One month and one quarter string per day, shared by every deal booked on it."""
@@ -819,8 +824,8 @@ class LedgerState:
                 continue
             cancellation = deal.cancellation
             assert cancellation is not None
-            windows = [None if plan is None else plan.rules.clawback_days for plan in (before, after)]
-            if len({is_live(deal.booked_on, cancellation.cancelled_on, window) for window in windows}) > 1:
+            was, now = (is_live(deal.booked_on, cancellation.cancelled_on, _clawback(p)) for p in (before, after))
+            if was != now:
                 return True
         return False
 
