@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import compress
+from itertools import chain, compress
 from operator import attrgetter, not_
 from typing import Any, Literal
 
@@ -178,6 +178,8 @@ def same_lines(a: Sequence[Line], b: Sequence[Line]) -> bool:
 _IDENTITY = attrgetter("kind", "period", "sort_key", "event_ids")
 #: A line's place among the lines of its kind, in C.
 SORT_KEY = attrgetter("sort_key")
+#: The events a line names, in C.
+EVENT_IDS = attrgetter("event_ids")
 
 
 def payable_lines(lines: Sequence[Line]) -> tuple[Line, ...]:
@@ -200,7 +202,11 @@ def changed_event_ids(a: Sequence[Line], b: Sequence[Line]) -> list[str]:
     Line objects both sides hold are left out first, all in C: a manager's period before and after
     a late deal shares the memoised override lines of every report the deal did not touch, and
     keying each of them took most of the comparison. Sound unless a line of one side's own equals
-    one of them (the sets would count the two once); then the comparison is made whole."""
+    one of them (the sets would count the two once); then the comparison is made whole.
+
+    Then, when no tuple of event ids is on both sides, no line can be (a what-if's new plan version
+    names itself on every line it recomputes): the ids come from the two sets of tuples, with no
+    line keyed at all, in half the time (decision 147)."""
     shared = set(map(id, a)).intersection(map(id, b))
     if shared:
         is_shared = shared.__contains__
@@ -210,6 +216,9 @@ def changed_event_ids(a: Sequence[Line], b: Sequence[Line]) -> list[str]:
             return []
         if _apart(a_own + b_own, list(compress(a, map(is_shared, map(id, a))))):
             a, b = a_own, b_own
+    ids_a, ids_b = set(map(EVENT_IDS, a)), set(map(EVENT_IDS, b))
+    if ids_a.isdisjoint(ids_b):  # equal lines name the same events: every line is on one side only
+        return sorted(set(chain.from_iterable(chain(ids_a, ids_b))))
     mine, theirs = dict(zip(map(_IDENTITY, a), a, strict=True)), dict(zip(map(_IDENTITY, b), b, strict=True))
     if len(mine) < len(a) or len(theirs) < len(b):  # lines alike in those fields on one side
         return sorted({event_id for line in set(a) ^ set(b) for event_id in line.event_ids})
