@@ -204,9 +204,10 @@ def changed_event_ids(a: Sequence[Line], b: Sequence[Line]) -> list[str]:
     keying each of them took most of the comparison. Sound unless a line of one side's own equals
     one of them (the sets would count the two once); then the comparison is made whole.
 
-    Then, when no tuple of event ids is on both sides, no line can be (a what-if's new plan version
-    names itself on every line it recomputes): the ids come from the two sets of tuples, with no
-    line keyed at all, in half the time (decision 147)."""
+    Then only the lines whose tuple of event ids both sides have are keyed: a line whose tuple is
+    on one side only cannot equal a line of the other. A what-if's new plan version names itself on
+    every line it recomputes, so none of its lines is keyed; a period's late deals are not (decision
+    147)."""
     shared = set(map(id, a)).intersection(map(id, b))
     if shared:
         is_shared = shared.__contains__
@@ -216,13 +217,22 @@ def changed_event_ids(a: Sequence[Line], b: Sequence[Line]) -> list[str]:
             return []
         if _apart(a_own + b_own, list(compress(a, map(is_shared, map(id, a))))):
             a, b = a_own, b_own
+    # Equal lines name the same events: a line whose tuple of event ids the other side has on no
+    # line is on one side only, and only the lines whose tuples both sides have are compared.
     ids_a, ids_b = set(map(EVENT_IDS, a)), set(map(EVENT_IDS, b))
-    if ids_a.isdisjoint(ids_b):  # equal lines name the same events: every line is on one side only
-        return sorted(set(chain.from_iterable(chain(ids_a, ids_b))))
+    common = ids_a & ids_b
+    event_ids = set(chain.from_iterable(ids_a ^ ids_b))
+    if not common:
+        return sorted(event_ids)
+    if len(common) < len(ids_a) or len(common) < len(ids_b):
+        in_common = common.__contains__
+        a = list(compress(a, map(in_common, map(EVENT_IDS, a))))
+        b = list(compress(b, map(in_common, map(EVENT_IDS, b))))
     mine, theirs = dict(zip(map(_IDENTITY, a), a, strict=True)), dict(zip(map(_IDENTITY, b), b, strict=True))
     if len(mine) < len(a) or len(theirs) < len(b):  # lines alike in those fields on one side
-        return sorted({event_id for line in set(a) ^ set(b) for event_id in line.event_ids})
-    event_ids = {event_id for key in mine.keys() ^ theirs.keys() for event_id in key[3]}
+        event_ids.update(event_id for line in set(a) ^ set(b) for event_id in line.event_ids)
+        return sorted(event_ids)
+    event_ids.update(event_id for key in mine.keys() ^ theirs.keys() for event_id in key[3])
     for key in mine.keys() & theirs.keys():
         line, other = mine[key], theirs[key]
         if line is not other and line != other:
