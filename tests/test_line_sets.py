@@ -90,3 +90,19 @@ def test_payable_lines_and_total_leave_out_earned_lines_only(lines: list[Line]) 
     payable = [line for line in lines if line.kind in {"commission", "spiff", "override", "manual"}]
     assert payable_lines(lines) == tuple(payable)
     assert payable_total(lines) == sum((line.amount for line in payable), Decimal(0))
+
+
+def test_late_deals_and_a_new_plan_version_name_only_what_changed() -> None:
+    """A period's late deals add lines whose events the other view names nowhere; the lines both
+    views name the same events for are compared whole (decision 147)."""
+    def line(deal: int, plan: str, amount: str, before: str = "0") -> Line:
+        return Line("commission", Decimal(amount), "2026-06", (date(2026, 6, deal), deal), (f"d{deal}", plan),
+                    deal_id=f"k{deal}", credited_before=Decimal(before))
+
+    at_close = [line(1, "plan-1", "10.00"), line(2, "plan-1", "5.00", "100")]
+    now = [line(1, "plan-1", "10.00"), line(3, "plan-1", "7.00"), line(2, "plan-1", "5.00", "170")]
+    assert changed_event_ids(now, at_close) == ["d2", "d3", "plan-1"]  # d1's line is equal, d2's moved up
+    assert changed_event_ids(at_close, [*at_close, at_close[0]]) == []
+    version_2 = [line(1, "plan-2", "12.00"), line(2, "plan-2", "6.00", "100")]
+    assert changed_event_ids(version_2, at_close) == ["d1", "d2", "plan-1", "plan-2"]
+    assert changed_event_ids(version_2, at_close) == _by_sets(version_2, at_close)
