@@ -65,7 +65,8 @@ def _changed(now: tuple[Line, ...], with_: tuple[Line, ...]) -> list[orjson.Frag
     ]
 
 
-#: The start of a changed line's JSON object, its body's fields following (`{"change": ..., **body}`).
+#: The start of a changed line's JSON object, its body's fields following (`{"change": ..., **body}`:
+#: no body has a key `change`, which the dict would overwrite and the fragment would repeat).
 _REMOVED = b'{"change":"removed",'
 _ADDED = b'{"change":"added",'
 

@@ -102,6 +102,7 @@ def test_late_deals_and_a_new_plan_version_name_only_what_changed() -> None:
     at_close = [line(1, "plan-1", "10.00"), line(2, "plan-1", "5.00", "100")]
     now = [line(1, "plan-1", "10.00"), line(3, "plan-1", "7.00"), line(2, "plan-1", "5.00", "170")]
     assert changed_event_ids(now, at_close) == ["d2", "d3", "plan-1"]  # d1's line is equal, d2's moved up
+    assert changed_event_ids(now, at_close) == _by_sets(now, at_close)
     assert changed_event_ids(at_close, [*at_close, at_close[0]]) == []
     version_2 = [line(1, "plan-2", "12.00"), line(2, "plan-2", "6.00", "100")]
     assert changed_event_ids(version_2, at_close) == ["d1", "d2", "plan-1", "plan-2"]
