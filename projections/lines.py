@@ -204,10 +204,10 @@ def changed_event_ids(a: Sequence[Line], b: Sequence[Line]) -> list[str]:
     keying each of them took most of the comparison. Sound unless a line of one side's own equals
     one of them (the sets would count the two once); then the comparison is made whole.
 
-    Then only the lines whose tuple of event ids both sides have are keyed: a line whose tuple is
-    on one side only cannot equal a line of the other. A what-if's new plan version names itself on
-    every line it recomputes, so none of its lines is keyed; a period's late deals are not (decision
-    147)."""
+    Then only the lines whose tuple of event ids both sides have are keyed (equal lines name the
+    same events, so a line whose tuple is on one side only equals no line of the other): a what-if's
+    new plan version names itself on every line it recomputes, so none of those is keyed, nor the
+    lines of a period's late deals (decision 147)."""
     shared = set(map(id, a)).intersection(map(id, b))
     if shared:
         is_shared = shared.__contains__
@@ -217,8 +217,6 @@ def changed_event_ids(a: Sequence[Line], b: Sequence[Line]) -> list[str]:
             return []
         if _apart(a_own + b_own, list(compress(a, map(is_shared, map(id, a))))):
             a, b = a_own, b_own
-    # Equal lines name the same events: a line whose tuple of event ids the other side has on no
-    # line is on one side only, and only the lines whose tuples both sides have are compared.
     ids_a, ids_b = set(map(EVENT_IDS, a)), set(map(EVENT_IDS, b))
     common = ids_a & ids_b
     event_ids = set(chain.from_iterable(ids_a ^ ids_b))

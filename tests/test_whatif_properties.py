@@ -503,6 +503,10 @@ def test_changed_lines_skip_the_objects_both_books_share_and_compare_the_rest_as
     changed = [(line["change"], line["deal_id"], line["share"]) for line in rows]
     assert changed == [("removed", "x", "0.5"), ("removed", "z", "0.5"), ("added", "w", "0.5"),
                        ("added", "z", "0.50")]
+    # Written into the answer as the bytes a dict of each would give (decision 147).
+    assert orjson.dumps(_changed(now, with_)) == orjson.dumps([
+        {"change": "removed", **now[5].body()}, {"change": "removed", **now[7].body()},
+        {"change": "added", **with_[6].body()}, {"change": "added", **with_[7].body()}])
     assert _changed(now, now) == []
 
 
