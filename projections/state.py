@@ -61,8 +61,9 @@ def _period_since(period: str) -> tuple[int, tuple[str, ...]]:
     return period_first_day(period).toordinal(), tuple(months_of(period))
 
 
-def _clawback(plan: PlanVersion | None) -> int | None:
-    """The clawback window that judges a cancelled credit under a plan; none under no plan (§5.2)."""
+def clawback_window(plan: PlanVersion | None) -> int | None:
+    """The clawback window that judges a cancelled credit under a plan; none under no plan (§5.2):
+    the engine's statements and the fold's recounting (decision 145) read it here alike."""
     return None if plan is None else plan.rules.clawback_days
 
 
@@ -824,7 +825,7 @@ class LedgerState:
                 continue
             cancellation = deal.cancellation
             assert cancellation is not None
-            was, now = (is_live(deal.booked_on, cancellation.cancelled_on, _clawback(p)) for p in (before, after))
+            was, now = (is_live(deal.booked_on, cancellation.cancelled_on, clawback_window(p)) for p in (before, after))
             if was != now:
                 return True
         return False

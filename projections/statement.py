@@ -36,7 +36,7 @@ from ledger.values import (
 from projections import rules
 from projections.lines import SORT_KEY, Kind, Line
 from projections.resolve import VARIES, Varies, plan_on, plan_through, team_on
-from projections.state import Amount, Deal, LedgerState, PlanVersion, upto
+from projections.state import Amount, Deal, LedgerState, PlanVersion, clawback_window, upto
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -176,8 +176,7 @@ class Engine:
             return True
         if isinstance(plan, Varies):
             plan = plan_on(self.state, participant_id, deal.booked_on, at)
-        clawback = plan.rules.clawback_days if plan is not None else None
-        return rules.is_live(deal.booked_on, cancellation.cancelled_on, clawback)
+        return rules.is_live(deal.booked_on, cancellation.cancelled_on, clawback_window(plan))
 
     def _deals_in(self, participant_id: str, period: str, at: int) -> Iterator[tuple[Deal, str]]:
         """(deal, booking month) of the participant's credits booked in the period's months by `at`."""
